@@ -1,0 +1,81 @@
+// Quantization and storage types known to insitu.
+//
+// Values below 1000 are ggml's own type ids, so a QuantType can be written to and read from GGUF
+// without a mapping table. Types that only insitu/mistral.rs know (HQQ, AFQ, FP8, ...) are
+// numbered from 1000 and never appear in a GGUF file.
+//
+// Each type has one frozen lower-case name ("q4k", "iq4_xs", "bf16") used by the CLI, the HTTP and
+// Python APIs and file metadata alike. Parsing is case-insensitive and also accepts ggml's
+// spellings ("Q4_K", "q4_k") and mistral.rs's ("Q4K").
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace insitu {
+
+enum class QuantType : uint32_t {
+  kF32 = 0,
+  kF16 = 1,
+  kQ4_0 = 2,
+  kQ4_1 = 3,
+  kQ5_0 = 6,
+  kQ5_1 = 7,
+  kQ8_0 = 8,
+  kQ8_1 = 9,
+  kQ2K = 10,
+  kQ3K = 11,
+  kQ4K = 12,
+  kQ5K = 13,
+  kQ6K = 14,
+  kQ8K = 15,
+  kIQ2_XXS = 16,
+  kIQ2_XS = 17,
+  kIQ3_XXS = 18,
+  kIQ1_S = 19,
+  kIQ4_NL = 20,
+  kIQ3_S = 21,
+  kIQ2_S = 22,
+  kIQ4_XS = 23,
+  kI8 = 24,
+  kI16 = 25,
+  kI32 = 26,
+  kI64 = 27,
+  kF64 = 28,
+  kIQ1_M = 29,
+  kBF16 = 30,
+  kTQ1_0 = 34,
+  kTQ2_0 = 35,
+  kMXFP4 = 39,
+};
+
+// The frozen insitu name of a type ("q4k"); "unknown(N)" for a value outside the table.
+std::string quant_type_name(QuantType type);
+
+// ggml's spelling ("q4_K"), as used in GGUF tensor names of the golden file and llama.cpp tools.
+std::string quant_type_ggml_name(QuantType type);
+
+// Parses any accepted spelling, case-insensitively. Returns nullopt for an unknown name.
+std::optional<QuantType> parse_quant_type(std::string_view name);
+
+// Every type in the run-time table, in table order (for --help lists and error messages).
+std::vector<QuantType> all_quant_types();
+
+// Space-separated frozen names of every type, for error messages ("f32 f16 q4_0 ...").
+std::string quant_type_name_list();
+
+// Elements per block (1 for plain float/int types) and bytes per block.
+int64_t quant_block_size(QuantType type);
+size_t quant_type_size(QuantType type);
+
+// Bytes needed for n elements of a type; throws InvalidArgument when n is not a multiple of the
+// block size or the result overflows.
+size_t quant_row_size(QuantType type, int64_t n);
+
+// True when the value is a known type id (used to validate untrusted ids read from files).
+bool is_known_quant_type(uint32_t id);
+
+}  // namespace insitu

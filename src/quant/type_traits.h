@@ -1,0 +1,62 @@
+// The run-time type table: one row per QuantType with its geometry and row functions.
+//
+// Tests, `tune`, the CLI's --help and error messages iterate this table, so lists never drift.
+// Each format family (quant/legacy.cc, quant/k_quants.cc, quant/i_quants.cc, ...) fills in its
+// rows' function pointers from a register_* function called once when the table is built.
+// The table is immutable after construction and safe to read from any thread.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+#include "insitu/quant_type.h"
+
+namespace insitu {
+
+// Dequantizes n elements (a multiple of the block size) from packed blocks to floats.
+using DequantizeRowFn = void (*)(const void* src, float* dst, int64_t n);
+
+// Quantizes nrows rows of n_per_row floats into consecutive packed rows; returns bytes written.
+// `imatrix` is null or holds n_per_row non-negative importance weights shared by every row.
+// Single-threaded and row-local: callers parallelise over rows.
+using QuantizeFn = size_t (*)(const float* src, void* dst, int64_t nrows, int64_t n_per_row,
+                              const float* imatrix);
+
+// Quantizes one row of activations (the reference from_float of q8_0 / q8_1 / q8_K).
+using QuantizeRowFn = void (*)(const float* src, void* dst, int64_t n);
+
+struct TypeTraits {
+  QuantType type = QuantType::kF32;
+  const char* name = "";       // frozen insitu name, lower case: "q4k"
+  const char* ggml_name = "";  // ggml's spelling: "q4_K"
+  int64_t block_size = 1;      // elements per block
+  size_t type_size = 0;        // bytes per block
+  bool is_quantized = false;
+  bool requires_imatrix = false;  // refuses to quantize without one (ggml: iq2_xxs iq2_xs iq1_s)
+  QuantType vec_dot_type = QuantType::kF32;  // activation format the kernels pair it with
+  DequantizeRowFn dequantize_row = nullptr;
+  QuantizeFn quantize = nullptr;          // null when the type cannot be produced (yet)
+  QuantizeRowFn quantize_row_ref = nullptr;  // activation quantizer (q8_0, q8_1, q8_K)
+
+  double bits_per_weight() const { return 8.0 * static_cast<double>(type_size) / block_size; }
+};
+
+// The row for a type; throws InvalidArgument for an id outside the table.
+const TypeTraits& type_traits(QuantType type);
+
+// Every row, in table order.
+std::span<const TypeTraits> all_type_traits();
+
+// Called once while the table is built; each family sets the function pointers of its rows.
+// Declared here, defined in the family's file.
+void register_float_types(std::span<TypeTraits> table);
+void register_legacy_types(std::span<TypeTraits> table);
+void register_k_quant_types(std::span<TypeTraits> table);
+void register_i_quant_types(std::span<TypeTraits> table);
+void register_ternary_and_fp4_types(std::span<TypeTraits> table);
+
+// Helper for the register_* functions: the mutable row of a type.
+TypeTraits& table_row(std::span<TypeTraits> table, QuantType type);
+
+}  // namespace insitu

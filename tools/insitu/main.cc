@@ -1,0 +1,27 @@
+// insitu command-line front end: a thin layer over the library. Each verb lives in its own file
+// (cmd_*.cc) and registers itself here.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <exception>
+
+#include "insitu/error.h"
+#include "commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"insitu: run, quantize and inspect large language models on the CPU"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "insitu 0.1.0");
+  insitu::cli::register_commands(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const insitu::Error& e) {
+    std::fprintf(stderr, "insitu: error: %s\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "insitu: internal error: %s\n", e.what());
+    return 2;
+  }
+  return 0;
+}
