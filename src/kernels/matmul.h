@@ -1,0 +1,30 @@
+// Matrix multiplication of a packed weight by float activations: the hot path of inference.
+//
+//   y[t][o] = sum_i W[o][i] * x[t][i]     for t < n_tokens, o < n_out, i < n_in
+//
+// W is stored as GGUF stores it: n_out rows of n_in elements (ne[0] = n_in), each row packed in
+// `type`'s blocks, row_bytes apart. x is [n_tokens, n_in] floats, y is [n_tokens, n_out] floats.
+// Quantized weights are never dequantized whole: activations are quantized to the weight type's
+// paired format (q8_0 / q8_1 / q8_K) and each output is a packed dot product, as ggml does.
+// Work is split over output rows on the pool; results do not depend on the thread count.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "insitu/quant_type.h"
+#include "util/thread_pool.h"
+
+namespace insitu {
+
+struct WeightView {
+  QuantType type = QuantType::kF32;
+  int64_t n_in = 0;   // ne[0]: elements per row
+  int64_t n_out = 0;  // ne[1]: rows
+  const void* data = nullptr;
+  size_t row_bytes = 0;
+};
+
+void matmul(const WeightView& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool);
+
+}  // namespace insitu
