@@ -1,0 +1,39 @@
+// Chat templates: renders a model's Jinja2 chat template (GGUF tokenizer.chat_template or
+// tokenizer_config.json's chat_template) with a conversation, as Python's jinja2 would.
+//
+// Construction parses the template once (throws FormatError naming the construct and position on
+// syntax it does not support); apply() is const and thread-safe.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace insitu {
+
+struct ChatMessage {
+  std::string role;     // "system" | "user" | "assistant" | ...
+  std::string content;
+};
+
+class ChatTemplate {
+ public:
+  ChatTemplate(std::string source, std::string bos_token, std::string eos_token);
+  ~ChatTemplate();
+  ChatTemplate(ChatTemplate&&) noexcept;
+  ChatTemplate& operator=(ChatTemplate&&) noexcept;
+
+  // Renders with variables messages, add_generation_prompt, bos_token, eos_token (and the helpers
+  // templates expect: raise_exception, strftime_now). Errors raised by the template
+  // (raise_exception) or evaluation failures throw InvalidArgument with the template's message.
+  std::string apply(const std::vector<ChatMessage>& messages, bool add_generation_prompt) const;
+
+  const std::string& source() const { return source_; }
+
+ private:
+  struct Impl;
+  std::string source_;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace insitu
