@@ -1,0 +1,141 @@
+// A loaded language model and the sessions that run it.
+//
+// Model::load reads a GGUF file or a Hugging Face-style directory (config.json, *.safetensors,
+// tokenizer.json) into one immutable object: configuration, tokenizer, chat template and weights.
+// After load a Model is never mutated and may be shared by many threads/sessions.
+// A Session owns one KV cache and evaluates tokens against a Model; it is not thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "insitu/quant_type.h"
+#include "kernels/matmul.h"
+#include "tokenizer/chat_template.h"
+#include "tokenizer/tokenizer.h"
+#include "util/thread_pool.h"
+
+namespace insitu {
+
+enum class Arch { kLlama, kGemma3 };
+
+struct RopeScaling {
+  enum class Kind { kNone, kLinear, kLlama3, kYarn } kind = Kind::kNone;
+  float factor = 1.0f;
+  float low_freq_factor = 1.0f;   // llama3
+  float high_freq_factor = 4.0f;  // llama3
+  int original_context = 8192;    // llama3 / yarn
+};
+
+struct ModelConfig {
+  Arch arch = Arch::kLlama;
+  std::string arch_name;  // "llama", "gemma3"
+  std::string name;       // general.name or the directory name
+  int n_vocab = 0;
+  int n_embd = 0;
+  int n_layer = 0;
+  int n_head = 0;
+  int n_head_kv = 0;
+  int head_dim = 0;          // attention.key_length (== value_length)
+  int n_ff = 0;
+  int n_ctx_train = 0;
+  float rms_eps = 1e-5f;
+  float rope_freq_base = 10000.0f;        // global layers
+  float rope_freq_base_local = 10000.0f;  // gemma3 sliding-window layers
+  RopeScaling rope_scaling;
+  int sliding_window = 0;           // 0: none
+  int sliding_window_pattern = 0;   // gemma3: every Nth layer is global (6)
+  float query_pre_attn_scalar = 0;  // gemma3: attention scale = 1/sqrt(this)
+  bool tied_embeddings = false;
+
+  bool layer_is_sliding(int il) const {
+    return sliding_window > 0 && sliding_window_pattern > 0 &&
+           (il + 1) % sliding_window_pattern != 0;
+  }
+};
+
+// A weight as held in memory: packed in its own type (or dequantized to f32), row-major
+// [n_out, n_in]. Owns its bytes or points into a mapping the Model keeps alive.
+struct Weight {
+  std::string name;
+  QuantType type = QuantType::kF32;
+  std::vector<int64_t> ne;  // ggml order
+  const uint8_t* data = nullptr;
+  size_t nbytes = 0;
+  std::shared_ptr<const void> owner;  // keeps `data` alive
+
+  WeightView view() const;  // 2-D view for matmul
+};
+
+struct LoadOptions {
+  std::string path;          // a .gguf file or a Hugging Face-style directory
+  int n_threads = 0;         // 0: hardware threads
+  bool dequantize_to_f32 = false;  // keep native types by default
+};
+
+class Model {
+ public:
+  static std::shared_ptr<const Model> load(const LoadOptions& options);
+
+  const ModelConfig& config() const { return config_; }
+  const Tokenizer& tokenizer() const { return *tokenizer_; }
+  // The model's chat template, or null when it has none.
+  const ChatTemplate* chat_template() const { return chat_template_.get(); }
+  const std::string& source_path() const { return source_path_; }
+
+  // Every weight by its GGUF name ("blk.0.attn_q.weight"), in load order.
+  const std::vector<Weight>& weights() const { return weights_; }
+  const Weight* find_weight(std::string_view name) const;
+
+  ~Model();
+
+ private:
+  friend class Session;
+  friend class ModelLoader;
+  Model() = default;
+  struct Layer;
+  ModelConfig config_;
+  std::unique_ptr<Tokenizer> tokenizer_;
+  std::unique_ptr<ChatTemplate> chat_template_;
+  std::string source_path_;
+  std::vector<Weight> weights_;
+  std::vector<Layer> layers_;
+  const Weight* tok_embd_ = nullptr;
+  const Weight* output_norm_ = nullptr;
+  const Weight* output_ = nullptr;  // == tok_embd_ when tied
+  std::shared_ptr<const void> keepalive_;  // mappings
+};
+
+class Session {
+ public:
+  // n_ctx: KV cache capacity in tokens (<= 0: the model's training context, capped at 4096).
+  Session(std::shared_ptr<const Model> model, int n_ctx, ThreadPool& pool);
+  ~Session();
+
+  // Appends `tokens` at position n_past(), processing them as one batch (prompt processing).
+  // When all_logits, `logits` receives [tokens.size(), n_vocab]; otherwise [n_vocab] for the last
+  // token. Throws InvalidArgument when the cache would overflow or an id is out of range.
+  void eval(std::span<const int32_t> tokens, bool all_logits, std::vector<float>& logits);
+
+  int n_past() const { return n_past_; }
+  int n_ctx() const { return n_ctx_; }
+  void reset() { n_past_ = 0; }
+  // Drops cached positions >= n (to reuse a common prompt prefix).
+  void truncate(int n);
+
+  const Model& model() const { return *model_; }
+
+ private:
+  struct State;
+  std::shared_ptr<const Model> model_;
+  ThreadPool& pool_;
+  int n_ctx_ = 0;
+  int n_past_ = 0;
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace insitu
