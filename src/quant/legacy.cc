@@ -1,7 +1,417 @@
+// ggml's legacy 32-element formats: q4_0 q4_1 q5_0 q5_1 q8_0 q8_1.
+//
+// A port of the reference quantizers, the imatrix-weighted quantizers and the dequantizers of
+// ggml's src/ggml-quants.c at commit d99724f2 (quantize_row_q4_0_ref .. quantize_row_q8_1_ref,
+// quantize_row_q4_0_impl .. quantize_row_q5_1_impl, quantize_q4_0 .. quantize_q8_0,
+// dequantize_row_q4_0 .. dequantize_row_q8_0). Output is byte-identical to ggml's.
+//
+// Element order (all four 4/5-bit types): qs[j] low nibble = element j, high nibble = element
+// j + 16; bit j of the little-endian u32 qh is the fifth bit of element j.
+//
+// The reference quantizers truncate (x * id + 8.5) toward zero instead of rounding, and q8_0 /
+// q8_1 use roundf (ties away from zero): ggml does so and the bytes depend on it.
+#include <algorithm>
+#include <cfloat>
+#include <cmath>
+#include <cstring>
+
+#include "quant/blocks.h"
+#include "quant/float_convert.h"
+#include "quant/quant_common.h"
 #include "quant/type_traits.h"
 
 namespace insitu {
+namespace {
 
-void register_legacy_types(std::span<TypeTraits> table) {}
+// C's float -> int8_t conversion as GCC emits it on x86 (truncate to int32, keep the low byte);
+// the reference quantizers' values are always in range, so this is plain truncation.
+inline int8_t trunc_to_i8(float f) { return static_cast<int8_t>(static_cast<int32_t>(f)); }
+inline uint8_t trunc_to_u8(float f) { return static_cast<uint8_t>(static_cast<int32_t>(f)); }
+
+// Signed value of largest magnitude (the first one on ties), as ggml's reference picks it.
+inline float signed_absmax(const float* x, int n) {
+  float amax = 0.0f;
+  float max = 0.0f;
+  for (int j = 0; j < n; ++j) {
+    if (amax < std::fabs(x[j])) {
+      amax = std::fabs(x[j]);
+      max = x[j];
+    }
+  }
+  return max;
+}
+
+inline void store_qh(uint8_t* qh, uint32_t bits) { std::memcpy(qh, &bits, sizeof(bits)); }
+inline uint32_t load_qh(const uint8_t* qh) {
+  uint32_t bits;
+  std::memcpy(&bits, qh, sizeof(bits));
+  return bits;
+}
+
+// ---------------------------------------------------------------- reference quantizers (no imatrix)
+
+void quantize_row_q4_0_ref(const float* x, BlockQ4_0* y, int64_t k) {
+  constexpr int qk = kQK4_0;
+  const int64_t nb = k / qk;
+  for (int64_t i = 0; i < nb; ++i, x += qk) {
+    const float max = signed_absmax(x, qk);
+    const float d = max / -8;
+    const float id = d != 0 ? 1.0f / d : 0.0f;
+    y[i].d = fp32_to_fp16(d);
+    for (int j = 0; j < qk / 2; ++j) {
+      const float x0 = x[j] * id;
+      const float x1 = x[qk / 2 + j] * id;
+      const uint8_t q0 = static_cast<uint8_t>(std::min<int>(15, trunc_to_i8(x0 + 8.5f)));
+      const uint8_t q1 = static_cast<uint8_t>(std::min<int>(15, trunc_to_i8(x1 + 8.5f)));
+      y[i].qs[j] = static_cast<uint8_t>(q0 | (q1 << 4));
+    }
+  }
+}
+
+// Row min/max starting from +-FLT_MAX, as ggml's q4_1 / q5_1 references do.
+inline void row_min_max(const float* x, int n, float* min, float* max) {
+  float lo = FLT_MAX;
+  float hi = -FLT_MAX;
+  for (int j = 0; j < n; ++j) {
+    if (x[j] < lo) lo = x[j];
+    if (x[j] > hi) hi = x[j];
+  }
+  *min = lo;
+  *max = hi;
+}
+
+void quantize_row_q4_1_ref(const float* x, BlockQ4_1* y, int64_t k) {
+  constexpr int qk = kQK4_1;
+  const int64_t nb = k / qk;
+  for (int64_t i = 0; i < nb; ++i, x += qk) {
+    float min;
+    float max;
+    row_min_max(x, qk, &min, &max);
+    const float d = (max - min) / ((1 << 4) - 1);
+    const float id = d != 0 ? 1.0f / d : 0.0f;
+    y[i].d = fp32_to_fp16(d);
+    y[i].m = fp32_to_fp16(min);
+    for (int j = 0; j < qk / 2; ++j) {
+      const float x0 = (x[j] - min) * id;
+      const float x1 = (x[qk / 2 + j] - min) * id;
+      const uint8_t q0 = static_cast<uint8_t>(std::min<int>(15, trunc_to_i8(x0 + 0.5f)));
+      const uint8_t q1 = static_cast<uint8_t>(std::min<int>(15, trunc_to_i8(x1 + 0.5f)));
+      y[i].qs[j] = static_cast<uint8_t>(q0 | (q1 << 4));
+    }
+  }
+}
+
+void quantize_row_q5_0_ref(const float* x, BlockQ5_0* y, int64_t k) {
+  constexpr int qk = kQK5_0;
+  const int64_t nb = k / qk;
+  for (int64_t i = 0; i < nb; ++i, x += qk) {
+    const float max = signed_absmax(x, qk);
+    const float d = max / -16;
+    const float id = d != 0 ? 1.0f / d : 0.0f;
+    y[i].d = fp32_to_fp16(d);
+    uint32_t qh = 0;
+    for (int j = 0; j < qk / 2; ++j) {
+      const float x0 = x[j] * id;
+      const float x1 = x[qk / 2 + j] * id;
+      const uint8_t q0 = static_cast<uint8_t>(std::min<int>(31, trunc_to_i8(x0 + 16.5f)));
+      const uint8_t q1 = static_cast<uint8_t>(std::min<int>(31, trunc_to_i8(x1 + 16.5f)));
+      y[i].qs[j] = static_cast<uint8_t>((q0 & 0x0F) | ((q1 & 0x0F) << 4));
+      qh |= ((q0 & 0x10u) >> 4) << j;
+      qh |= ((q1 & 0x10u) >> 4) << (j + qk / 2);
+    }
+    store_qh(y[i].qh, qh);
+  }
+}
+
+void quantize_row_q5_1_ref(const float* x, BlockQ5_1* y, int64_t k) {
+  constexpr int qk = kQK5_1;
+  const int64_t nb = k / qk;
+  for (int64_t i = 0; i < nb; ++i, x += qk) {
+    float min;
+    float max;
+    row_min_max(x, qk, &min, &max);
+    const float d = (max - min) / ((1 << 5) - 1);
+    const float id = d != 0 ? 1.0f / d : 0.0f;
+    y[i].d = fp32_to_fp16(d);
+    y[i].m = fp32_to_fp16(min);
+    uint32_t qh = 0;
+    for (int j = 0; j < qk / 2; ++j) {
+      const float x0 = (x[j] - min) * id;
+      const float x1 = (x[qk / 2 + j] - min) * id;
+      const uint8_t q0 = trunc_to_u8(x0 + 0.5f);
+      const uint8_t q1 = trunc_to_u8(x1 + 0.5f);
+      y[i].qs[j] = static_cast<uint8_t>((q0 & 0x0F) | ((q1 & 0x0F) << 4));
+      qh |= ((q0 & 0x10u) >> 4) << j;
+      qh |= ((q1 & 0x10u) >> 4) << (j + qk / 2);
+    }
+    store_qh(y[i].qh, qh);
+  }
+}
+
+inline float absmax(const float* x, int n) {
+  float amax = 0.0f;
+  for (int j = 0; j < n; ++j) {
+    const float a = std::fabs(x[j]);
+    amax = amax > a ? amax : a;  // ggml's MAX macro
+  }
+  return amax;
+}
+
+void quantize_row_q8_0_ref(const float* x, BlockQ8_0* y, int64_t k) {
+  constexpr int qk = kQK8_0;
+  const int64_t nb = k / qk;
+  for (int64_t i = 0; i < nb; ++i, x += qk) {
+    const float d = absmax(x, qk) / ((1 << 7) - 1);
+    const float id = d != 0 ? 1.0f / d : 0.0f;
+    y[i].d = fp32_to_fp16(d);
+    for (int j = 0; j < qk; ++j) y[i].qs[j] = trunc_to_i8(std::round(x[j] * id));
+  }
+}
+
+void quantize_row_q8_1_ref(const float* x, BlockQ8_1* y, int64_t k) {
+  constexpr int qk = kQK8_1;
+  const int64_t nb = k / qk;
+  for (int64_t i = 0; i < nb; ++i, x += qk) {
+    const float d = absmax(x, qk) / ((1 << 7) - 1);
+    const float id = d != 0 ? 1.0f / d : 0.0f;
+    y[i].d = fp32_to_fp16(d);
+    int sum = 0;
+    for (int j = 0; j < qk / 2; ++j) {
+      y[i].qs[j] = trunc_to_i8(std::round(x[j] * id));
+      y[i].qs[qk / 2 + j] = trunc_to_i8(std::round(x[qk / 2 + j] * id));
+      sum += y[i].qs[j];
+      sum += y[i].qs[qk / 2 + j];
+    }
+    y[i].s = fp32_to_fp16(sum * d);
+  }
+}
+
+// ---------------------------------------------------------------- imatrix-weighted quantizers
+
+// Whole-row variance: the four legacy imatrix paths weight each element by
+// qw * sqrt(sigma2 + x^2) with sigma2 taken over the entire row (not per block).
+inline float row_sigma2(const float* x, int64_t n_per_row) {
+  float sum_x2 = 0;
+  for (int64_t j = 0; j < n_per_row; ++j) sum_x2 += x[j] * x[j];
+  return sum_x2 / n_per_row;
+}
+
+inline void importance(const float* xb, const float* qw, float sigma2, float* weight) {
+  for (int j = 0; j < 32; ++j) weight[j] = qw[j] * std::sqrt(sigma2 + xb[j] * xb[j]);
+}
+
+void quantize_row_q4_0_imat(const float* x, BlockQ4_0* y, int64_t n_per_row, const float* qw) {
+  float weight[kQK4_0];
+  int8_t L[kQK4_0];
+  const float sigma2 = row_sigma2(x, n_per_row);
+  const int64_t nb = n_per_row / kQK4_0;
+  for (int64_t ib = 0; ib < nb; ++ib) {
+    const float* xb = x + kQK4_0 * ib;
+    importance(xb, qw + kQK4_0 * ib, sigma2, weight);
+    const float d = make_qx_quants(kQK4_0, 8, xb, L, 1, weight);
+    y[ib].d = fp32_to_fp16(d);
+    for (int j = 0; j < 16; ++j) y[ib].qs[j] = static_cast<uint8_t>(L[j] | (L[j + 16] << 4));
+  }
+}
+
+void quantize_row_q4_1_imat(const float* x, BlockQ4_1* y, int64_t n_per_row, const float* qw) {
+  float weight[kQK4_1];
+  uint8_t L[kQK4_1];
+  uint8_t Laux[kQK4_1];
+  const float sigma2 = row_sigma2(x, n_per_row);
+  const int64_t nb = n_per_row / kQK4_1;
+  for (int64_t ib = 0; ib < nb; ++ib) {
+    const float* xb = x + kQK4_1 * ib;
+    importance(xb, qw + kQK4_1 * ib, sigma2, weight);
+    float min;
+    const float d = make_qkx3_quants(kQK4_1, 15, xb, weight, L, &min, Laux, -0.9f, 0.05f, 36, false);
+    y[ib].d = fp32_to_fp16(d);
+    y[ib].m = fp32_to_fp16(-min);
+    for (int j = 0; j < 16; ++j) y[ib].qs[j] = static_cast<uint8_t>(L[j] | (L[j + 16] << 4));
+  }
+}
+
+// Packs 32 five-bit values into q5_0 / q5_1's nibbles and high-bit word.
+inline void pack_q5(const uint8_t* L, uint8_t* qs, uint8_t* qh_bytes) {
+  uint32_t qh = 0;
+  for (int j = 0; j < 16; ++j) {
+    const uint8_t q0 = L[j];
+    const uint8_t q1 = L[j + 16];
+    qs[j] = static_cast<uint8_t>((q0 & 0x0F) | ((q1 & 0x0F) << 4));
+    qh |= ((q0 & 0x10u) >> 4) << j;
+    qh |= ((q1 & 0x10u) >> 4) << (j + 16);
+  }
+  store_qh(qh_bytes, qh);
+}
+
+void quantize_row_q5_0_imat(const float* x, BlockQ5_0* y, int64_t n_per_row, const float* qw) {
+  float weight[kQK5_0];
+  int8_t L[kQK5_0];
+  const float sigma2 = row_sigma2(x, n_per_row);
+  const int64_t nb = n_per_row / kQK5_0;
+  for (int64_t ib = 0; ib < nb; ++ib) {
+    const float* xb = x + kQK5_0 * ib;
+    importance(xb, qw + kQK5_0 * ib, sigma2, weight);
+    const float d = make_qx_quants(kQK5_0, 16, xb, L, 1, weight);
+    y[ib].d = fp32_to_fp16(d);
+    pack_q5(reinterpret_cast<const uint8_t*>(L), y[ib].qs, y[ib].qh);
+  }
+}
+
+void quantize_row_q5_1_imat(const float* x, BlockQ5_1* y, int64_t n_per_row, const float* qw) {
+  float weight[kQK5_1];
+  uint8_t L[kQK5_1];
+  uint8_t Laux[kQK5_1];
+  const float sigma2 = row_sigma2(x, n_per_row);
+  const int64_t nb = n_per_row / kQK5_1;
+  for (int64_t ib = 0; ib < nb; ++ib) {
+    const float* xb = x + kQK5_1 * ib;
+    importance(xb, qw + kQK5_1 * ib, sigma2, weight);
+    float min;
+    const float d = make_qkx3_quants(kQK5_1, 31, xb, weight, L, &min, Laux, -0.9f, 0.05f, 36, false);
+    y[ib].d = fp32_to_fp16(d);
+    y[ib].m = fp32_to_fp16(-min);
+    pack_q5(L, y[ib].qs, y[ib].qh);
+  }
+}
+
+// ---------------------------------------------------------------- table entry points
+
+// ggml's quantize_<type>: the reference over the whole matrix without an imatrix, the weighted
+// row quantizer row by row with one.
+template <typename Block, void (*kRef)(const float*, Block*, int64_t),
+          void (*kImat)(const float*, Block*, int64_t, const float*)>
+size_t quantize_rows(const float* src, void* dst, int64_t nrows, int64_t n_per_row,
+                     const float* imatrix) {
+  const size_t row_size = static_cast<size_t>(n_per_row / 32) * sizeof(Block);
+  auto* out = static_cast<Block*>(dst);
+  for (int64_t r = 0; r < nrows; ++r) {
+    if constexpr (kImat != nullptr) {
+      if (imatrix != nullptr) {
+        kImat(src, out, n_per_row, imatrix);
+      } else {
+        kRef(src, out, n_per_row);
+      }
+    } else {
+      kRef(src, out, n_per_row);
+    }
+    src += n_per_row;
+    out += n_per_row / 32;
+  }
+  return static_cast<size_t>(nrows) * row_size;
+}
+
+template <typename Block, void (*kRef)(const float*, Block*, int64_t)>
+void quantize_row_entry(const float* src, void* dst, int64_t n) {
+  kRef(src, static_cast<Block*>(dst), n);
+}
+
+void dequantize_row_q4_0(const void* src, float* y, int64_t k) {
+  const auto* x = static_cast<const BlockQ4_0*>(src);
+  for (int64_t i = 0; i < k / kQK4_0; ++i, y += kQK4_0) {
+    const float d = fp16_to_fp32(x[i].d);
+    for (int j = 0; j < 16; ++j) {
+      const int x0 = (x[i].qs[j] & 0x0F) - 8;
+      const int x1 = (x[i].qs[j] >> 4) - 8;
+      y[j] = x0 * d;
+      y[j + 16] = x1 * d;
+    }
+  }
+}
+
+void dequantize_row_q4_1(const void* src, float* y, int64_t k) {
+  const auto* x = static_cast<const BlockQ4_1*>(src);
+  for (int64_t i = 0; i < k / kQK4_1; ++i, y += kQK4_1) {
+    const float d = fp16_to_fp32(x[i].d);
+    const float m = fp16_to_fp32(x[i].m);
+    for (int j = 0; j < 16; ++j) {
+      const int x0 = x[i].qs[j] & 0x0F;
+      const int x1 = x[i].qs[j] >> 4;
+      y[j] = x0 * d + m;
+      y[j + 16] = x1 * d + m;
+    }
+  }
+}
+
+void dequantize_row_q5_0(const void* src, float* y, int64_t k) {
+  const auto* x = static_cast<const BlockQ5_0*>(src);
+  for (int64_t i = 0; i < k / kQK5_0; ++i, y += kQK5_0) {
+    const float d = fp16_to_fp32(x[i].d);
+    const uint32_t qh = load_qh(x[i].qh);
+    for (int j = 0; j < 16; ++j) {
+      const int h0 = static_cast<int>(((qh >> j) << 4) & 0x10);
+      const int h1 = static_cast<int>((qh >> (j + 12)) & 0x10);
+      const int x0 = ((x[i].qs[j] & 0x0F) | h0) - 16;
+      const int x1 = ((x[i].qs[j] >> 4) | h1) - 16;
+      y[j] = x0 * d;
+      y[j + 16] = x1 * d;
+    }
+  }
+}
+
+void dequantize_row_q5_1(const void* src, float* y, int64_t k) {
+  const auto* x = static_cast<const BlockQ5_1*>(src);
+  for (int64_t i = 0; i < k / kQK5_1; ++i, y += kQK5_1) {
+    const float d = fp16_to_fp32(x[i].d);
+    const float m = fp16_to_fp32(x[i].m);
+    const uint32_t qh = load_qh(x[i].qh);
+    for (int j = 0; j < 16; ++j) {
+      const int h0 = static_cast<int>(((qh >> j) << 4) & 0x10);
+      const int h1 = static_cast<int>((qh >> (j + 12)) & 0x10);
+      const int x0 = (x[i].qs[j] & 0x0F) | h0;
+      const int x1 = (x[i].qs[j] >> 4) | h1;
+      y[j] = x0 * d + m;
+      y[j + 16] = x1 * d + m;
+    }
+  }
+}
+
+void dequantize_row_q8_0(const void* src, float* y, int64_t k) {
+  const auto* x = static_cast<const BlockQ8_0*>(src);
+  for (int64_t i = 0; i < k / kQK8_0; ++i, y += kQK8_0) {
+    const float d = fp16_to_fp32(x[i].d);
+    for (int j = 0; j < kQK8_0; ++j) y[j] = x[i].qs[j] * d;
+  }
+}
+
+// ggml has no q8_1 dequantizer (it is an activation format); this decodes d * q the same way.
+void dequantize_row_q8_1(const void* src, float* y, int64_t k) {
+  const auto* x = static_cast<const BlockQ8_1*>(src);
+  for (int64_t i = 0; i < k / kQK8_1; ++i, y += kQK8_1) {
+    const float d = fp16_to_fp32(x[i].d);
+    for (int j = 0; j < kQK8_1; ++j) y[j] = x[i].qs[j] * d;
+  }
+}
+
+}  // namespace
+
+void register_legacy_types(std::span<TypeTraits> table) {
+  TypeTraits& q4_0 = table_row(table, QuantType::kQ4_0);
+  q4_0.dequantize_row = dequantize_row_q4_0;
+  q4_0.quantize = quantize_rows<BlockQ4_0, quantize_row_q4_0_ref, quantize_row_q4_0_imat>;
+
+  TypeTraits& q4_1 = table_row(table, QuantType::kQ4_1);
+  q4_1.dequantize_row = dequantize_row_q4_1;
+  q4_1.quantize = quantize_rows<BlockQ4_1, quantize_row_q4_1_ref, quantize_row_q4_1_imat>;
+
+  TypeTraits& q5_0 = table_row(table, QuantType::kQ5_0);
+  q5_0.dequantize_row = dequantize_row_q5_0;
+  q5_0.quantize = quantize_rows<BlockQ5_0, quantize_row_q5_0_ref, quantize_row_q5_0_imat>;
+
+  TypeTraits& q5_1 = table_row(table, QuantType::kQ5_1);
+  q5_1.dequantize_row = dequantize_row_q5_1;
+  q5_1.quantize = quantize_rows<BlockQ5_1, quantize_row_q5_1_ref, quantize_row_q5_1_imat>;
+
+  // q8_0 ignores an imatrix, as ggml's quantize_q8_0 does.
+  TypeTraits& q8_0 = table_row(table, QuantType::kQ8_0);
+  q8_0.dequantize_row = dequantize_row_q8_0;
+  q8_0.quantize = quantize_rows<BlockQ8_0, quantize_row_q8_0_ref, nullptr>;
+  q8_0.quantize_row_ref = quantize_row_entry<BlockQ8_0, quantize_row_q8_0_ref>;
+
+  TypeTraits& q8_1 = table_row(table, QuantType::kQ8_1);
+  q8_1.dequantize_row = dequantize_row_q8_1;
+  q8_1.quantize = quantize_rows<BlockQ8_1, quantize_row_q8_1_ref, nullptr>;
+  q8_1.quantize_row_ref = quantize_row_entry<BlockQ8_1, quantize_row_q8_1_ref>;
+}
 
 }  // namespace insitu
