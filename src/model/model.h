@@ -15,48 +15,12 @@
 
 #include "insitu/quant_type.h"
 #include "kernels/matmul.h"
+#include "model/config.h"
 #include "tokenizer/chat_template.h"
 #include "tokenizer/tokenizer.h"
 #include "util/thread_pool.h"
 
 namespace insitu {
-
-enum class Arch { kLlama, kGemma3 };
-
-struct RopeScaling {
-  enum class Kind { kNone, kLinear, kLlama3, kYarn } kind = Kind::kNone;
-  float factor = 1.0f;
-  float low_freq_factor = 1.0f;   // llama3
-  float high_freq_factor = 4.0f;  // llama3
-  int original_context = 8192;    // llama3 / yarn
-};
-
-struct ModelConfig {
-  Arch arch = Arch::kLlama;
-  std::string arch_name;  // "llama", "gemma3"
-  std::string name;       // general.name or the directory name
-  int n_vocab = 0;
-  int n_embd = 0;
-  int n_layer = 0;
-  int n_head = 0;
-  int n_head_kv = 0;
-  int head_dim = 0;          // attention.key_length (== value_length)
-  int n_ff = 0;
-  int n_ctx_train = 0;
-  float rms_eps = 1e-5f;
-  float rope_freq_base = 10000.0f;        // global layers
-  float rope_freq_base_local = 10000.0f;  // gemma3 sliding-window layers
-  RopeScaling rope_scaling;
-  int sliding_window = 0;           // 0: none
-  int sliding_window_pattern = 0;   // gemma3: every Nth layer is global (6)
-  float query_pre_attn_scalar = 0;  // gemma3: attention scale = 1/sqrt(this)
-  bool tied_embeddings = false;
-
-  bool layer_is_sliding(int il) const {
-    return sliding_window > 0 && sliding_window_pattern > 0 &&
-           (il + 1) % sliding_window_pattern != 0;
-  }
-};
 
 // A weight as held in memory: packed in its own type (or dequantized to f32), row-major
 // [n_out, n_in]. Owns its bytes or points into a mapping the Model keeps alive.
