@@ -1,6 +1,8 @@
 // insitu command-line front end: a thin layer over the library. Each verb lives in its own file
 // (cmd_*.cc) and registers itself here.
 #include <CLI/CLI.hpp>
+#include <spdlog/sinks/stderr_color_sinks.h>
+#include <spdlog/spdlog.h>
 #include <cstdio>
 #include <exception>
 
@@ -8,6 +10,10 @@
 #include "commands.h"
 
 int main(int argc, char** argv) {
+  // Logs go to stderr; stdout carries only what the user asked for (text, tables, JSON).
+  spdlog::set_default_logger(spdlog::stderr_color_mt("insitu"));
+  spdlog::set_pattern("%^[%l]%$ %v");
+  spdlog::set_level(spdlog::level::warn);
   CLI::App app{"insitu: run, quantize and inspect large language models on the CPU"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "insitu 0.1.0");

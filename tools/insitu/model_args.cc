@@ -1,0 +1,61 @@
+#include "model_args.h"
+
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+
+#include "insitu/error.h"
+
+namespace insitu::cli {
+
+void set_log_level(const std::string& level) {
+  const spdlog::level::level_enum l = spdlog::level::from_str(level);
+  if (l == spdlog::level::off && level != "off") {
+    throw InvalidArgument("--log-level '" + level +
+                          "' unknown; valid: trace debug info warn error off");
+  }
+  spdlog::set_level(l);
+}
+
+void ModelArgs::add_to(CLI::App& cmd) {
+  cmd.add_option("-m,--model", model_dir,
+                 "Hugging Face-style model directory (config.json, *.safetensors, tokenizer.json)");
+  cmd.add_option("--format", format, "Format of the file given with -f")
+      ->check(CLI::IsMember({"gguf"}));
+  cmd.add_option("-f,--file", file, "Model file (with --format gguf)");
+  cmd.add_option("-t,--threads", threads, "Worker threads (default: all cores)")
+      ->check(CLI::NonNegativeNumber);
+  cmd.add_option("--log-level", log_level, "trace | debug | info | warn | error | off")
+      ->capture_default_str();
+}
+
+std::string ModelArgs::path() const {
+  if (!model_dir.empty() && !file.empty()) {
+    throw InvalidArgument("give either -m DIR or --format gguf -f FILE, not both");
+  }
+  if (!file.empty()) {
+    if (!format.empty() && format != "gguf") {
+      throw InvalidArgument("--format '" + format + "' unknown; valid: gguf");
+    }
+    return file;
+  }
+  if (!model_dir.empty()) {
+    // A GGUF file given with -m is accepted as a convenience.
+    return model_dir;
+  }
+  throw InvalidArgument("no model given: use -m DIR or --format gguf -f FILE");
+}
+
+std::shared_ptr<const Model> ModelArgs::load() const {
+  set_log_level(log_level);
+  LoadOptions opts;
+  opts.path = path();
+  if (!std::filesystem::exists(opts.path)) {
+    throw InvalidArgument(opts.path + ": no such file or directory");
+  }
+  opts.n_threads = threads;
+  ThreadPool::set_default_threads(threads);
+  return Model::load(opts);
+}
+
+}  // namespace insitu::cli
