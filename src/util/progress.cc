@@ -42,7 +42,7 @@ void Progress::advance(int64_t items, uint64_t bytes) {
     }
   } else if (total_items_ > 0) {
     const int decile = static_cast<int>(10 * items_ / total_items_);
-    if (decile != last_decile_) {
+    if (decile != last_decile_ && decile < 10) {  // 100% is reported once, by finish()
       last_decile_ = decile;
       draw(false);
     }
