@@ -233,6 +233,11 @@ Value Value::array(ValueType elem_type, std::vector<Value> items) {
   return Value{ValueType::kArray, Array{elem_type, std::move(items)}};
 }
 
+bool operator==(const Array& a, const Array& b) {
+  return a.elem_type == b.elem_type && a.items == b.items;
+}
+bool operator==(const Value& a, const Value& b) { return a.type == b.type && a.v == b.v; }
+
 // ---- TensorInfo --------------------------------------------------------------------------------
 
 int64_t TensorInfo::n_elements() const {

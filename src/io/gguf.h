@@ -64,6 +64,10 @@ struct Value {
   static Value array(ValueType elem_type, std::vector<Value> items);
 };
 
+// Deep equality: same types (exactly, including integer widths) and same values.
+bool operator==(const Array& a, const Array& b);
+bool operator==(const Value& a, const Value& b);
+
 struct TensorInfo {
   std::string name;
   std::vector<int64_t> ne;  // ggml order: ne[0] is the contiguous row length
