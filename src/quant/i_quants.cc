@@ -451,9 +451,11 @@ void register_i_quant_types(std::span<TypeTraits> table) {
 
   TypeTraits& iq3_xxs = table_row(table, QuantType::kIQ3_XXS);
   iq3_xxs.dequantize_row = dequantize_row_iq3_xxs;
+  iq3_xxs.quantize = quantize_rows<BlockIQ3XXS, kQK_K, kNameIQ3XXS, false, iq::quantize_row_iq3_xxs>;
 
   TypeTraits& iq3_s = table_row(table, QuantType::kIQ3_S);
   iq3_s.dequantize_row = dequantize_row_iq3_s;
+  iq3_s.quantize = quantize_rows<BlockIQ3S, kQK_K, kNameIQ3S, false, iq::quantize_row_iq3_s>;
 
   TypeTraits& iq4_nl = table_row(table, QuantType::kIQ4_NL);
   iq4_nl.dequantize_row = dequantize_row_iq4_nl;

@@ -1,0 +1,170 @@
+// Builds the i-quant lattice search tables; see iq_grid_search.h. Follows iq2xs_init_impl /
+// iq3xs_init_impl of ggml's src/ggml-quants.c (commit d99724f2) in what it computes, not in how:
+// ggml sorts all grid entries per point with qsort, here only the candidates within the wanted
+// distances are sorted, which yields the same lists since (distance, index) is a total order.
+#include "quant/iq_grid_search.h"
+
+#include <algorithm>
+#include <array>
+#include <cassert>
+#include <cfloat>
+#include <utility>
+
+#include "quant/iq_tables.h"
+
+namespace insitu::iq {
+namespace {
+
+struct LatticeSpec {
+  const void* grid;  // uint64_t[] (width 8) or uint32_t[] (width 4)
+  int size;
+  int width;
+  int bits;          // per packed level
+  int nwant;         // distinct distances kept per neighbour list
+  int max_level;     // highest level the quantizers produce
+  std::array<int, 8> level_of_byte_values;  // grid byte values in level order (width used)
+  int nlevels;
+};
+
+LatticeSpec spec_of(Lattice lattice) {
+  switch (lattice) {
+    case Lattice::kIQ2XXS:
+      return {kGridIQ2XXS, 256, 8, 2, 2, 2, {8, 25, 43}, 3};
+    case Lattice::kIQ2XS:
+      return {kGridIQ2XS, 512, 8, 2, 2, 2, {8, 25, 43}, 3};
+    case Lattice::kIQ2S:
+      return {kGridIQ2S, 1024, 8, 2, 1, 2, {8, 25, 43}, 3};
+    case Lattice::kIQ1S:
+      return {kGridIQ1S, 2048, 8, 2, 3, 2, {-1, 0, 1}, 3};
+    case Lattice::kIQ3XXS:
+      return {kGridIQ3XXS, 256, 4, 3, 2, 7, {4, 12, 20, 28, 36, 44, 52, 62}, 8};
+    case Lattice::kIQ3S:
+      return {kGridIQ3S, 512, 4, 3, 3, 7, {1, 3, 5, 7, 9, 11, 13, 15}, 8};
+  }
+  return {};
+}
+
+// Element j of grid entry k as a signed byte.
+int grid_byte(const LatticeSpec& s, int k, int j) {
+  if (s.width == 8) {
+    return static_cast<int8_t>(static_cast<const uint64_t*>(s.grid)[k] >> (8 * j));
+  }
+  return static_cast<int8_t>(static_cast<const uint32_t*>(s.grid)[k] >> (8 * j));
+}
+
+int level_of(const LatticeSpec& s, int byte) {
+  for (int l = 0; l < s.nlevels; ++l) {
+    if (s.level_of_byte_values[l] == byte) return l;
+  }
+  return -1;  // unreachable for the generated tables (the generator checks the level sets)
+}
+
+}  // namespace
+
+GridSearch::GridSearch(Lattice lattice) {
+  const LatticeSpec s = spec_of(lattice);
+  size_ = s.size;
+  width_ = s.width;
+  entries_.resize(static_cast<size_t>(size_) * width_);
+  const uint32_t map_size = 1u << (s.bits * s.width);
+  map_.assign(map_size, -1);
+  for (int k = 0; k < size_; ++k) {
+    uint32_t u = 0;
+    for (int j = 0; j < width_; ++j) {
+      const int l = level_of(s, grid_byte(s, k, j));
+      entries_[static_cast<size_t>(k) * width_ + j] = static_cast<int8_t>(2 * l + 1);
+      u |= static_cast<uint32_t>(l) << (s.bits * j);
+    }
+    map_[u] = k;
+  }
+
+  offsets_.assign(map_size + 1, 0);
+  std::vector<std::pair<int, int>> candidates;  // (squared distance, grid index)
+  std::vector<int> dist(size_);
+  int pos[8];
+  for (uint32_t u = 0; u < map_size; ++u) {
+    offsets_[u] = static_cast<uint32_t>(neighbours_.size());
+    if (map_[u] >= 0) continue;
+    bool produced = true;
+    for (int j = 0; j < width_; ++j) {
+      const int l = static_cast<int>((u >> (s.bits * j)) & ((1u << s.bits) - 1));
+      if (l > s.max_level) produced = false;
+      pos[j] = 2 * l + 1;
+    }
+    if (!produced) continue;
+    for (int k = 0; k < size_; ++k) {
+      const int8_t* e = entry(k);
+      int d2 = 0;
+      for (int j = 0; j < width_; ++j) d2 += (e[j] - pos[j]) * (e[j] - pos[j]);
+      dist[k] = d2;
+    }
+    // The nwant-th smallest distinct distance bounds the list.
+    std::vector<int> distinct(dist.begin(), dist.end());
+    std::sort(distinct.begin(), distinct.end());
+    distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
+    const int limit = distinct[std::min<size_t>(s.nwant, distinct.size()) - 1];
+    candidates.clear();
+    for (int k = 0; k < size_; ++k) {
+      if (dist[k] <= limit) candidates.emplace_back(dist[k], k);
+    }
+    std::sort(candidates.begin(), candidates.end());
+    for (const auto& c : candidates) neighbours_.push_back(static_cast<uint16_t>(c.second));
+  }
+  offsets_[map_size] = static_cast<uint32_t>(neighbours_.size());
+}
+
+const GridSearch& grid_search(Lattice lattice) {
+  switch (lattice) {
+    case Lattice::kIQ2XXS: {
+      static const GridSearch table(Lattice::kIQ2XXS);
+      return table;
+    }
+    case Lattice::kIQ2XS: {
+      static const GridSearch table(Lattice::kIQ2XS);
+      return table;
+    }
+    case Lattice::kIQ2S: {
+      static const GridSearch table(Lattice::kIQ2S);
+      return table;
+    }
+    case Lattice::kIQ1S: {
+      static const GridSearch table(Lattice::kIQ1S);
+      return table;
+    }
+    case Lattice::kIQ3XXS: {
+      static const GridSearch table(Lattice::kIQ3XXS);
+      return table;
+    }
+    case Lattice::kIQ3S:
+      break;
+  }
+  static const GridSearch table(Lattice::kIQ3S);
+  return table;
+}
+
+int best_neighbour(const GridSearch& g, uint32_t u, const float* xval, const float* weight,
+                   float scale, int8_t* L) {
+  const std::span<const uint16_t> candidates = g.neighbours(u);
+  assert(!candidates.empty());
+  const int width = g.width();
+  float best_d2 = FLT_MAX;
+  int best = candidates.empty() ? 0 : candidates[0];
+  for (const uint16_t k : candidates) {
+    const int8_t* e = g.entry(k);
+    float d2 = 0;
+    for (int i = 0; i < width; ++i) {
+      const float q = e[i];
+      const float diff = scale * q - xval[i];
+      d2 += weight[i] * diff * diff;
+    }
+    if (d2 < best_d2) {
+      best_d2 = d2;
+      best = k;
+    }
+  }
+  const int8_t* e = g.entry(best);
+  for (int i = 0; i < width; ++i) L[i] = static_cast<int8_t>((e[i] - 1) / 2);
+  return best;
+}
+
+}  // namespace insitu::iq

@@ -1,0 +1,66 @@
+// Search tables over the i-quant lattices: which grid entry a vector of levels is, and, for a
+// vector off the grid, which grid entries are its nearest neighbours.
+//
+// These are the tables ggml's ggml_quantize_init builds lazily (iq2xs_init_impl and
+// iq3xs_init_impl in src/ggml-quants.c, commit d99724f2). The quantizers' output depends on the
+// neighbour order, so it is reproduced exactly: neighbours are sorted by (squared distance, grid
+// index) and a list holds every entry within the `nwant` smallest distinct distances
+// (IQ2_XXS/IQ2_XS 2, IQ2_S 1, IQ1_S/IQ1_M 3, IQ3_XXS 2, IQ3_S 3).
+//
+// The grids come from quant/iq_tables.h; scripts/gen_iq_tables.py checks that ggml's compressed
+// grids are exactly their level indices. A level vector is packed `bits` bits per element,
+// element i at bit bits*i. For the 2-bit grids only levels 0..2 occur in the grids and the
+// quantizers clamp to that range, so neighbour lists exist for those points only.
+//
+// Each table is built once, on first use, thread-safely (a function-local static), and is
+// immutable afterwards: safe to share between threads.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+namespace insitu::iq {
+
+enum class Lattice { kIQ2XXS, kIQ2XS, kIQ2S, kIQ1S, kIQ3XXS, kIQ3S };
+
+class GridSearch {
+ public:
+  GridSearch(Lattice lattice);
+
+  int size() const { return size_; }    // grid entries
+  int width() const { return width_; }  // elements per entry: 8, or 4 for the IQ3 grids
+
+  // Entry k as odd values 2*l + 1 of its levels l (the form ggml's search tables use).
+  const int8_t* entry(int k) const { return &entries_[static_cast<size_t>(k) * width_]; }
+
+  // Grid index of the packed level vector u, or -1 when it is not on the grid.
+  int index(uint32_t u) const { return map_[u]; }
+
+  // The neighbours of an off-grid vector u, nearest first (empty for vectors the quantizers
+  // never produce).
+  std::span<const uint16_t> neighbours(uint32_t u) const {
+    const uint32_t begin = offsets_[u];
+    return {neighbours_.data() + begin, offsets_[u + 1] - begin};
+  }
+
+ private:
+  int size_ = 0;
+  int width_ = 0;
+  std::vector<int8_t> entries_;      // [size, width]
+  std::vector<int32_t> map_;         // [1 << (bits * width)]: grid index or -1
+  std::vector<uint32_t> offsets_;    // [map_.size() + 1] into neighbours_
+  std::vector<uint16_t> neighbours_;
+};
+
+// The table of a lattice (IQ1_S and IQ1_M share kIQ1S).
+const GridSearch& grid_search(Lattice lattice);
+
+// Among the neighbours of the off-grid level vector u, the entry minimising
+// sum_i weight[i] * (scale * entry[i] - xval[i])^2 (the first one on ties); writes its levels to
+// L[0..width) and returns its index. Port of iq2_find_best_neighbour / iq3_find_best_neighbour
+// (ggml-quants.c, d99724f2). u must be a vector the quantizers produce (levels in range).
+int best_neighbour(const GridSearch& g, uint32_t u, const float* xval, const float* weight,
+                   float scale, int8_t* L);
+
+}  // namespace insitu::iq
