@@ -442,12 +442,15 @@ void register_i_quant_types(std::span<TypeTraits> table) {
 
   TypeTraits& iq2_xxs = table_row(table, QuantType::kIQ2_XXS);
   iq2_xxs.dequantize_row = dequantize_row_iq2_xxs;
+  iq2_xxs.quantize = quantize_rows<BlockIQ2XXS, kQK_K, kNameIQ2XXS, true, iq::quantize_row_iq2_xxs>;
 
   TypeTraits& iq2_xs = table_row(table, QuantType::kIQ2_XS);
   iq2_xs.dequantize_row = dequantize_row_iq2_xs;
+  iq2_xs.quantize = quantize_rows<BlockIQ2XS, kQK_K, kNameIQ2XS, true, iq::quantize_row_iq2_xs>;
 
   TypeTraits& iq2_s = table_row(table, QuantType::kIQ2_S);
   iq2_s.dequantize_row = dequantize_row_iq2_s;
+  iq2_s.quantize = quantize_rows<BlockIQ2S, kQK_K, kNameIQ2S, false, iq::quantize_row_iq2_s>;
 
   TypeTraits& iq3_xxs = table_row(table, QuantType::kIQ3_XXS);
   iq3_xxs.dequantize_row = dequantize_row_iq3_xxs;

@@ -10,13 +10,13 @@
 // the fudge factors on the stored d (1.0125, 1.033), and IQ3_S not advancing its qs / signs
 // cursors past an all-zero 32-block.
 #include <algorithm>
-#include <bit>
 #include <cmath>
 #include <cstring>
 
 #include "quant/blocks.h"
 #include "quant/float_convert.h"
 #include "quant/iq_grid_search.h"
+#include "quant/iq_helpers.h"
 #include "quant/iq_quants.h"
 #include "quant/quant_common.h"
 
@@ -24,21 +24,6 @@ namespace insitu::iq {
 namespace {
 
 constexpr int kMaxQ = 8;  // levels per element
-
-// Σ w·x·q and Σ w·q² over n elements with q = 2·L + 1, in ggml's order.
-inline void weighted_sums(int n, const float* weight, const float* xval, const int8_t* L,
-                          float* sumqx, float* sumq2) {
-  float qx = 0;
-  float q2 = 0;
-  for (int i = 0; i < n; ++i) {
-    const float w = weight[i];
-    const float q = 2 * L[i] + 1;
-    qx += w * xval[i] * q;
-    q2 += w * q * q;
-  }
-  *sumqx = qx;
-  *sumq2 = q2;
-}
 
 // Levels of 4 magnitudes at inverse scale id, clamped to the grid's range, packed 3 bits each.
 inline uint32_t levels_of4(const float* xval, float id, int8_t* L) {
@@ -55,55 +40,6 @@ inline uint32_t pack4(const int8_t* L) {
   uint32_t u = 0;
   for (int i = 0; i < 4; ++i) u |= static_cast<uint32_t>(L[i]) << 3 * i;
   return u;
-}
-
-// Importance of each element: the imatrix scaled by the local magnitude, or x² without one.
-inline void block_weights(int n, const float* xb, const float* qw, float sigma2, float* weight) {
-  if (qw != nullptr) {
-    for (int i = 0; i < n; ++i) weight[i] = qw[i] * std::sqrt(sigma2 + xb[i] * xb[i]);
-  } else {
-    for (int i = 0; i < n; ++i) weight[i] = xb[i] * xb[i];
-  }
-}
-
-inline float super_block_sigma2(const float* xbl) {
-  float sumx2 = 0;
-  for (int i = 0; i < kQK_K; ++i) sumx2 += xbl[i] * xbl[i];
-  return 2 * sumx2 / kQK_K;
-}
-
-// Split 8 values into magnitudes and a sign byte (bit i set = x[i] negative).
-inline uint8_t split_signs8(const float* x, float* xval) {
-  uint8_t s = 0;
-  for (int i = 0; i < 8; ++i) {
-    if (x[i] >= 0) {
-      xval[i] = x[i];
-    } else {
-      xval[i] = -x[i];
-      s = static_cast<uint8_t>(s | (1 << i));
-    }
-  }
-  return s;
-}
-
-// IQ3_XXS stores 7 sign bits per 8 (the 8th is their parity): with an odd count of negatives the
-// element of least weight·x² keeps the wrong sign.
-inline uint8_t split_signs8_even(const float* x, const float* weight, float* xval) {
-  uint8_t s = split_signs8(x, xval);
-  if (std::popcount(s) % 2) {
-    int imin = 0;
-    float min = weight[imin] * x[imin] * x[imin];
-    for (int i = 1; i < 8; ++i) {
-      const float ax = weight[i] * x[i] * x[i];
-      if (ax < min) {
-        min = ax;
-        imin = i;
-      }
-    }
-    xval[imin] = -xval[imin];
-    s = static_cast<uint8_t>(s ^ (1 << imin));
-  }
-  return s;
 }
 
 }  // namespace
@@ -125,7 +61,7 @@ void quantize_row_iq3_xxs(const float* x, BlockIQ3XXS* y, int64_t n, const float
     uint32_t scales_and_signs[kQK_K / 32] = {};
     float max_scale = 0;
     const float* xbl = x + kQK_K * ibl;
-    const float sigma2 = super_block_sigma2(xbl);
+    const float sigma2 = 2 * super_block_sumx2(xbl) / kQK_K;
 
     for (int ib = 0; ib < kQK_K / 32; ++ib) {
       const float* xb = xbl + 32 * ib;
@@ -235,7 +171,7 @@ void quantize_row_iq3_s(const float* x, BlockIQ3S* y, int64_t n, const float* qu
     uint8_t* signs = y[ibl].signs;
     float max_scale = 0;
     const float* xbl = x + kQK_K * ibl;
-    const float sigma2 = super_block_sigma2(xbl);
+    const float sigma2 = 2 * super_block_sumx2(xbl) / kQK_K;
 
     for (int ib = 0; ib < kQK_K / kBlock; ++ib) {
       const float* xb = xbl + kBlock * ib;
