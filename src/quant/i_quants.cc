@@ -436,9 +436,11 @@ size_t quantize_rows(const float* src, void* dst, int64_t nrows, int64_t n_per_r
 void register_i_quant_types(std::span<TypeTraits> table) {
   TypeTraits& iq1_s = table_row(table, QuantType::kIQ1_S);
   iq1_s.dequantize_row = dequantize_row_iq1_s;
+  iq1_s.quantize = quantize_rows<BlockIQ1S, kQK_K, kNameIQ1S, true, iq::quantize_row_iq1_s>;
 
   TypeTraits& iq1_m = table_row(table, QuantType::kIQ1_M);
   iq1_m.dequantize_row = dequantize_row_iq1_m;
+  iq1_m.quantize = quantize_rows<BlockIQ1M, kQK_K, kNameIQ1M, false, iq::quantize_row_iq1_m>;
 
   TypeTraits& iq2_xxs = table_row(table, QuantType::kIQ2_XXS);
   iq2_xxs.dequantize_row = dequantize_row_iq2_xxs;

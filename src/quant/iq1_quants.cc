@@ -1,0 +1,353 @@
+// IQ1_S and IQ1_M quantizers: 8-element groups from the ternary grid iq1s_grid, shifted by
+// +-0.125 per group.
+//
+// Ports of quantize_row_iq1_s_impl and quantize_row_iq1_m_impl of ggml's src/ggml-quants.c at
+// commit d99724f2, byte-identical to ggml. (The copy vendored in llama-cpp-python 0.3.36 has a
+// later, algebraically equivalent rewrite of IQ1_M's split search with prefix sums, whose
+// rounding can differ; this port keeps d99724f2's direct sums, which the golden bytes follow.)
+//
+// With only three levels {-1, 0, 1} (+- delta), the weighted least-squares optimum over a group
+// is found exactly: sort the values, and every split of the sorted order into three runs is a
+// candidate assignment. IQ1_S splits 32 values with one delta sign; IQ1_M splits 16 values and
+// lets each half pick its delta sign (4 combinations). Groups whose levels are not on the grid
+// snap to their nearest neighbour. IQ1_S needs an imatrix (its caller refuses to run without);
+// IQ1_M weighs by x² without one.
+#include <algorithm>
+#include <cfloat>
+#include <cmath>
+#include <cstring>
+#include <numeric>
+
+#include "quant/blocks.h"
+#include "quant/float_convert.h"
+#include "quant/iq_grid_search.h"
+#include "quant/iq_helpers.h"
+#include "quant/iq_quants.h"
+#include "quant/iq_tables.h"
+#include "quant/quant_common.h"
+
+namespace insitu::iq {
+namespace {
+
+// The three levels shifted up (x_p) or down (x_m) by delta.
+constexpr float kXp[3] = {-1 + kIQ1Delta, kIQ1Delta, 1 + kIQ1Delta};
+constexpr float kXm[3] = {-1 - kIQ1Delta, -kIQ1Delta, 1 - kIQ1Delta};
+
+// Positions 0..n-1 ordered by ascending x, equal values keeping their order (ggml uses glibc's
+// qsort, a stable merge sort for arrays this small).
+template <int n>
+void sort_positions(const float* x, int* idx) {
+  std::iota(idx, idx + n, 0);
+  std::stable_sort(idx, idx + n, [x](int a, int b) { return x[a] < x[b]; });
+}
+
+inline uint32_t pack8(const int8_t* L) {
+  uint32_t u = 0;
+  for (int i = 0; i < 8; ++i) u |= static_cast<uint32_t>(L[i]) << 2 * i;
+  return u;
+}
+
+// Among the neighbours of the off-grid level vector u, the entry minimising
+// Σ w·(scale·xg[level] - x)²; writes its levels to L. Port of iq1_find_best_neighbour2. ggml
+// falls back to a scan of the whole grid when no neighbour gives a finite distance (only with
+// non-finite input); here the first neighbour is kept instead.
+int best_neighbour_shifted(const GridSearch& g, uint32_t u, const float* xval,
+                           const float* weight, float scale, const float* xg, int8_t* L) {
+  const std::span<const uint16_t> candidates = g.neighbours(u);
+  float best_score = FLT_MAX;
+  int best = candidates.empty() ? 0 : candidates[0];
+  for (const uint16_t k : candidates) {
+    const int8_t* e = g.entry(k);
+    float d2 = 0;
+    for (int i = 0; i < 8; ++i) {
+      const float q = xg[(e[i] - 1) / 2];
+      const float w = weight[i];
+      const float diff = scale * q - xval[i];
+      d2 += w * diff * diff;
+    }
+    if (d2 < best_score) {
+      best_score = d2;
+      best = k;
+    }
+  }
+  const int8_t* e = g.entry(best);
+  for (int i = 0; i < 8; ++i) L[i] = static_cast<int8_t>((e[i] - 1) / 2);
+  return best;
+}
+
+// Snaps the groups of 8 to the grid; returns whether all were on it. shift_of(k) gives group k's
+// level values.
+template <typename ShiftOf>
+bool snap_to_grid(const GridSearch& grid, int ngroups, const float* xb, const float* weight,
+                  float scale, int8_t* L, uint16_t* index, ShiftOf shift_of) {
+  bool all_on_grid = true;
+  for (int k = 0; k < ngroups; ++k) {
+    const uint32_t u = pack8(L + 8 * k);
+    int grid_index = grid.index(u);
+    if (grid_index < 0) {
+      all_on_grid = false;
+      grid_index = best_neighbour_shifted(grid, u, xb + 8 * k, weight + 8 * k, scale, shift_of(k),
+                                          L + 8 * k);
+    }
+    index[k] = static_cast<uint16_t>(grid_index);
+  }
+  return all_on_grid;
+}
+
+// The least-squares scale of the snapped groups; keeps `scale` unless both sums are positive.
+template <typename ShiftOf>
+float refit_scale(const GridSearch& grid, int ngroups, const float* xb, const float* weight,
+                  const uint16_t* index, float scale, ShiftOf shift_of) {
+  float sumqx = 0;
+  float sumq2 = 0;
+  for (int k = 0; k < ngroups; ++k) {
+    const float* xx = shift_of(k);
+    const int8_t* e = grid.entry(index[k]);
+    for (int j = 0; j < 8; ++j) {
+      const float w = weight[8 * k + j];
+      const float q = xx[(e[j] - 1) / 2];
+      sumqx += w * q * xb[8 * k + j];
+      sumq2 += w * q * q;
+    }
+  }
+  return sumqx > 0 && sumq2 > 0 ? sumqx / sumq2 : scale;
+}
+
+}  // namespace
+
+void quantize_row_iq1_s(const float* x, BlockIQ1S* y, int64_t n, const float* quant_weights) {
+  constexpr int kBlock = 32;
+  const GridSearch& grid = grid_search(Lattice::kIQ1S);
+  float scales[kQK_K / kBlock];
+  int8_t shifts[kQK_K / kBlock];
+  float weight[kBlock];
+  float sumx[kBlock + 1];
+  float sumw[kBlock + 1];
+  int idx[kBlock];
+  int8_t L[kBlock];
+  uint16_t index[kBlock / 8];
+
+  for (int64_t ibl = 0; ibl < n / kQK_K; ++ibl) {
+    y[ibl].d = fp32_to_fp16(0.f);
+    std::memset(y[ibl].qs, 0, sizeof(y[ibl].qs));
+    std::memset(y[ibl].qh, 0, sizeof(y[ibl].qh));
+    float max_scale = 0;
+    const float* xbl = x + kQK_K * ibl;
+    const float sigma2 = 2 * super_block_sumx2(xbl) / kQK_K;
+
+    for (int ib = 0; ib < kQK_K / kBlock; ++ib) {
+      const float* xb = xbl + kBlock * ib;
+      const float* qw = quant_weights + kQK_K * ibl + kBlock * ib;
+      for (int i = 0; i < kBlock; ++i) weight[i] = qw[i] * std::sqrt(sigma2 + xb[i] * xb[i]);
+      float max = std::fabs(xb[0]);
+      for (int i = 1; i < kBlock; ++i) max = std::max(max, std::fabs(xb[i]));
+      if (max < kGroupMaxEpsIQ1S) {
+        scales[ib] = 0;
+        shifts[ib] = 1;
+        continue;
+      }
+      sort_positions<kBlock>(xb, idx);
+      sumx[0] = sumw[0] = 0;
+      for (int j = 0; j < kBlock; ++j) {
+        const int i = idx[j];
+        sumx[j + 1] = sumx[j] + weight[i] * xb[i];
+        sumw[j + 1] = sumw[j] + weight[i];
+      }
+      // Sorted positions [0, i1) get level 0, [i1, i2) level 1, [i2, 32) level 2.
+      float best_score = -FLT_MAX;
+      float scale = max;
+      int besti1 = -1;
+      int besti2 = -1;
+      int best_shift = 0;
+      for (int i1 = 0; i1 <= kBlock; ++i1) {
+        for (int i2 = i1; i2 <= kBlock; ++i2) {
+          for (int shift = 1; shift >= -1; shift -= 2) {
+            const float* v = shift == 1 ? kXp : kXm;
+            const float sumqx = (sumx[i1] - sumx[0]) * v[0] + (sumx[i2] - sumx[i1]) * v[1] +
+                                (sumx[kBlock] - sumx[i2]) * v[2];
+            const float sumq2 = (sumw[i1] - sumw[0]) * v[0] * v[0] +
+                                (sumw[i2] - sumw[i1]) * v[1] * v[1] +
+                                (sumw[kBlock] - sumw[i2]) * v[2] * v[2];
+            if (sumq2 > 0 && sumqx * sumqx > best_score * sumq2) {
+              scale = sumqx / sumq2;
+              best_score = scale * sumqx;
+              besti1 = i1;
+              besti2 = i2;
+              best_shift = shift;
+            }
+          }
+        }
+      }
+      if (besti1 < 0 || besti2 < 0 || best_shift == 0) {
+        scales[ib] = 0;
+        shifts[ib] = 1;
+        continue;
+      }
+      for (int j = 0; j < besti1; ++j) L[idx[j]] = 0;
+      for (int j = besti1; j < besti2; ++j) L[idx[j]] = 1;
+      for (int j = besti2; j < kBlock; ++j) L[idx[j]] = 2;
+      if (scale < 0) {
+        for (int j = 0; j < kBlock; ++j) L[j] = static_cast<int8_t>(2 - L[j]);
+        scale = -scale;
+        best_shift = -best_shift;
+      }
+      const float* xx = best_shift == 1 ? kXp : kXm;
+      const auto shift_of = [xx](int) { return xx; };
+      if (!snap_to_grid(grid, kBlock / 8, xb, weight, scale, L, index, shift_of)) {
+        scale = refit_scale(grid, kBlock / 8, xb, weight, index, scale, shift_of);
+      }
+      uint16_t h = 0;
+      for (int k = 0; k < kBlock / 8; ++k) {
+        y[ibl].qs[(kBlock / 8) * ib + k] = static_cast<uint8_t>(index[k] & 255);
+        h = static_cast<uint16_t>(h | ((index[k] >> 8) << 3 * k));
+      }
+      y[ibl].qh[ib] = h;
+      scales[ib] = scale;
+      shifts[ib] = static_cast<int8_t>(best_shift);
+      max_scale = std::max(max_scale, scale);
+    }
+
+    if (max_scale == 0) continue;
+    const float d = max_scale / 15;
+    y[ibl].d = fp32_to_fp16(d * 1.125f);  // ggml's fudge factor
+    const float id = 1 / d;
+    for (int ib = 0; ib < kQK_K / kBlock; ++ib) {
+      int l = nearest_int(0.5f * (id * scales[ib] - 1));
+      l = std::max(0, std::min(7, l));
+      if (shifts[ib] == -1) l |= 8;
+      y[ibl].qh[ib] = static_cast<uint16_t>(y[ibl].qh[ib] | (l << 12));
+    }
+  }
+}
+
+void quantize_row_iq1_m(const float* x, BlockIQ1M* y, int64_t n, const float* quant_weights) {
+  constexpr int kBlock = 16;
+  const GridSearch& grid = grid_search(Lattice::kIQ1S);
+  // Delta signs of the two halves: 0 = (+, +), 1 = (+, -), 2 = (-, +), 3 = (-, -).
+  constexpr uint8_t kMasks[4] = {0x00, 0x80, 0x08, 0x88};
+  const auto shift_table = [](int combo, int half) {
+    return half == 0 ? (combo < 2 ? kXp : kXm) : (combo % 2 == 0 ? kXp : kXm);
+  };
+  float scales[kQK_K / kBlock];
+  int8_t shifts[kQK_K / kBlock];
+  float weight[kBlock];
+  int idx[kBlock];
+  int8_t L[kBlock];
+  uint16_t index[kBlock / 8];
+
+  for (int64_t ibl = 0; ibl < n / kQK_K; ++ibl) {
+    std::memset(&y[ibl], 0, sizeof(BlockIQ1M));
+    float max_scale = 0;
+    const float* xbl = x + kQK_K * ibl;
+    const float sigma2 = 2 * super_block_sumx2(xbl) / kQK_K;
+    const auto block_weights_of = [&](int ib) {
+      block_weights(kBlock, xbl + kBlock * ib,
+                    quant_weights ? quant_weights + kQK_K * ibl + kBlock * ib : nullptr, sigma2,
+                    weight);
+    };
+
+    for (int ib = 0; ib < kQK_K / kBlock; ++ib) {
+      const float* xb = xbl + kBlock * ib;
+      block_weights_of(ib);
+      float max = std::fabs(xb[0]);
+      for (int i = 1; i < kBlock; ++i) max = std::max(max, std::fabs(xb[i]));
+      if (max < kGroupMaxEpsIQ1M) {
+        scales[ib] = 0;
+        shifts[ib] = 0;
+        continue;
+      }
+      sort_positions<kBlock>(xb, idx);
+      float best_score = -FLT_MAX;
+      float scale = max;
+      int besti1 = -1;
+      int besti2 = -1;
+      int best_k = -1;
+      for (int i1 = 0; i1 <= kBlock; ++i1) {
+        for (int i2 = i1; i2 <= kBlock; ++i2) {
+          // Direct sums over the three runs, per sign combination, in sorted order (d99724f2).
+          float sumqx[4] = {0, 0, 0, 0};
+          float sumq2[4] = {0, 0, 0, 0};
+          for (int j = 0; j < kBlock; ++j) {
+            const int level = j < i1 ? 0 : j < i2 ? 1 : 2;
+            const int i = idx[j];
+            const int half = i < kBlock / 2 ? 0 : 1;
+            for (int k = 0; k < 4; ++k) {
+              const float v = shift_table(k, half)[level];
+              sumqx[k] += weight[i] * v * xb[i];
+              sumq2[k] += weight[i] * v * v;
+            }
+          }
+          for (int k = 0; k < 4; ++k) {
+            if (sumq2[k] > 0 && sumqx[k] * sumqx[k] > best_score * sumq2[k]) {
+              scale = sumqx[k] / sumq2[k];
+              best_score = scale * sumqx[k];
+              besti1 = i1;
+              besti2 = i2;
+              best_k = k;
+            }
+          }
+        }
+      }
+      if (besti1 < 0 || besti2 < 0 || best_k < 0) {
+        scales[ib] = 0;
+        shifts[ib] = 0;
+        continue;
+      }
+      for (int j = 0; j < besti1; ++j) L[idx[j]] = 0;
+      for (int j = besti1; j < besti2; ++j) L[idx[j]] = 1;
+      for (int j = besti2; j < kBlock; ++j) L[idx[j]] = 2;
+      if (scale < 0) {
+        for (int j = 0; j < kBlock; ++j) L[j] = static_cast<int8_t>(2 - L[j]);
+        scale = -scale;
+        best_k = 3 - best_k;  // both halves' delta signs flip
+      }
+      const auto shift_of = [&shift_table, best_k](int k) { return shift_table(best_k, k); };
+      if (!snap_to_grid(grid, kBlock / 8, xb, weight, scale, L, index, shift_of)) {
+        scale = refit_scale(grid, kBlock / 8, xb, weight, index, scale, shift_of);
+      }
+      y[ibl].qs[2 * ib + 0] = static_cast<uint8_t>(index[0] & 255);
+      y[ibl].qs[2 * ib + 1] = static_cast<uint8_t>(index[1] & 255);
+      y[ibl].qh[ib] = static_cast<uint8_t>((index[0] >> 8) | ((index[1] >> 8) << 4));
+      scales[ib] = scale;
+      shifts[ib] = static_cast<int8_t>(best_k);
+      max_scale = std::max(max_scale, scale);
+    }
+
+    if (max_scale == 0) continue;
+
+    // 3-bit scales per 16, then one least-squares super-scale over the whole block as stored.
+    uint16_t sc[4] = {0, 0, 0, 0};
+    float d = max_scale / 15;
+    const float id = 1 / d;
+    float sumqx = 0;
+    float sumq2 = 0;
+    for (int ib = 0; ib < kQK_K / kBlock; ++ib) {
+      int l = nearest_int(0.5f * (id * scales[ib + 0] - 1));
+      l = std::max(0, std::min(7, l));
+      sc[ib / 4] = static_cast<uint16_t>(sc[ib / 4] | (l << 3 * (ib % 4)));
+      y[ibl].qh[ib] |= kMasks[shifts[ib]];
+      const float* xb = xbl + kBlock * ib;
+      block_weights_of(ib);
+      for (int k = 0; k < kBlock / 8; ++k) {
+        const float* xx = shift_table(shifts[ib], k);
+        const int grid_index = y[ibl].qs[2 * ib + k] | ((y[ibl].qh[ib] << (8 - 4 * k)) & 0x700);
+        const int8_t* e = grid.entry(grid_index);
+        for (int j = 0; j < 8; ++j) {
+          const float w = weight[8 * k + j];
+          const float q = xx[(e[j] - 1) / 2] * (2 * l + 1);
+          sumqx += w * q * xb[8 * k + j];
+          sumq2 += w * q * q;
+        }
+      }
+    }
+    if (sumq2 > 0) d = sumqx / sumq2;
+    const uint16_t d16 = fp32_to_fp16(d * 1.1125f);  // ggml's fudge factor
+    sc[0] = static_cast<uint16_t>(sc[0] | ((d16 & 0x000f) << 12));
+    sc[1] = static_cast<uint16_t>(sc[1] | ((d16 & 0x00f0) << 8));
+    sc[2] = static_cast<uint16_t>(sc[2] | ((d16 & 0x0f00) << 4));
+    sc[3] = static_cast<uint16_t>(sc[3] | (d16 & 0xf000));
+    std::memcpy(y[ibl].scales, sc, sizeof(sc));
+  }
+}
+
+}  // namespace insitu::iq
