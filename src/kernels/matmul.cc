@@ -1,15 +1,40 @@
 #include "kernels/matmul.h"
 
+#include <algorithm>
+#include <string>
 #include <vector>
 
+#include "insitu/error.h"
+#include "kernels/generic/decode.h"
+#include "kernels/kernel_table.h"
 #include "quant/type_traits.h"
 
 namespace insitu {
+namespace {
 
-// Straightforward path: dequantize one weight row at a time into a thread-local buffer and take
-// float dot products with every token. Correct for every type with a dequantizer.
-void matmul(const WeightView& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {
-  const TypeTraits& tt = type_traits(w.type);
+// Below this many tokens the per-call cost of decoding weight panels outweighs their reuse, and
+// the GEMM runs as tiles of vec_dot calls instead.
+constexpr int64_t kPanelMinTokens = 4;
+
+// Weight rows per tile of the vec_dot GEMM: their bytes stay in L2 while every token passes.
+constexpr int64_t kTileRows = 16;
+
+void check_shape(const WeightView& w, const TypeTraits& tt, int64_t n_tokens) {
+  if (w.n_in <= 0 || w.n_out <= 0 || n_tokens < 0 || w.n_in % tt.block_size != 0 ||
+      w.row_bytes < quant_row_size(w.type, w.n_in)) {
+    throw InvalidArgument("matmul: bad weight shape for " + std::string(tt.name) + ": n_in " +
+                          std::to_string(w.n_in) + ", n_out " + std::to_string(w.n_out) +
+                          ", row_bytes " + std::to_string(w.row_bytes) + ", n_tokens " +
+                          std::to_string(n_tokens));
+  }
+}
+
+// Dequantizes one weight row at a time and takes float dot products: for types without a kernel.
+void matmul_dequant(const WeightView& w, const TypeTraits& tt, const float* x, int64_t n_tokens,
+                    float* y, ThreadPool& pool) {
+  if (tt.dequantize_row == nullptr) {
+    throw Unsupported("matmul: no kernel and no dequantizer for type " + std::string(tt.name));
+  }
   pool.parallel_for(w.n_out, [&](int, int64_t begin, int64_t end) {
     std::vector<float> row(static_cast<size_t>(w.n_in));
     for (int64_t o = begin; o < end; ++o) {
@@ -19,6 +44,136 @@ void matmul(const WeightView& w, const float* x, int64_t n_tokens, float* y, Thr
         float sum = 0.0f;
         for (int64_t i = 0; i < w.n_in; ++i) sum += row[i] * xt[i];
         y[t * w.n_out + o] = sum;
+      }
+    }
+  });
+}
+
+template <class T>
+T* grow(std::vector<T>& v, size_t n) {
+  if (v.size() < n) v.resize(n);
+  return v.data();
+}
+
+// Decoded weight panel storage, one per worker thread, reused across calls.
+struct PanelBuffer {
+  std::vector<int8_t> q;
+  std::vector<int32_t> comp;
+  std::vector<float> scale, min;
+
+  PackedPanel bind(int64_t n, int sub, bool has_min) {
+    const size_t n_sub = static_cast<size_t>(n / sub);
+    PackedPanel p;
+    p.sub = sub;
+    p.n_sub = static_cast<int64_t>(n_sub);
+    p.q = grow(q, static_cast<size_t>(n) * kPanelRows);
+    p.comp = grow(comp, n_sub * kPanelRows);
+    p.scale = grow(scale, n_sub * kPanelRows);
+    p.min = has_min ? grow(min, n_sub * kPanelRows) : nullptr;
+    return p;
+  }
+};
+
+void gemm_panels(const WeightView& w, const DecodeInfo& info, const KernelTable& k,
+                 QuantType act, const uint8_t* act_rows, size_t act_row_bytes, int64_t n_tokens,
+                 float* y, ThreadPool& pool) {
+  const int sub = info.sub;
+  const int64_t n = w.n_in;
+  const int64_t n_sub = n / sub;
+  // Activations in the kernel's form: [n_tokens][n] bytes + [n_tokens][n_sub] scales/sums.
+  static thread_local std::vector<uint8_t> aq;
+  static thread_local std::vector<float> ascale, asum;
+  uint8_t* q = grow(aq, static_cast<size_t>(n_tokens * n));
+  float* sc = grow(ascale, static_cast<size_t>(n_tokens * n_sub));
+  float* sm = info.has_min ? grow(asum, static_cast<size_t>(n_tokens * n_sub)) : nullptr;
+  pool.parallel_for(n_tokens, [&](int, int64_t begin, int64_t end) {
+    pack_acts(act, sub, act_rows + begin * act_row_bytes, act_row_bytes, end - begin, n,
+              q + begin * n, sc + begin * n_sub, sm != nullptr ? sm + begin * n_sub : nullptr);
+  });
+  PackedActs acts;
+  acts.sub = sub;
+  acts.n = n;
+  acts.n_sub = n_sub;
+  acts.q = q;
+  acts.scale = sc;
+  acts.sum = sm;
+
+  const int64_t n_panels = (w.n_out + kPanelRows - 1) / kPanelRows;
+  const auto* wdata = static_cast<const uint8_t*>(w.data);
+  pool.parallel_for(n_panels, [&](int, int64_t begin, int64_t end) {
+    static thread_local PanelBuffer buf;
+    PackedPanel panel = buf.bind(n, sub, info.has_min);
+    float out[kMaxPanelTokens * kPanelRows];
+    for (int64_t p = begin; p < end; ++p) {
+      const int64_t row0 = p * kPanelRows;
+      const int rows = static_cast<int>(std::min<int64_t>(kPanelRows, w.n_out - row0));
+      pack_panel(info, wdata + row0 * w.row_bytes, w.row_bytes, rows, n, panel);
+      for (int64_t t0 = 0; t0 < n_tokens; t0 += kMaxPanelTokens) {
+        const int nt = static_cast<int>(std::min<int64_t>(kMaxPanelTokens, n_tokens - t0));
+        k.panel_gemm(panel, acts, t0, nt, out);
+        for (int t = 0; t < nt; ++t) {
+          std::copy_n(out + t * kPanelRows, rows, y + (t0 + t) * w.n_out + row0);
+        }
+      }
+    }
+  });
+}
+
+}  // namespace
+
+void matmul(const WeightView& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {
+  const TypeTraits& tt = type_traits(w.type);
+  check_shape(w, tt, n_tokens);
+  if (n_tokens == 0) return;
+  const KernelTable& k = active_kernels();
+  const int slot = type_slot(w.type);
+  const VecDotFn dot = slot < kTypeSlots ? k.vec_dot[slot] : nullptr;
+  const QuantType act = tt.vec_dot_type;
+  const bool float_act = !tt.is_quantized;
+  const QuantizeActFn quantize = float_act ? nullptr : k.quantize_act[type_slot(act)];
+  if (dot == nullptr || (!float_act && quantize == nullptr)) {
+    matmul_dequant(w, tt, x, n_tokens, y, pool);
+    return;
+  }
+
+  // Activations in the paired format, quantized once for all output rows.
+  const uint8_t* act_rows;
+  size_t act_row_bytes;
+  static thread_local std::vector<uint8_t> act_buf;
+  if (float_act) {
+    act_rows = reinterpret_cast<const uint8_t*>(x);
+    act_row_bytes = static_cast<size_t>(w.n_in) * sizeof(float);
+  } else {
+    act_row_bytes = quant_row_size(act, w.n_in);
+    uint8_t* buf = grow(act_buf, act_row_bytes * static_cast<size_t>(n_tokens));
+    pool.parallel_for(n_tokens, [&](int, int64_t begin, int64_t end) {
+      for (int64_t t = begin; t < end; ++t) quantize(x + t * w.n_in, buf + t * act_row_bytes, w.n_in);
+    });
+    act_rows = buf;
+  }
+
+  const auto* wdata = static_cast<const uint8_t*>(w.data);
+  if (n_tokens == 1) {
+    pool.parallel_for(w.n_out, [&](int, int64_t begin, int64_t end) {
+      for (int64_t o = begin; o < end; ++o) y[o] = dot(w.n_in, wdata + o * w.row_bytes, act_rows);
+    });
+    return;
+  }
+
+  const DecodeInfo* info = decode_info(w.type);
+  if (k.panel_gemm != nullptr && info != nullptr && n_tokens >= kPanelMinTokens) {
+    gemm_panels(w, *info, k, act, act_rows, act_row_bytes, n_tokens, y, pool);
+    return;
+  }
+
+  // Tiles of kTileRows weight rows: each tile's rows stay cached while every token visits them.
+  const int64_t n_tiles = (w.n_out + kTileRows - 1) / kTileRows;
+  pool.parallel_for(n_tiles, [&](int, int64_t begin, int64_t end) {
+    for (int64_t tile = begin; tile < end; ++tile) {
+      const int64_t o0 = tile * kTileRows, o1 = std::min(w.n_out, o0 + kTileRows);
+      for (int64_t t = 0; t < n_tokens; ++t) {
+        const uint8_t* a = act_rows + t * act_row_bytes;
+        for (int64_t o = o0; o < o1; ++o) y[t * w.n_out + o] = dot(w.n_in, wdata + o * w.row_bytes, a);
       }
     }
   });

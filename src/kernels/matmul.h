@@ -7,6 +7,17 @@
 // Quantized weights are never dequantized whole: activations are quantized to the weight type's
 // paired format (q8_0 / q8_1 / q8_K) and each output is a packed dot product, as ggml does.
 // Work is split over output rows on the pool; results do not depend on the thread count.
+//
+// Paths (kernels bound once per ISA in kernel_table.h; INSITU_ISA=generic|avx2|avx512 overrides):
+//   n_tokens == 1: GEMV, one vec_dot per output row against the once-quantized activation.
+//   n_tokens >= 4 with a panel kernel (AVX-512 VNNI) and a block decoder for the type: weights
+//     decoded 16 rows at a time into an interleaved int8 panel, each panel line multiplied with up
+//     to 8 tokens per load (kernels/x86/gemm_avx512.cc).
+//   otherwise: tiles of 16 weight rows, every token visiting a tile while it is cached.
+//   types without a kernel: one dequantized weight row at a time against float activations.
+// Throws InvalidArgument for a shape the type cannot hold (n_in not a multiple of the block size,
+// row_bytes too small) and Unsupported for a type with neither kernel nor dequantizer. x and y
+// must not overlap; y is fully written.
 #pragma once
 
 #include <cstddef>

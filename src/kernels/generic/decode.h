@@ -1,0 +1,49 @@
+// Block decoders shared by the scalar reference kernels and the GEMM panel packer.
+//
+// A decoder turns one packed weight block into int8 values plus, per sub-block of `sub`
+// elements, a float scale and (for types with an offset) a float min, such that
+//   w[i] = scale[i / sub] * v[i] + min[i / sub]
+// holds exactly in float arithmetic (every scale is an fp16 times a small integer). The int8 form
+// is what the integer dot products consume; the activation type supplies the other side.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "insitu/quant_type.h"
+#include "kernels/kernel_table.h"
+
+namespace insitu {
+
+using DecodeBlockFn = void (*)(const void* block, int8_t* v, float* scale, float* min);
+
+struct DecodeInfo {
+  QuantType type;
+  int block;       // elements per weight block
+  int sub;         // elements per sub-block (16 or 32)
+  bool has_min;    // min[] is meaningful (else all zero)
+  QuantType act;   // paired activation type
+  size_t block_bytes;
+  DecodeBlockFn decode;
+};
+
+// The decoder of a weight type, or null for types without one (floats, grid-based i-quants).
+const DecodeInfo* decode_info(QuantType type);
+
+// Decodes rows [0, n_rows) of a weight (row_bytes apart, n elements each) into `out`, whose
+// buffers must hold n / info.sub sub-blocks; rows n_rows..kPanelRows-1 are zero-filled.
+void pack_panel(const DecodeInfo& info, const uint8_t* rows, size_t row_bytes, int n_rows,
+                int64_t n, PackedPanel& out);
+
+// Converts n_tok activation rows (paired-type blocks, act_row_bytes apart) into the GEMM form for
+// sub-blocks of `sub`: q gets value + 128, scale the activation scale of each sub-block, and sum
+// (when non-null) scale * sum of the values. Arrays are [n_tok][n] and [n_tok][n / sub].
+void pack_acts(QuantType act, int sub, const uint8_t* act_rows, size_t act_row_bytes,
+               int64_t n_tok, int64_t n, uint8_t* q, float* scale, float* sum);
+
+// Scalar activation quantizers (ggml's reference algorithms, bit-exact).
+void quantize_act_q8_0_ref(const float* x, void* dst, int64_t n);
+void quantize_act_q8_1_ref(const float* x, void* dst, int64_t n);
+void quantize_act_q8_k_ref(const float* x, void* dst, int64_t n);
+
+}  // namespace insitu

@@ -1,0 +1,86 @@
+// The kernel dispatch table: one row of function pointers per instruction set, bound once.
+//
+// matmul() looks up the active table once per call and then calls whole-row (vec_dot) or
+// whole-tile (panel_gemm) functions, so no ISA or type branch sits inside a dot product.
+// Tables are immutable after construction and safe to share between threads. set_active_isa
+// switches which table later matmul calls use; it is meant for tests and benchmarks and must not
+// race with running matmuls.
+//
+// Shapes: a weight row is n elements packed in its type's blocks; an activation row is n elements
+// packed in the paired activation type (TypeTraits::vec_dot_type: q8_0, q8_1, q8_K, or f32 for
+// float weights). n is a multiple of the weight type's block size.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+
+#include "insitu/quant_type.h"
+#include "kernels/cpu_features.h"
+
+namespace insitu {
+
+inline constexpr int kTypeSlots = 40;  // QuantType ids used by kernels are all below this
+inline constexpr int kPanelRows = 16;  // weight rows per GEMM panel (one zmm of int32 lanes)
+
+// Dot product of one weight row with one activation row of n elements.
+using VecDotFn = float (*)(int64_t n, const void* w, const void* a);
+
+// Quantizes one activation row of n floats into q8_0 / q8_1 / q8_K blocks, producing exactly the
+// values of the reference quantizer (ggml's quantize_row_q8_*_ref).
+using QuantizeActFn = void (*)(const float* x, void* dst, int64_t n);
+
+// A panel: kPanelRows weight rows decoded into the form the GEMM kernel reads. Every weight type
+// is expressed per sub-block of `sub` elements (16 or 32) as
+//   w[r][i] = scale[s][r] * v[r][i] + min[s][r]      (s = i / sub, v an int8)
+// Rows beyond the matrix are zero. Owned by the caller (see PanelBuffer in matmul.cc).
+struct PackedPanel {
+  int sub = 32;
+  int64_t n_sub = 0;
+  int8_t* q = nullptr;     // [n_sub][sub/4][kPanelRows][4]: 4 consecutive values of each row
+  int32_t* comp = nullptr; // [n_sub][kPanelRows]: -128 * sum(v), undoes the +128 activation shift
+  float* scale = nullptr;  // [n_sub][kPanelRows]
+  float* min = nullptr;    // [n_sub][kPanelRows], or null when the type has no min term
+};
+
+// Activations of several tokens in the GEMM kernel's form, per sub-block of `sub` elements:
+//   x[t][i] ~= scale[t][s] * (q[t][i] - 128),  sum[t][s] = scale[t][s] * sum_i (q[t][i] - 128)
+// (sum is only filled when the weight type has a min term.)
+struct PackedActs {
+  int sub = 32;
+  int64_t n = 0;             // elements per token row
+  int64_t n_sub = 0;         // n / sub
+  const uint8_t* q = nullptr;  // [n_tok][n]: quantized activation + 128
+  const float* scale = nullptr;  // [n_tok][n_sub]
+  const float* sum = nullptr;    // [n_tok][n_sub] or null
+};
+
+// y[t][r] = sum_i w[r][i] * x[t][i] for t < n_tok (at most kMaxPanelTokens) and r < kPanelRows.
+// y is [n_tok][kPanelRows].
+inline constexpr int kMaxPanelTokens = 8;
+using PanelGemmFn = void (*)(const PackedPanel& w, const PackedActs& a, int64_t tok0, int n_tok,
+                             float* y);
+
+struct KernelTable {
+  Isa isa = Isa::kGeneric;
+  std::array<VecDotFn, kTypeSlots> vec_dot{};          // by weight type id
+  std::array<QuantizeActFn, kTypeSlots> quantize_act{};  // by activation type id (8, 9, 15)
+  PanelGemmFn panel_gemm = nullptr;  // null: GEMM runs tiles of vec_dot calls instead
+};
+
+// The table for one ISA (built on first use). Throws InvalidArgument when the CPU cannot run it.
+const KernelTable& kernel_table(Isa isa);
+
+// The table matmul uses: default_isa()'s until set_active_isa changes it.
+const KernelTable& active_kernels();
+void set_active_isa(Isa isa);
+
+// Fillers, one per translation unit family. Each sets the entries it implements and leaves the
+// rest as the previous filler left them (generic first, then avx2, then avx512).
+void fill_generic_kernels(KernelTable& t);
+void fill_avx2_kernels(KernelTable& t);
+void fill_avx512_kernels(KernelTable& t);
+
+inline int type_slot(QuantType t) { return static_cast<int>(t); }
+
+}  // namespace insitu
