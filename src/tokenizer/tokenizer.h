@@ -45,6 +45,9 @@ class Tokenizer {
   virtual int32_t bos_id() const = 0;  // -1 when none
   virtual int32_t eos_id() const = 0;  // -1 when none
   virtual bool add_bos() const = 0;
+  // SentencePiece-style vocabularies that prefix text with a space; decoding drops the space
+  // from the first token (StreamDecoder and decode() both do).
+  virtual bool add_space_prefix() const { return false; }
   // End of generation: EOS, EOT and other end tokens the metadata names (e.g. <end_of_turn>).
   virtual bool is_eog(int32_t id) const = 0;
   virtual std::string token_text(int32_t id) const = 0;  // the vocabulary string
