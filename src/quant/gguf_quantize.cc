@@ -1,0 +1,167 @@
+#include "quant/gguf_quantize.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "insitu/error.h"
+#include "io/gguf.h"
+#include "io/gguf_writer.h"
+#include "quant/quantize.h"
+#include "quant/type_traits.h"
+#include "util/progress.h"
+
+namespace insitu {
+
+uint32_t llama_file_type(QuantType type) {
+  // llama.cpp's llama_ftype numbering (include/llama.h); K types map to their _S variant, the
+  // one whose tensors are all of that type.
+  switch (type) {
+    case QuantType::kF32: return 0;
+    case QuantType::kF16: return 1;
+    case QuantType::kQ4_0: return 2;
+    case QuantType::kQ4_1: return 3;
+    case QuantType::kQ8_0: return 7;
+    case QuantType::kQ5_0: return 8;
+    case QuantType::kQ5_1: return 9;
+    case QuantType::kQ2K: return 10;
+    case QuantType::kQ3K: return 11;
+    case QuantType::kQ4K: return 14;
+    case QuantType::kQ5K: return 16;
+    case QuantType::kQ6K: return 18;
+    case QuantType::kIQ2_XXS: return 19;
+    case QuantType::kIQ2_XS: return 20;
+    case QuantType::kIQ3_XXS: return 23;
+    case QuantType::kIQ1_S: return 24;
+    case QuantType::kIQ4_NL: return 25;
+    case QuantType::kIQ3_S: return 26;
+    case QuantType::kIQ2_S: return 28;
+    case QuantType::kIQ4_XS: return 30;
+    case QuantType::kIQ1_M: return 31;
+    case QuantType::kBF16: return 32;
+    case QuantType::kTQ1_0: return 36;
+    case QuantType::kTQ2_0: return 37;
+    case QuantType::kMXFP4: return 38;
+    default: return 0;
+  }
+}
+
+namespace {
+
+bool is_float_source(QuantType t) {
+  return t == QuantType::kF32 || t == QuantType::kF16 || t == QuantType::kBF16;
+}
+
+// Rows per quantization step: enough to keep every thread busy, small enough that the float
+// buffer stays a few MiB whatever the tensor's size.
+int64_t rows_per_step(int64_t n_per_row) {
+  return std::max<int64_t>(16, (int64_t{4} << 20) / std::max<int64_t>(1, n_per_row));
+}
+
+}  // namespace
+
+GgufQuantizeReport quantize_gguf(const std::string& input, const std::string& output,
+                                 const GgufQuantizeOptions& options, ThreadPool& pool) {
+  const TypeTraits& target = type_traits(options.type);
+  if (!target.is_quantized && !is_float_source(options.type)) {
+    throw InvalidArgument("quantize: '" + std::string(target.name) +
+                          "' is not a weight type; valid: " + quant_type_name_list());
+  }
+  if (target.quantize == nullptr) {
+    throw Unsupported("quantize: producing '" + std::string(target.name) +
+                      "' is not supported (it is an activation-only or read-only type)");
+  }
+  const auto in = gguf::GgufFile::open(input);
+  GgufQuantizeReport report;
+
+  gguf::GgufWriter writer;
+  for (const auto& [key, value] : in->metadata()) writer.set(key, value);
+  writer.set("general.quantization_version", gguf::Value::u32(2));
+  writer.set("general.file_type", gguf::Value::u32(llama_file_type(options.type)));
+  if (options.imatrix && !options.imatrix_source.empty()) {
+    writer.set("quantize.imatrix.file", gguf::Value::string(options.imatrix_source));
+  }
+
+  uint64_t total_bytes = 0;
+  for (const gguf::TensorInfo& t : in->tensors()) total_bytes += t.nbytes;
+  auto progress = std::make_shared<Progress>("quantize " + std::string(target.name),
+                                             static_cast<int64_t>(in->tensors().size()),
+                                             total_bytes, options.show_progress);
+
+  for (const gguf::TensorInfo& t : in->tensors()) {
+    const bool quantize = t.ne.size() == 2 && is_float_source(t.type) && t.type != options.type &&
+                          t.ne[0] % target.block_size == 0;
+    if (!quantize) {
+      std::string why;
+      if (t.ne.size() != 2) {
+        why = std::to_string(t.ne.size()) + "-D";
+      } else if (!is_float_source(t.type)) {
+        why = "already " + quant_type_name(t.type);
+      } else if (t.type == options.type) {
+        why = "already " + quant_type_name(t.type);
+      } else {
+        why = "row length " + std::to_string(t.ne[0]) + " is not a multiple of " +
+              std::to_string(target.block_size);
+      }
+      report.notes.push_back(t.name + ": kept as " + quant_type_name(t.type) + " (" + why + ")");
+      spdlog::info("quantize: {}", report.notes.back());
+      ++report.n_copied;
+      report.bytes_in += t.nbytes;
+      report.bytes_out += t.nbytes;
+      const gguf::TensorInfo* tp = &t;
+      writer.add_tensor(t.name, t.type, t.ne, [tp, in, progress](ByteSink& out) {
+        out.write(tp->data, tp->nbytes);
+        if (in->mapping()) in->mapping()->release_pages(tp->data - in->mapping()->data(), tp->nbytes);
+        progress->advance(1, tp->nbytes);
+      });
+      continue;
+    }
+
+    const std::vector<float>* imat = options.imatrix ? options.imatrix(t.name) : nullptr;
+    if (imat != nullptr && static_cast<int64_t>(imat->size()) != t.ne[0]) {
+      throw InvalidArgument("quantize: imatrix entry for '" + t.name + "' has " +
+                            std::to_string(imat->size()) + " values; the tensor's rows have " +
+                            std::to_string(t.ne[0]));
+    }
+    if (target.requires_imatrix && imat == nullptr) {
+      throw InvalidArgument("quantize: type '" + std::string(target.name) +
+                            "' needs an importance matrix and none was given for tensor '" +
+                            t.name + "' (pass --imatrix FILE)");
+    }
+    ++report.n_quantized;
+    report.bytes_in += t.nbytes;
+    report.bytes_out += quant_row_size(options.type, t.ne[0]) * static_cast<uint64_t>(t.ne[1]);
+    const gguf::TensorInfo* tp = &t;
+    const QuantType type = options.type;
+    writer.add_tensor(t.name, type, t.ne, [tp, in, imat, type, &pool, progress](ByteSink& out) {
+      const int64_t n_per_row = tp->ne[0];
+      const int64_t nrows = tp->ne[1];
+      const TypeTraits& src_tt = type_traits(tp->type);
+      const size_t src_row = quant_row_size(tp->type, n_per_row);
+      const size_t dst_row = quant_row_size(type, n_per_row);
+      const int64_t step = rows_per_step(n_per_row);
+      std::vector<float> f32(static_cast<size_t>(std::min(step, nrows) * n_per_row));
+      std::vector<uint8_t> q(static_cast<size_t>(std::min(step, nrows)) * dst_row);
+      for (int64_t r0 = 0; r0 < nrows; r0 += step) {
+        const int64_t n = std::min(step, nrows - r0);
+        pool.parallel_for(n, [&](int, int64_t b, int64_t e) {
+          for (int64_t r = b; r < e; ++r) {
+            src_tt.dequantize_row(tp->data + (r0 + r) * src_row, f32.data() + r * n_per_row,
+                                  n_per_row);
+          }
+        });
+        quantize_tensor(type, f32.data(), q.data(), n, n_per_row,
+                        imat ? imat->data() : nullptr, pool);
+        out.write(q.data(), static_cast<size_t>(n) * dst_row);
+      }
+      if (in->mapping()) in->mapping()->release_pages(tp->data - in->mapping()->data(), tp->nbytes);
+      progress->advance(1, tp->nbytes);
+    });
+  }
+  writer.write(output);
+  progress->finish();
+  return report;
+}
+
+}  // namespace insitu
