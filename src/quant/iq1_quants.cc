@@ -262,25 +262,53 @@ void quantize_row_iq1_m(const float* x, BlockIQ1M* y, int64_t n, const float* qu
       int besti1 = -1;
       int besti2 = -1;
       int best_k = -1;
+      // d99724f2 sums the three runs directly, in sorted order, for every (i1, i2). The same
+      // sequential sums are formed here from shared prefixes: the terms are precomputed (the
+      // products are the same floats) and only the level-2 tail is re-added per split, so the
+      // rounding, and hence the bytes, match.
+      float tx[4][3][kBlock];  // [sign combination][level][sorted position]: w * v * x
+      float tq[4][3][kBlock];  //                                             w * v * v
+      for (int j = 0; j < kBlock; ++j) {
+        const int i = idx[j];
+        const int half = i < kBlock / 2 ? 0 : 1;
+        for (int k = 0; k < 4; ++k) {
+          for (int level = 0; level < 3; ++level) {
+            const float v = shift_table(k, half)[level];
+            tx[k][level][j] = weight[i] * v * xb[i];
+            tq[k][level][j] = weight[i] * v * v;
+          }
+        }
+      }
+      float run0x[4] = {0, 0, 0, 0};  // Σ over sorted positions [0, i1) at level 0
+      float run0q[4] = {0, 0, 0, 0};
       for (int i1 = 0; i1 <= kBlock; ++i1) {
+        if (i1 > 0) {
+          for (int k = 0; k < 4; ++k) {
+            run0x[k] += tx[k][0][i1 - 1];
+            run0q[k] += tq[k][0][i1 - 1];
+          }
+        }
+        float run1x[4];  // ... then [i1, i2) at level 1
+        float run1q[4];
+        std::copy(run0x, run0x + 4, run1x);
+        std::copy(run0q, run0q + 4, run1q);
         for (int i2 = i1; i2 <= kBlock; ++i2) {
-          // Direct sums over the three runs, per sign combination, in sorted order (d99724f2).
-          float sumqx[4] = {0, 0, 0, 0};
-          float sumq2[4] = {0, 0, 0, 0};
-          for (int j = 0; j < kBlock; ++j) {
-            const int level = j < i1 ? 0 : j < i2 ? 1 : 2;
-            const int i = idx[j];
-            const int half = i < kBlock / 2 ? 0 : 1;
+          if (i2 > i1) {
             for (int k = 0; k < 4; ++k) {
-              const float v = shift_table(k, half)[level];
-              sumqx[k] += weight[i] * v * xb[i];
-              sumq2[k] += weight[i] * v * v;
+              run1x[k] += tx[k][1][i2 - 1];
+              run1q[k] += tq[k][1][i2 - 1];
             }
           }
           for (int k = 0; k < 4; ++k) {
-            if (sumq2[k] > 0 && sumqx[k] * sumqx[k] > best_score * sumq2[k]) {
-              scale = sumqx[k] / sumq2[k];
-              best_score = scale * sumqx[k];
+            float sumqx = run1x[k];  // ... then [i2, 16) at level 2
+            float sumq2 = run1q[k];
+            for (int j = i2; j < kBlock; ++j) {
+              sumqx += tx[k][2][j];
+              sumq2 += tq[k][2][j];
+            }
+            if (sumq2 > 0 && sumqx * sumqx > best_score * sumq2) {
+              scale = sumqx / sumq2;
+              best_score = scale * sumqx;
               besti1 = i1;
               besti2 = i2;
               best_k = k;
