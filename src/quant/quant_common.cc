@@ -23,6 +23,8 @@ inline float qx_weight(int rmse_type, float x) {
 
 }  // namespace
 
+namespace scalar_ref {
+
 float make_qx_quants(int n, int nmax, const float* x, int8_t* L, int rmse_type, const float* qw) {
   float max = 0;
   float amax = 0;
@@ -87,6 +89,8 @@ float make_qx_quants(int n, int nmax, const float* x, int8_t* L, int rmse_type, 
   return scale;
 }
 
+}  // namespace scalar_ref
+
 float make_q3_quants(int n, int nmax, const float* x, int8_t* L, bool do_rmse) {
   float max = 0;
   float amax = 0;
@@ -147,6 +151,7 @@ float make_q3_quants(int n, int nmax, const float* x, int8_t* L, bool do_rmse) {
   return 1 / iscale;
 }
 
+namespace scalar_ref {
 namespace {
 
 // The common body of make_qkx2_quants and make_qkx3_quants; kQkx3 selects qkx3's
@@ -315,4 +320,5 @@ float make_qp_quants(int n, int nmax, const float* x, uint8_t* L, const float* q
   return suml2 > 0.0f ? sumlx / suml2 : 0.0f;
 }
 
+}  // namespace scalar_ref
 }  // namespace insitu

@@ -63,7 +63,22 @@ float make_qkx3_quants(int n, int nmax, const float* x, const float* weights, ui
 // positive scale, minimising the error weighted by quant_weights (never null). Returns the scale.
 float make_qp_quants(int n, int nmax, const float* x, uint8_t* L, const float* quant_weights);
 
-// Index of the entry of the ascending table val[0..n) nearest to x; a tie goes to the lower index.
+// The plain scalar transcriptions of the four searches above, kept as the oracle for the
+// faster implementations behind the public names (which evaluate several candidate scales at
+// once in SIMD lanes, each lane summing in ggml's order). Tests compare the two bit for bit.
+namespace scalar_ref {
+float make_qx_quants(int n, int nmax, const float* x, int8_t* L, int rmse_type, const float* qw);
+float make_qkx2_quants(int n, int nmax, const float* x, const float* weights, uint8_t* L,
+                       float* the_min, uint8_t* Laux, float rmin, float rdelta, int nstep,
+                       bool use_mad);
+float make_qkx3_quants(int n, int nmax, const float* x, const float* weights, uint8_t* L,
+                       float* the_min, uint8_t* Laux, float rmin, float rdelta, int nstep,
+                       bool use_mad);
+float make_qp_quants(int n, int nmax, const float* x, uint8_t* L, const float* quant_weights);
+}  // namespace scalar_ref
+
+// Index of the entry of the ascending table val[0..n) nearest to x. An exact tie between two
+// neighbours goes to the upper one (ggml compares with a strict <).
 inline int best_index_int8(int n, const int8_t* val, float x) {
   if (x <= val[0]) return 0;
   if (x >= val[n - 1]) return n - 1;

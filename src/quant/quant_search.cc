@@ -1,0 +1,261 @@
+// Fast, bit-identical implementations of ggml's candidate-scale searches (make_qx_quants,
+// make_qkx2_quants, make_qkx3_quants, make_qp_quants from src/ggml-quants.c at commit d99724f2).
+//
+// Why this is exact: ggml evaluates each candidate inverse scale with plain sequential sums over
+// the group's elements. Here eight candidates run side by side, one per SIMD lane; every lane
+// performs exactly ggml's operations in ggml's order on its own accumulators, so each lane's sums
+// are bit-identical to ggml's. Only the order in which candidates are *compared* must stay
+// sequential, and that part runs in scalar code afterwards, in ggml's candidate order.
+//
+// make_qkx2/3 has one more dependency: when a candidate wins, ggml replaces `min` by the winner's
+// fitted min, and later candidates are scaled against the new min. The lane version is therefore
+// speculative: a batch is evaluated with the current min; on a win that changes min, the lanes
+// after the winner are discarded and a new batch starts right after it.
+//
+// The vectors are GCC vector extensions; the functions are cloned for AVX2 and baseline x86-64
+// (target_clones) and the loader picks one. Neither clone contracts to FMA (-ffp-contract=off and
+// no FMA target), so both give the same bits. scalar_ref:: in quant_common.cc is the oracle.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "quant/quant_common.h"
+
+// Vectors never cross a call boundary (see INSITU_INLINE), so the AVX ABI note does not apply.
+#pragma GCC diagnostic ignored "-Wpsabi"
+
+namespace insitu {
+namespace {
+
+typedef float V8f __attribute__((vector_size(32)));
+typedef int32_t V8i __attribute__((vector_size(32)));
+constexpr int kLanes = 8;
+constexpr int kMaxN = 64;  // groups longer than this use the scalar oracle
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(INSITU_NO_CLONES)
+#define INSITU_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define INSITU_CLONES
+#endif
+
+// Vector helpers are always inlined into the cloned callers, so no vector crosses a call
+// boundary (whose ABI would differ between the AVX2 and baseline clones).
+#define INSITU_INLINE inline __attribute__((always_inline))
+
+INSITU_INLINE V8i nearest_int_v(V8f f) {
+  const V8i bits = (V8i)(f + 12582912.f);  // a vector cast reinterprets the bits
+  return (bits & 0x007fffff) - 0x00400000;
+}
+
+INSITU_INLINE V8i clamp_v(V8i v, int lo, int hi) {
+  const V8i vlo = V8i{} + lo;
+  const V8i vhi = V8i{} + hi;
+  v = v < vlo ? vlo : v;
+  return v > vhi ? vhi : v;
+}
+
+INSITU_INLINE V8f abs_v(V8f f) { return (V8f)((V8i)f & 0x7fffffff); }
+
+inline float qx_weight(int rmse_type, float x) {
+  if (rmse_type == 1) return x * x;
+  if (rmse_type == 2) return 1.0f;
+  if (rmse_type == 3) return std::fabs(x);
+  return std::sqrt(std::fabs(x));
+}
+
+INSITU_CLONES
+float make_qx_quants_lanes(int n, int nmax, const float* x, int8_t* L, int rmse_type,
+                           const float* qw) {
+  float max = 0;
+  float amax = 0;
+  for (int i = 0; i < n; ++i) {
+    const float ax = std::fabs(x[i]);
+    if (ax > amax) {
+      amax = ax;
+      max = x[i];
+    }
+  }
+  if (amax < kGroupMaxEps) {
+    std::memset(L, 0, static_cast<size_t>(n));
+    return 0.f;
+  }
+  float w[kMaxN];
+  float wx[kMaxN];  // ggml's w*x[i], the left operand of w*x[i]*l
+  for (int i = 0; i < n; ++i) {
+    w[i] = qw ? qw[i] : qx_weight(rmse_type, x[i]);
+    wx[i] = w[i] * x[i];
+  }
+  float iscale = -nmax / max;
+  float sumlx = 0;
+  float suml2 = 0;
+  for (int i = 0; i < n; ++i) {
+    int l = nearest_int(iscale * x[i]);
+    l = std::max(-nmax, std::min(nmax - 1, l));
+    L[i] = static_cast<int8_t>(l + nmax);
+    sumlx += wx[i] * l;
+    suml2 += w[i] * l * l;
+  }
+  float scale = suml2 != 0 ? sumlx / suml2 : 0.0f;
+  float best = scale * sumlx;
+  // The 18 candidates is = -9..-1, 1..9 in ggml's order, eight at a time.
+  int cand[24];
+  int n_cand = 0;
+  for (int is = -9; is <= 9; ++is) {
+    if (is != 0) cand[n_cand++] = is;
+  }
+  float best_iscale = 0;
+  bool replaced = false;
+  for (int base = 0; base < n_cand; base += kLanes) {
+    V8f isc;
+    for (int k = 0; k < kLanes; ++k) {
+      const int is = cand[base + k < n_cand ? base + k : n_cand - 1];
+      isc[k] = -(nmax + 0.1f * is) / max;
+    }
+    V8f slx = {};
+    V8f sl2 = {};
+    for (int i = 0; i < n; ++i) {
+      const V8i li = clamp_v(nearest_int_v(isc * x[i]), -nmax, nmax - 1);
+      const V8f lf = __builtin_convertvector(li, V8f);
+      slx += wx[i] * lf;
+      sl2 += w[i] * lf * lf;
+    }
+    for (int k = 0; k < kLanes && base + k < n_cand; ++k) {
+      if (sl2[k] > 0 && slx[k] * slx[k] > best * sl2[k]) {
+        scale = slx[k] / sl2[k];
+        best = scale * slx[k];
+        best_iscale = isc[k];
+        replaced = true;
+      }
+    }
+  }
+  if (replaced) {
+    for (int i = 0; i < n; ++i) {
+      const int l = nearest_int(best_iscale * x[i]);
+      L[i] = static_cast<int8_t>(nmax + std::max(-nmax, std::min(nmax - 1, l)));
+    }
+  }
+  return scale;
+}
+
+template <bool kQkx3>
+INSITU_CLONES float make_qkx_lanes(int n, int nmax, const float* x, const float* weights,
+                                   uint8_t* L, float* the_min, float rmin, float rdelta,
+                                   int nstep, bool use_mad) {
+  float w[kMaxN];
+  float min = x[0];
+  float max = x[0];
+  w[0] = (!kQkx3 || weights) ? weights[0] : x[0] * x[0];
+  float sum_w = w[0];
+  float sum_x = sum_w * x[0];
+  for (int i = 1; i < n; ++i) {
+    if (x[i] < min) min = x[i];
+    if (x[i] > max) max = x[i];
+    w[i] = (!kQkx3 || weights) ? weights[i] : x[i] * x[i];
+    sum_w += w[i];
+    sum_x += w[i] * x[i];
+  }
+  if (min > 0) min = 0;
+  if (kQkx3 ? max <= min : max == min) {
+    std::memset(L, 0, static_cast<size_t>(n));
+    *the_min = -min;
+    return 0.f;
+  }
+  float iscale = nmax / (max - min);
+  float scale = 1 / iscale;
+  float best_error = 0;
+  for (int i = 0; i < n; ++i) {
+    const int l = nearest_int(iscale * (x[i] - min));
+    L[i] = static_cast<uint8_t>(std::max(0, std::min(nmax, l)));
+    float diff = scale * L[i] + min - x[i];
+    diff = use_mad ? std::fabs(diff) : diff * diff;
+    best_error += w[i] * diff;
+  }
+  if (nstep < 1) {
+    *the_min = -min;
+    return scale;
+  }
+  float xm[kMaxN];
+  V8f lfs[kMaxN];
+  int is = 0;
+  while (is <= nstep) {
+    // One speculative batch: candidates is .. is+7, all against the current min.
+    const float range = max - min;
+    for (int i = 0; i < n; ++i) xm[i] = x[i] - min;
+    V8f isc;
+    for (int k = 0; k < kLanes; ++k) isc[k] = (rmin + rdelta * (is + k) + nmax) / range;
+    V8f sl = {};
+    V8f sl2 = {};
+    V8f sxl = {};
+    for (int i = 0; i < n; ++i) {
+      const V8i li = clamp_v(nearest_int_v(isc * xm[i]), 0, nmax);
+      const V8f lf = __builtin_convertvector(li, V8f);
+      lfs[i] = lf;
+      const V8f wl = w[i] * lf;
+      sl += wl;
+      sl2 += wl * lf;
+      sxl += wl * x[i];
+    }
+    const V8f D = sum_w * sl2 - sl * sl;
+    V8f this_scale = (sum_w * sxl - sum_x * sl) / D;
+    V8f this_min = (sl2 * sum_x - sl * sxl) / D;
+    const V8i positive = this_min > 0.f;
+    this_scale = positive ? sxl / sl2 : this_scale;
+    this_min = positive ? V8f{} : this_min;
+    V8f err = {};
+    for (int i = 0; i < n; ++i) {
+      V8f diff = this_scale * lfs[i] + this_min - x[i];
+      diff = use_mad ? abs_v(diff) : diff * diff;
+      err += w[i] * diff;
+    }
+    int next = is + kLanes;
+    for (int k = 0; k < kLanes && is + k <= nstep; ++k) {
+      if (!(D[k] > 0) || !(err[k] < best_error)) continue;
+      for (int i = 0; i < n; ++i) L[i] = static_cast<uint8_t>(lfs[i][k]);
+      best_error = err[k];
+      scale = this_scale[k];
+      const bool min_changed = std::memcmp(&min, &this_min[k], sizeof(float)) != 0;
+      min = this_min[k];
+      if (min_changed) {
+        // Later candidates depend on the new min: re-evaluate them.
+        next = is + k + 1;
+        break;
+      }
+    }
+    is = next;
+  }
+  *the_min = -min;
+  return scale;
+}
+
+}  // namespace
+
+float make_qx_quants(int n, int nmax, const float* x, int8_t* L, int rmse_type, const float* qw) {
+  if (rmse_type <= 0 || n > kMaxN) return scalar_ref::make_qx_quants(n, nmax, x, L, rmse_type, qw);
+  return make_qx_quants_lanes(n, nmax, x, L, rmse_type, qw);
+}
+
+float make_qkx2_quants(int n, int nmax, const float* x, const float* weights, uint8_t* L,
+                       float* the_min, uint8_t* Laux, float rmin, float rdelta, int nstep,
+                       bool use_mad) {
+  if (n > kMaxN) {
+    return scalar_ref::make_qkx2_quants(n, nmax, x, weights, L, the_min, Laux, rmin, rdelta,
+                                        nstep, use_mad);
+  }
+  return make_qkx_lanes<false>(n, nmax, x, weights, L, the_min, rmin, rdelta, nstep, use_mad);
+}
+
+float make_qkx3_quants(int n, int nmax, const float* x, const float* weights, uint8_t* L,
+                       float* the_min, uint8_t* Laux, float rmin, float rdelta, int nstep,
+                       bool use_mad) {
+  if (n > kMaxN) {
+    return scalar_ref::make_qkx3_quants(n, nmax, x, weights, L, the_min, Laux, rmin, rdelta,
+                                        nstep, use_mad);
+  }
+  return make_qkx_lanes<true>(n, nmax, x, weights, L, the_min, rmin, rdelta, nstep, use_mad);
+}
+
+float make_qp_quants(int n, int nmax, const float* x, uint8_t* L, const float* quant_weights) {
+  return scalar_ref::make_qp_quants(n, nmax, x, L, quant_weights);
+}
+
+}  // namespace insitu
