@@ -92,17 +92,23 @@ GridSearch::GridSearch(Lattice lattice) {
       pos[j] = 2 * l + 1;
     }
     if (!produced) continue;
+    // Distances to every entry, keeping the nwant smallest distinct ones (ascending).
+    int smallest[3];
+    int nsmallest = 0;
     for (int k = 0; k < size_; ++k) {
       const int8_t* e = entry(k);
       int d2 = 0;
       for (int j = 0; j < width_; ++j) d2 += (e[j] - pos[j]) * (e[j] - pos[j]);
       dist[k] = d2;
+      int at = 0;
+      while (at < nsmallest && smallest[at] < d2) ++at;
+      if (at < nsmallest && smallest[at] == d2) continue;
+      if (at >= s.nwant) continue;
+      nsmallest = std::min(nsmallest + 1, s.nwant);
+      for (int m = nsmallest - 1; m > at; --m) smallest[m] = smallest[m - 1];
+      smallest[at] = d2;
     }
-    // The nwant-th smallest distinct distance bounds the list.
-    std::vector<int> distinct(dist.begin(), dist.end());
-    std::sort(distinct.begin(), distinct.end());
-    distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
-    const int limit = distinct[std::min<size_t>(s.nwant, distinct.size()) - 1];
+    const int limit = smallest[nsmallest - 1];
     candidates.clear();
     for (int k = 0; k < size_; ++k) {
       if (dist[k] <= limit) candidates.emplace_back(dist[k], k);
