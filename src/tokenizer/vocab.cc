@@ -117,7 +117,11 @@ void Vocab::finalize() {
   token_to_id.reserve(text.size());
   for (int32_t i = 0; i < n; ++i) {
     if (text[i].empty()) text[i] = "[EMPTY_" + std::to_string(i) + "]";  // as llama.cpp does
-    token_to_id[text[i]] = i;  // a later duplicate wins
+    if (!token_to_id.emplace(text[i], i).second) {
+      // llama.cpp refuses such vocabularies too (one id per text is what encoding relies on).
+      throw FormatError("tokenizer: " + source + ": token text '" + text[i] + "' appears twice (ids " +
+                        std::to_string(token_to_id[text[i]]) + " and " + std::to_string(i) + ")");
+    }
   }
   merge_rank.clear();
   merge_rank.reserve(merges.size());
