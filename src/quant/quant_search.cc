@@ -213,8 +213,10 @@ INSITU_CLONES float make_qkx_lanes(int n, int nmax, const float* x, const float*
       for (int i = 0; i < n; ++i) L[i] = static_cast<uint8_t>(lfs[i][k]);
       best_error = err[k];
       scale = this_scale[k];
-      const bool min_changed = std::memcmp(&min, &this_min[k], sizeof(float)) != 0;
-      min = this_min[k];
+      // A vector lane has no address under clang; compare bit patterns through a copy.
+      const float lane_min = this_min[k];
+      const bool min_changed = std::memcmp(&min, &lane_min, sizeof(float)) != 0;
+      min = lane_min;
       if (min_changed) {
         // Later candidates depend on the new min: re-evaluate them.
         next = is + k + 1;
