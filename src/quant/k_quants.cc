@@ -37,7 +37,7 @@ inline void pack_2bit(const uint8_t* L, uint8_t* qs) {
 // ---------------------------------------------------------------- q2_K
 
 // Requantizes the elements of each 16-group against the stored (fp16-rounded) d and dmin.
-inline void requantize_q2_K(const float* x, const BlockQ2K& b, uint8_t* L) {
+INSITU_QUANT_CLONES void requantize_q2_K(const float* x, const BlockQ2K& b, uint8_t* L) {
   const float dall = fp16_to_fp32(b.d);
   const float mall = fp16_to_fp32(b.dmin);
   for (int j = 0; j < kQK / 16; ++j) {
@@ -131,7 +131,7 @@ void quantize_row_q2_K_imat(const float* x, BlockQ2K* y, int64_t n_per_row, cons
   }
 }
 
-void dequantize_row_q2_K(const void* src, float* y, int64_t k) {
+INSITU_QUANT_CLONES void dequantize_row_q2_K(const void* src, float* y, int64_t k) {
   const auto* x = static_cast<const BlockQ2K*>(src);
   for (int64_t i = 0; i < k / kQK; ++i) {
     const float d = fp16_to_fp32(x[i].d);
@@ -177,7 +177,7 @@ inline int q3_K_scale(const uint8_t* scales, int j) {
 
 // Requantizes against the stored scales, then splits each value into its high bit (hmask: element
 // j sets bit j/32 of hmask[j%32]) and low two bits (qs).
-inline void finish_q3_K(const float* x, BlockQ3K& b, int8_t* L) {
+INSITU_QUANT_CLONES void finish_q3_K(const float* x, BlockQ3K& b, int8_t* L) {
   const float dall = fp16_to_fp32(b.d);
   for (int j = 0; j < kQK / 16; ++j) {
     const float d = dall * q3_K_scale(b.scales, j);
@@ -265,7 +265,7 @@ void quantize_row_q3_K_imat(const float* x, BlockQ3K* y, int64_t n_per_row, cons
   }
 }
 
-void dequantize_row_q3_K(const void* src, float* y, int64_t k) {
+INSITU_QUANT_CLONES void dequantize_row_q3_K(const void* src, float* y, int64_t k) {
   const auto* x = static_cast<const BlockQ3K*>(src);
   for (int64_t i = 0; i < k / kQK; ++i) {
     const float d_all = fp16_to_fp32(x[i].d);
@@ -321,7 +321,7 @@ inline void scales_to_6bit(const float* scales, const float* mins, float max_sca
 
 // Requantizes the 32-groups against the stored fp16 d/dmin and 6-bit scales: L in [0, nmax].
 template <int kNmax, typename Block>
-inline void requantize_k4(const float* x, const Block& b, uint8_t* L) {
+INSITU_QUANT_CLONES void requantize_k4(const float* x, const Block& b, uint8_t* L) {
   const float dall = fp16_to_fp32(b.d);
   const float mall = fp16_to_fp32(b.dmin);
   for (int j = 0; j < kQK / 32; ++j) {
@@ -467,7 +467,7 @@ void quantize_row_q5_K_imat(const float* x, BlockQ5K* y, int64_t n, const float*
   quantize_row_k4_imat<31>(x, y, n, qw);
 }
 
-void dequantize_row_q4_K(const void* src, float* y, int64_t k) {
+INSITU_QUANT_CLONES void dequantize_row_q4_K(const void* src, float* y, int64_t k) {
   const auto* x = static_cast<const BlockQ4K*>(src);
   for (int64_t i = 0; i < k / kQK; ++i) {
     const uint8_t* q = x[i].qs;
@@ -488,7 +488,7 @@ void dequantize_row_q4_K(const void* src, float* y, int64_t k) {
   }
 }
 
-void dequantize_row_q5_K(const void* src, float* y, int64_t k) {
+INSITU_QUANT_CLONES void dequantize_row_q5_K(const void* src, float* y, int64_t k) {
   const auto* x = static_cast<const BlockQ5K*>(src);
   for (int64_t i = 0; i < k / kQK; ++i) {
     const uint8_t* ql = x[i].qs;
@@ -519,7 +519,7 @@ void dequantize_row_q5_K(const void* src, float* y, int64_t k) {
 // Finishes one 256-block of q6_K from its sixteen 16-group scales (from make_qx_quants): int8
 // sub-scales against the signed largest, fp16 d, requantization, packing. An all-zero block is
 // written as zeros.
-void finish_q6_K(const float* x, const float* scales, BlockQ6K& b, int8_t* L) {
+INSITU_QUANT_CLONES void finish_q6_K(const float* x, const float* scales, BlockQ6K& b, int8_t* L) {
   float max_scale = 0;
   float max_abs_scale = 0;
   for (int ib = 0; ib < kQK / 16; ++ib) {
@@ -585,7 +585,7 @@ void quantize_row_q6_K_ref(const float* x, BlockQ6K* y, int64_t k) {
   quantize_row_q6_K_any(x, y, k, nullptr);
 }
 
-void dequantize_row_q6_K(const void* src, float* y, int64_t k) {
+INSITU_QUANT_CLONES void dequantize_row_q6_K(const void* src, float* y, int64_t k) {
   const auto* x = static_cast<const BlockQ6K*>(src);
   for (int64_t i = 0; i < k / kQK; ++i) {
     const float d = fp16_to_fp32(x[i].d);
@@ -610,7 +610,7 @@ void dequantize_row_q6_K(const void* src, float* y, int64_t k) {
 
 // ---------------------------------------------------------------- q8_K (activations)
 
-void quantize_row_q8_K_ref(const float* x, BlockQ8K* y, int64_t k) {
+INSITU_QUANT_CLONES void quantize_row_q8_K_ref(const float* x, BlockQ8K* y, int64_t k) {
   const int64_t nb = k / kQK;
   for (int64_t i = 0; i < nb; ++i, x += kQK) {
     float max = 0;
@@ -641,7 +641,7 @@ void quantize_row_q8_K_ref(const float* x, BlockQ8K* y, int64_t k) {
   }
 }
 
-void dequantize_row_q8_K(const void* src, float* y, int64_t k) {
+INSITU_QUANT_CLONES void dequantize_row_q8_K(const void* src, float* y, int64_t k) {
   const auto* x = static_cast<const BlockQ8K*>(src);
   for (int64_t i = 0; i < k / kQK; ++i) {
     for (int j = 0; j < kQK; ++j) *y++ = x[i].d * x[i].qs[j];

@@ -28,17 +28,70 @@ namespace {
 inline int8_t trunc_to_i8(float f) { return static_cast<int8_t>(static_cast<int32_t>(f)); }
 inline uint8_t trunc_to_u8(float f) { return static_cast<uint8_t>(static_cast<int32_t>(f)); }
 
-// Signed value of largest magnitude (the first one on ties), as ggml's reference picks it.
-inline float signed_absmax(const float* x, int n) {
-  float amax = 0.0f;
-  float max = 0.0f;
-  for (int j = 0; j < n; ++j) {
-    if (amax < std::fabs(x[j])) {
-      amax = std::fabs(x[j]);
-      max = x[j];
+// Block reductions over 32 floats in eight-float vectors (GCC vector extensions), so that the
+// AVX2 clone of each row function uses full-width max/min; max and min are exact in any order.
+// Vectors never leave these always-inlined helpers.
+#pragma GCC diagnostic ignored "-Wpsabi"
+typedef float V8f __attribute__((vector_size(32)));
+typedef int32_t V8i __attribute__((vector_size(32)));
+#define INSITU_INLINE inline __attribute__((always_inline))
+
+INSITU_INLINE V8f load8(const float* p) {
+  V8f v;
+  std::memcpy(&v, p, sizeof(v));
+  return v;
+}
+
+// max |x[j]| over 32 values. NaNs are skipped (ggml's q4_0 skips them too; its q8_0 would
+// propagate one: rows with NaNs are garbage in either case).
+INSITU_INLINE float absmax32(const float* x) {
+  V8f m = {};
+  for (int k = 0; k < 32; k += 8) {
+    const V8f a = (V8f)((V8i)load8(x + k) & 0x7fffffff);
+    m = a > m ? a : m;
+  }
+  float r = 0.0f;
+  for (int l = 0; l < 8; ++l) r = m[l] > r ? m[l] : r;
+  return r;
+}
+
+// Signed value of largest magnitude, the first one on ties, as ggml's reference picks it.
+INSITU_INLINE float signed_absmax32(const float* x) {
+  const float amax = absmax32(x);
+  if (amax == 0.0f) return 0.0f;
+  for (int j = 0; j < 32; ++j) {
+    if (std::fabs(x[j]) == amax) return x[j];
+  }
+  return 0.0f;
+}
+
+// Min and max from +-FLT_MAX with ggml's `v < min` / `v > max` updates. Values are exact in any
+// order except the sign of a zero result (ggml keeps the first zero it meets), so a zero result
+// is recomputed in order.
+INSITU_INLINE void min_max32(const float* x, float* min, float* max) {
+  V8f lo = V8f{} + FLT_MAX;
+  V8f hi = V8f{} - FLT_MAX;
+  for (int k = 0; k < 32; k += 8) {
+    const V8f v = load8(x + k);
+    lo = v < lo ? v : lo;
+    hi = v > hi ? v : hi;
+  }
+  float l = FLT_MAX;
+  float h = -FLT_MAX;
+  for (int j = 0; j < 8; ++j) {
+    if (lo[j] < l) l = lo[j];
+    if (hi[j] > h) h = hi[j];
+  }
+  if (l == 0.0f || h == 0.0f) {
+    l = FLT_MAX;
+    h = -FLT_MAX;
+    for (int j = 0; j < 32; ++j) {
+      if (x[j] < l) l = x[j];
+      if (x[j] > h) h = x[j];
     }
   }
-  return max;
+  *min = l;
+  *max = h;
 }
 
 inline void store_qh(uint8_t* qh, uint32_t bits) { std::memcpy(qh, &bits, sizeof(bits)); }
@@ -50,11 +103,11 @@ inline uint32_t load_qh(const uint8_t* qh) {
 
 // ---------------------------------------------------------------- reference quantizers (no imatrix)
 
-void quantize_row_q4_0_ref(const float* x, BlockQ4_0* y, int64_t k) {
+INSITU_QUANT_CLONES void quantize_row_q4_0_ref(const float* x, BlockQ4_0* y, int64_t k) {
   constexpr int qk = kQK4_0;
   const int64_t nb = k / qk;
   for (int64_t i = 0; i < nb; ++i, x += qk) {
-    const float max = signed_absmax(x, qk);
+    const float max = signed_absmax32(x);
     const float d = max / -8;
     const float id = d != 0 ? 1.0f / d : 0.0f;
     y[i].d = fp32_to_fp16(d);
@@ -68,25 +121,13 @@ void quantize_row_q4_0_ref(const float* x, BlockQ4_0* y, int64_t k) {
   }
 }
 
-// Row min/max starting from +-FLT_MAX, as ggml's q4_1 / q5_1 references do.
-inline void row_min_max(const float* x, int n, float* min, float* max) {
-  float lo = FLT_MAX;
-  float hi = -FLT_MAX;
-  for (int j = 0; j < n; ++j) {
-    if (x[j] < lo) lo = x[j];
-    if (x[j] > hi) hi = x[j];
-  }
-  *min = lo;
-  *max = hi;
-}
-
-void quantize_row_q4_1_ref(const float* x, BlockQ4_1* y, int64_t k) {
+INSITU_QUANT_CLONES void quantize_row_q4_1_ref(const float* x, BlockQ4_1* y, int64_t k) {
   constexpr int qk = kQK4_1;
   const int64_t nb = k / qk;
   for (int64_t i = 0; i < nb; ++i, x += qk) {
     float min;
     float max;
-    row_min_max(x, qk, &min, &max);
+    min_max32(x, &min, &max);
     const float d = (max - min) / ((1 << 4) - 1);
     const float id = d != 0 ? 1.0f / d : 0.0f;
     y[i].d = fp32_to_fp16(d);
@@ -101,11 +142,11 @@ void quantize_row_q4_1_ref(const float* x, BlockQ4_1* y, int64_t k) {
   }
 }
 
-void quantize_row_q5_0_ref(const float* x, BlockQ5_0* y, int64_t k) {
+INSITU_QUANT_CLONES void quantize_row_q5_0_ref(const float* x, BlockQ5_0* y, int64_t k) {
   constexpr int qk = kQK5_0;
   const int64_t nb = k / qk;
   for (int64_t i = 0; i < nb; ++i, x += qk) {
-    const float max = signed_absmax(x, qk);
+    const float max = signed_absmax32(x);
     const float d = max / -16;
     const float id = d != 0 ? 1.0f / d : 0.0f;
     y[i].d = fp32_to_fp16(d);
@@ -123,13 +164,13 @@ void quantize_row_q5_0_ref(const float* x, BlockQ5_0* y, int64_t k) {
   }
 }
 
-void quantize_row_q5_1_ref(const float* x, BlockQ5_1* y, int64_t k) {
+INSITU_QUANT_CLONES void quantize_row_q5_1_ref(const float* x, BlockQ5_1* y, int64_t k) {
   constexpr int qk = kQK5_1;
   const int64_t nb = k / qk;
   for (int64_t i = 0; i < nb; ++i, x += qk) {
     float min;
     float max;
-    row_min_max(x, qk, &min, &max);
+    min_max32(x, &min, &max);
     const float d = (max - min) / ((1 << 5) - 1);
     const float id = d != 0 ? 1.0f / d : 0.0f;
     y[i].d = fp32_to_fp16(d);
@@ -148,37 +189,28 @@ void quantize_row_q5_1_ref(const float* x, BlockQ5_1* y, int64_t k) {
   }
 }
 
-inline float absmax(const float* x, int n) {
-  float amax = 0.0f;
-  for (int j = 0; j < n; ++j) {
-    const float a = std::fabs(x[j]);
-    amax = amax > a ? amax : a;  // ggml's MAX macro
-  }
-  return amax;
-}
-
-void quantize_row_q8_0_ref(const float* x, BlockQ8_0* y, int64_t k) {
+INSITU_QUANT_CLONES void quantize_row_q8_0_ref(const float* x, BlockQ8_0* y, int64_t k) {
   constexpr int qk = kQK8_0;
   const int64_t nb = k / qk;
   for (int64_t i = 0; i < nb; ++i, x += qk) {
-    const float d = absmax(x, qk) / ((1 << 7) - 1);
+    const float d = absmax32(x) / ((1 << 7) - 1);
     const float id = d != 0 ? 1.0f / d : 0.0f;
     y[i].d = fp32_to_fp16(d);
-    for (int j = 0; j < qk; ++j) y[i].qs[j] = trunc_to_i8(std::round(x[j] * id));
+    for (int j = 0; j < qk; ++j) y[i].qs[j] = static_cast<int8_t>(round_half_away(x[j] * id));
   }
 }
 
-void quantize_row_q8_1_ref(const float* x, BlockQ8_1* y, int64_t k) {
+INSITU_QUANT_CLONES void quantize_row_q8_1_ref(const float* x, BlockQ8_1* y, int64_t k) {
   constexpr int qk = kQK8_1;
   const int64_t nb = k / qk;
   for (int64_t i = 0; i < nb; ++i, x += qk) {
-    const float d = absmax(x, qk) / ((1 << 7) - 1);
+    const float d = absmax32(x) / ((1 << 7) - 1);
     const float id = d != 0 ? 1.0f / d : 0.0f;
     y[i].d = fp32_to_fp16(d);
     int sum = 0;
     for (int j = 0; j < qk / 2; ++j) {
-      y[i].qs[j] = trunc_to_i8(std::round(x[j] * id));
-      y[i].qs[qk / 2 + j] = trunc_to_i8(std::round(x[qk / 2 + j] * id));
+      y[i].qs[j] = static_cast<int8_t>(round_half_away(x[j] * id));
+      y[i].qs[qk / 2 + j] = static_cast<int8_t>(round_half_away(x[qk / 2 + j] * id));
       sum += y[i].qs[j];
       sum += y[i].qs[qk / 2 + j];
     }
@@ -306,7 +338,7 @@ void quantize_row_entry(const float* src, void* dst, int64_t n) {
   kRef(src, static_cast<Block*>(dst), n);
 }
 
-void dequantize_row_q4_0(const void* src, float* y, int64_t k) {
+INSITU_QUANT_CLONES void dequantize_row_q4_0(const void* src, float* y, int64_t k) {
   const auto* x = static_cast<const BlockQ4_0*>(src);
   for (int64_t i = 0; i < k / kQK4_0; ++i, y += kQK4_0) {
     const float d = fp16_to_fp32(x[i].d);
@@ -319,7 +351,7 @@ void dequantize_row_q4_0(const void* src, float* y, int64_t k) {
   }
 }
 
-void dequantize_row_q4_1(const void* src, float* y, int64_t k) {
+INSITU_QUANT_CLONES void dequantize_row_q4_1(const void* src, float* y, int64_t k) {
   const auto* x = static_cast<const BlockQ4_1*>(src);
   for (int64_t i = 0; i < k / kQK4_1; ++i, y += kQK4_1) {
     const float d = fp16_to_fp32(x[i].d);
@@ -333,7 +365,7 @@ void dequantize_row_q4_1(const void* src, float* y, int64_t k) {
   }
 }
 
-void dequantize_row_q5_0(const void* src, float* y, int64_t k) {
+INSITU_QUANT_CLONES void dequantize_row_q5_0(const void* src, float* y, int64_t k) {
   const auto* x = static_cast<const BlockQ5_0*>(src);
   for (int64_t i = 0; i < k / kQK5_0; ++i, y += kQK5_0) {
     const float d = fp16_to_fp32(x[i].d);
@@ -349,7 +381,7 @@ void dequantize_row_q5_0(const void* src, float* y, int64_t k) {
   }
 }
 
-void dequantize_row_q5_1(const void* src, float* y, int64_t k) {
+INSITU_QUANT_CLONES void dequantize_row_q5_1(const void* src, float* y, int64_t k) {
   const auto* x = static_cast<const BlockQ5_1*>(src);
   for (int64_t i = 0; i < k / kQK5_1; ++i, y += kQK5_1) {
     const float d = fp16_to_fp32(x[i].d);
@@ -366,7 +398,7 @@ void dequantize_row_q5_1(const void* src, float* y, int64_t k) {
   }
 }
 
-void dequantize_row_q8_0(const void* src, float* y, int64_t k) {
+INSITU_QUANT_CLONES void dequantize_row_q8_0(const void* src, float* y, int64_t k) {
   const auto* x = static_cast<const BlockQ8_0*>(src);
   for (int64_t i = 0; i < k / kQK8_0; ++i, y += kQK8_0) {
     const float d = fp16_to_fp32(x[i].d);
@@ -375,7 +407,7 @@ void dequantize_row_q8_0(const void* src, float* y, int64_t k) {
 }
 
 // ggml has no q8_1 dequantizer (it is an activation format); this decodes d * q the same way.
-void dequantize_row_q8_1(const void* src, float* y, int64_t k) {
+INSITU_QUANT_CLONES void dequantize_row_q8_1(const void* src, float* y, int64_t k) {
   const auto* x = static_cast<const BlockQ8_1*>(src);
   for (int64_t i = 0; i < k / kQK8_1; ++i, y += kQK8_1) {
     const float d = fp16_to_fp32(x[i].d);

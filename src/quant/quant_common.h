@@ -14,6 +14,15 @@
 #include <bit>
 #include <cstdint>
 
+// Marks a hot row function to be compiled twice, for AVX2 and for baseline x86-64, with the
+// loader picking one (GCC target_clones). Only element-wise loops get vectorised: GCC never
+// reassociates a float reduction without -ffast-math, so both clones give identical bits.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(INSITU_NO_CLONES)
+#define INSITU_QUANT_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define INSITU_QUANT_CLONES
+#endif
+
 namespace insitu {
 
 // Group maxima below these are treated as all-zero groups (ggml's GROUP_MAX_EPS*).
@@ -30,6 +39,16 @@ inline int nearest_int(float f) {
   const float biased = f + 12582912.f;
   const int32_t bits = std::bit_cast<int32_t>(biased);
   return (bits & 0x007fffff) - 0x00400000;
+}
+
+// C's roundf (half away from zero) for |f| < 2^31, written so that loops over it vectorise: the
+// truncated integer plus a correction from the exact remainder f - trunc(f).
+inline int round_half_away(float f) {
+  int i = static_cast<int>(f);
+  const float rem = f - static_cast<float>(i);
+  i += (rem >= 0.5f) ? 1 : 0;
+  i -= (rem <= -0.5f) ? 1 : 0;
+  return i;
 }
 
 // Symmetric quantization of n values to L[i] in [0, 2*nmax) (stored as l + nmax, l in
