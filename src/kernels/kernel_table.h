@@ -43,22 +43,24 @@ struct PackedPanel {
   float* min = nullptr;    // [n_sub][kPanelRows], or null when the type has no min term
 };
 
-// Activations of several tokens in the GEMM kernel's form, per sub-block of `sub` elements:
+// Activations in the GEMM kernel's form, in tiles of kActTile tokens whose bytes interleave so one
+// pointer serves the whole tile: per sub-block of `sub` elements,
 //   x[t][i] ~= scale[t][s] * (q[t][i] - 128),  sum[t][s] = scale[t][s] * sum_i (q[t][i] - 128)
-// (sum is only filled when the weight type has a min term.)
+// with q stored as [n_tok / kActTile][n / 4][kActTile][4] and scale / sum as
+// [n_tok / kActTile][n_sub][kActTile] (sum is only filled when the weight type has a min term).
+inline constexpr int kActTile = 8;
 struct PackedActs {
   int sub = 32;
-  int64_t n = 0;             // elements per token row
-  int64_t n_sub = 0;         // n / sub
-  const uint8_t* q = nullptr;  // [n_tok][n]: quantized activation + 128
-  const float* scale = nullptr;  // [n_tok][n_sub]
-  const float* sum = nullptr;    // [n_tok][n_sub] or null
+  int64_t n = 0;                 // elements per token row
+  int64_t n_sub = 0;             // n / sub
+  const uint8_t* q = nullptr;    // quantized activation + 128
+  const float* scale = nullptr;
+  const float* sum = nullptr;    // or null
 };
 
-// y[t][r] = sum_i w[r][i] * x[t][i] for t < n_tok (at most kMaxPanelTokens) and r < kPanelRows.
-// y is [n_tok][kPanelRows].
-inline constexpr int kMaxPanelTokens = 8;
-using PanelGemmFn = void (*)(const PackedPanel& w, const PackedActs& a, int64_t tok0, int n_tok,
+// y[t][r] = sum_i w[r][i] * x[tile * kActTile + t][i] for t < n_tok (at most kActTile) and
+// r < kPanelRows. y is [n_tok][kPanelRows].
+using PanelGemmFn = void (*)(const PackedPanel& w, const PackedActs& a, int64_t tile, int n_tok,
                              float* y);
 
 struct KernelTable {

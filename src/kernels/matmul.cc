@@ -80,15 +80,15 @@ void gemm_panels(const WeightView& w, const DecodeInfo& info, const KernelTable&
   const int sub = info.sub;
   const int64_t n = w.n_in;
   const int64_t n_sub = n / sub;
-  // Activations in the kernel's form: [n_tokens][n] bytes + [n_tokens][n_sub] scales/sums.
+  // Activations in the kernel's form (PackedActs), tiles of kActTile tokens.
   static thread_local std::vector<uint8_t> aq;
   static thread_local std::vector<float> ascale, asum;
-  uint8_t* q = grow(aq, static_cast<size_t>(n_tokens * n));
-  float* sc = grow(ascale, static_cast<size_t>(n_tokens * n_sub));
-  float* sm = info.has_min ? grow(asum, static_cast<size_t>(n_tokens * n_sub)) : nullptr;
+  const int64_t n_tiles = (n_tokens + kActTile - 1) / kActTile;
+  uint8_t* q = grow(aq, static_cast<size_t>(n_tiles * kActTile * n));
+  float* sc = grow(ascale, static_cast<size_t>(n_tiles * kActTile * n_sub));
+  float* sm = info.has_min ? grow(asum, static_cast<size_t>(n_tiles * kActTile * n_sub)) : nullptr;
   pool.parallel_for(n_tokens, [&](int, int64_t begin, int64_t end) {
-    pack_acts(act, sub, act_rows + begin * act_row_bytes, act_row_bytes, end - begin, n,
-              q + begin * n, sc + begin * n_sub, sm != nullptr ? sm + begin * n_sub : nullptr);
+    pack_acts(act, sub, act_rows, act_row_bytes, begin, end, n, q, sc, sm);
   });
   PackedActs acts;
   acts.sub = sub;
@@ -103,14 +103,15 @@ void gemm_panels(const WeightView& w, const DecodeInfo& info, const KernelTable&
   pool.parallel_for(n_panels, [&](int, int64_t begin, int64_t end) {
     static thread_local PanelBuffer buf;
     PackedPanel panel = buf.bind(n, sub, info.has_min);
-    float out[kMaxPanelTokens * kPanelRows];
+    float out[kActTile * kPanelRows];
     for (int64_t p = begin; p < end; ++p) {
       const int64_t row0 = p * kPanelRows;
       const int rows = static_cast<int>(std::min<int64_t>(kPanelRows, w.n_out - row0));
       pack_panel(info, wdata + row0 * w.row_bytes, w.row_bytes, rows, n, panel);
-      for (int64_t t0 = 0; t0 < n_tokens; t0 += kMaxPanelTokens) {
-        const int nt = static_cast<int>(std::min<int64_t>(kMaxPanelTokens, n_tokens - t0));
-        k.panel_gemm(panel, acts, t0, nt, out);
+      for (int64_t tile = 0; tile < n_tiles; ++tile) {
+        const int64_t t0 = tile * kActTile;
+        const int nt = static_cast<int>(std::min<int64_t>(kActTile, n_tokens - t0));
+        k.panel_gemm(panel, acts, tile, nt, out);
         for (int t = 0; t < nt; ++t) {
           std::copy_n(out + t * kPanelRows, rows, y + (t0 + t) * w.n_out + row0);
         }

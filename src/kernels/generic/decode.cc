@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "quant/blocks.h"
 #include "quant/float_convert.h"
@@ -276,47 +277,55 @@ const DecodeInfo* decode_info(QuantType type) {
 
 void pack_panel(const DecodeInfo& info, const uint8_t* rows, size_t row_bytes, int n_rows,
                 int64_t n, PackedPanel& out) {
+  // The interleaved layout [n/4][kPanelRows][4] is filled one row at a time: decode the row into
+  // a contiguous buffer, then scatter its 4-byte groups with a stride of one panel line.
   const int sub = info.sub;
   const int subs_per_block = info.block / sub;
   const int64_t n_blocks = n / info.block;
+  const int64_t n_sub = n / sub;
   out.sub = sub;
-  out.n_sub = n / sub;
-  int8_t v[256];
-  float scale[16], min[16];
+  out.n_sub = n_sub;
+  static thread_local std::vector<int8_t> v;
+  static thread_local std::vector<float> scale, min;
+  if (static_cast<int64_t>(v.size()) < n) v.resize(static_cast<size_t>(n));
+  if (static_cast<int64_t>(scale.size()) < n_sub) {
+    scale.resize(static_cast<size_t>(n_sub));
+    min.resize(static_cast<size_t>(n_sub));
+  }
   for (int r = 0; r < kPanelRows; ++r) {
-    for (int64_t b = 0; b < n_blocks; ++b) {
-      if (r < n_rows) {
-        info.decode(rows + r * row_bytes + b * info.block_bytes, v, scale, min);
-      } else {
-        std::memset(v, 0, sizeof(v));
-        std::memset(scale, 0, sizeof(scale));
-        std::memset(min, 0, sizeof(min));
+    if (r < n_rows) {
+      const uint8_t* row = rows + r * row_bytes;
+      for (int64_t b = 0; b < n_blocks; ++b) {
+        info.decode(row + b * info.block_bytes, v.data() + b * info.block,
+                    scale.data() + b * subs_per_block, min.data() + b * subs_per_block);
       }
-      for (int j = 0; j < subs_per_block; ++j) {
-        const int64_t s = b * subs_per_block + j;
-        const int8_t* vs = v + j * sub;
-        int8_t* q = out.q + s * sub * kPanelRows;
-        int32_t total = 0;
-        for (int i = 0; i < sub; ++i) {
-          q[((i / 4) * kPanelRows + r) * 4 + i % 4] = vs[i];
-          total += vs[i];
-        }
-        out.comp[s * kPanelRows + r] = -128 * total;
-        out.scale[s * kPanelRows + r] = scale[j];
-        if (out.min != nullptr) out.min[s * kPanelRows + r] = min[j];
-      }
+    } else {
+      std::memset(v.data(), 0, static_cast<size_t>(n));
+      std::memset(scale.data(), 0, static_cast<size_t>(n_sub) * sizeof(float));
+      std::memset(min.data(), 0, static_cast<size_t>(n_sub) * sizeof(float));
+    }
+    for (int64_t g = 0; g < n / 4; ++g) {
+      std::memcpy(out.q + (g * kPanelRows + r) * 4, v.data() + 4 * g, 4);
+    }
+    for (int64_t s = 0; s < n_sub; ++s) {
+      int32_t total = 0;
+      for (int i = 0; i < sub; ++i) total += v[s * sub + i];
+      out.comp[s * kPanelRows + r] = -128 * total;
+      out.scale[s * kPanelRows + r] = scale[s];
+      if (out.min != nullptr) out.min[s * kPanelRows + r] = min[s];
     }
   }
 }
 
 void pack_acts(QuantType act, int sub, const uint8_t* act_rows, size_t act_row_bytes,
-               int64_t n_tok, int64_t n, uint8_t* q, float* scale, float* sum) {
+               int64_t tok0, int64_t tok1, int64_t n, uint8_t* q, float* scale, float* sum) {
   const int64_t n_sub = n / sub;
-  for (int64_t t = 0; t < n_tok; ++t) {
+  for (int64_t t = tok0; t < tok1; ++t) {
     const uint8_t* row = act_rows + t * act_row_bytes;
-    uint8_t* qt = q + t * n;
-    float* st = scale + t * n_sub;
-    float* mt = sum != nullptr ? sum + t * n_sub : nullptr;
+    const int64_t tile = t / kActTile, lane = t % kActTile;
+    uint8_t* qt = q + tile * n * kActTile + lane * 4;
+    float* st = scale + tile * n_sub * kActTile + lane;
+    float* mt = sum != nullptr ? sum + tile * n_sub * kActTile + lane : nullptr;
     for (int64_t s = 0; s < n_sub; ++s) {
       const int8_t* vals;
       float d;
@@ -342,9 +351,14 @@ void pack_acts(QuantType act, int sub, const uint8_t* act_rows, size_t act_row_b
         for (int i = 0; i < 32; ++i) bs += b.qs[i];
         blk_sum = d * static_cast<float>(bs);
       }
-      for (int i = 0; i < sub; ++i) qt[s * sub + i] = static_cast<uint8_t>(vals[i] ^ 0x80);
-      st[s] = d;
-      if (mt != nullptr) mt[s] = blk_sum;
+      for (int g = 0; g < sub / 4; ++g) {
+        uint32_t word;
+        std::memcpy(&word, vals + 4 * g, 4);
+        word ^= 0x80808080u;  // int8 -> uint8 + 128
+        std::memcpy(qt + ((s * sub / 4) + g) * 4 * kActTile, &word, 4);
+      }
+      st[s * kActTile] = d;
+      if (mt != nullptr) mt[s * kActTile] = blk_sum;
     }
   }
 }

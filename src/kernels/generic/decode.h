@@ -35,11 +35,12 @@ const DecodeInfo* decode_info(QuantType type);
 void pack_panel(const DecodeInfo& info, const uint8_t* rows, size_t row_bytes, int n_rows,
                 int64_t n, PackedPanel& out);
 
-// Converts n_tok activation rows (paired-type blocks, act_row_bytes apart) into the GEMM form for
-// sub-blocks of `sub`: q gets value + 128, scale the activation scale of each sub-block, and sum
-// (when non-null) scale * sum of the values. Arrays are [n_tok][n] and [n_tok][n / sub].
+// Converts activation rows [tok0, tok1) (paired-type blocks, act_row_bytes apart, row 0 at
+// act_rows) into the tiled GEMM form of PackedActs for sub-blocks of `sub`: q gets value + 128,
+// scale the activation scale of each sub-block, and sum (when non-null) scale * sum of the values.
+// The arrays cover every token (tiles of kActTile); only the given tokens' lanes are written.
 void pack_acts(QuantType act, int sub, const uint8_t* act_rows, size_t act_row_bytes,
-               int64_t n_tok, int64_t n, uint8_t* q, float* scale, float* sum);
+               int64_t tok0, int64_t tok1, int64_t n, uint8_t* q, float* scale, float* sum);
 
 // Scalar activation quantizers (ggml's reference algorithms, bit-exact).
 void quantize_act_q8_0_ref(const float* x, void* dst, int64_t n);

@@ -1,4 +1,4 @@
-// AVX-512 VNNI panel GEMM: 16 weight rows x up to 8 tokens per call, register-tiled.
+// AVX-512 VNNI panel GEMM: 16 weight rows x a tile of up to 8 tokens per call, register-tiled.
 //
 // The panel stores 4 consecutive int8 values of each of 16 rows in one 64-byte line, so one
 // vpdpbusd multiplies a full line by 4 activation bytes broadcast from one token and adds into
@@ -29,77 +29,68 @@ inline int32_t load_i32(const uint8_t* p) {
 }
 
 template <int T, int kSub, bool kMin>
-void panel_tile(const PackedPanel& w, const PackedActs& a, int64_t tok0, float* y) {
+void panel_tile(const PackedPanel& w, const PackedActs& a, int64_t tile, float* y) {
   constexpr int kSteps = kSub / 4;
   __m512 facc[T];
-  const uint8_t* aq[T];
-  const float* as[T];
-  const float* am[T];
-  for (int t = 0; t < T; ++t) {
-    facc[t] = _mm512_setzero_ps();
-    aq[t] = a.q + (tok0 + t) * a.n;
-    as[t] = a.scale + (tok0 + t) * a.n_sub;
-    am[t] = kMin ? a.sum + (tok0 + t) * a.n_sub : nullptr;
-  }
+  for (int t = 0; t < T; ++t) facc[t] = _mm512_setzero_ps();
+  // One pointer per operand: the tile's tokens interleave in 4-byte groups (PackedActs).
+  const uint8_t* aq = a.q + tile * a.n * kActTile;
+  const float* as = a.scale + tile * a.n_sub * kActTile;
+  const float* am = kMin ? a.sum + tile * a.n_sub * kActTile : nullptr;
   const int8_t* wq = w.q;
-  for (int64_t s = 0; s < w.n_sub; ++s, wq += kSub * kPanelRows) {
+  for (int64_t s = 0; s < w.n_sub; ++s) {
     const __m512i comp = _mm512_loadu_si512(w.comp + s * kPanelRows);
     __m512i acc[T];
     for (int t = 0; t < T; ++t) acc[t] = comp;
     for (int k = 0; k < kSteps; ++k) {
       const __m512i wv = _mm512_loadu_si512(wq + k * 64);
       for (int t = 0; t < T; ++t) {
-        acc[t] = _mm512_dpbusd_epi32(acc[t], _mm512_set1_epi32(load_i32(aq[t] + s * kSub + 4 * k)), wv);
+        acc[t] = _mm512_dpbusd_epi32(acc[t], _mm512_set1_epi32(load_i32(aq + (k * kActTile + t) * 4)), wv);
       }
     }
+    wq += kSub * kPanelRows;
+    aq += kSub * kActTile;
     const __m512 ws = _mm512_loadu_ps(w.scale + s * kPanelRows);
     for (int t = 0; t < T; ++t) {
-      facc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[t]), _mm512_mul_ps(ws, _mm512_set1_ps(as[t][s])),
+      facc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[t]), _mm512_mul_ps(ws, _mm512_set1_ps(as[t])),
                                 facc[t]);
     }
+    as += kActTile;
     if constexpr (kMin) {
       const __m512 wm = _mm512_loadu_ps(w.min + s * kPanelRows);
-      for (int t = 0; t < T; ++t) facc[t] = _mm512_fmadd_ps(wm, _mm512_set1_ps(am[t][s]), facc[t]);
+      for (int t = 0; t < T; ++t) facc[t] = _mm512_fmadd_ps(wm, _mm512_set1_ps(am[t]), facc[t]);
+      am += kActTile;
     }
   }
   for (int t = 0; t < T; ++t) _mm512_storeu_ps(y + t * kPanelRows, facc[t]);
 }
 
 template <int kSub, bool kMin>
-void panel_dispatch(const PackedPanel& w, const PackedActs& a, int64_t tok0, int n_tok, float* y) {
-  while (n_tok > 0) {
-    const int n = n_tok >= 8 ? 8 : n_tok >= 4 ? 4 : n_tok >= 2 ? 2 : 1;
-    switch (n) {
-      case 8:
-        panel_tile<8, kSub, kMin>(w, a, tok0, y);
-        break;
-      case 4:
-        panel_tile<4, kSub, kMin>(w, a, tok0, y);
-        break;
-      case 2:
-        panel_tile<2, kSub, kMin>(w, a, tok0, y);
-        break;
-      default:
-        panel_tile<1, kSub, kMin>(w, a, tok0, y);
-        break;
-    }
-    tok0 += n;
-    n_tok -= n;
-    y += n * kPanelRows;
+void panel_dispatch(const PackedPanel& w, const PackedActs& a, int64_t tile, int n_tok, float* y) {
+  switch (n_tok) {
+    case 8: return panel_tile<8, kSub, kMin>(w, a, tile, y);
+    case 7: return panel_tile<7, kSub, kMin>(w, a, tile, y);
+    case 6: return panel_tile<6, kSub, kMin>(w, a, tile, y);
+    case 5: return panel_tile<5, kSub, kMin>(w, a, tile, y);
+    case 4: return panel_tile<4, kSub, kMin>(w, a, tile, y);
+    case 3: return panel_tile<3, kSub, kMin>(w, a, tile, y);
+    case 2: return panel_tile<2, kSub, kMin>(w, a, tile, y);
+    default: return panel_tile<1, kSub, kMin>(w, a, tile, y);
   }
 }
 
 }  // namespace
 
-void panel_gemm_avx512(const PackedPanel& w, const PackedActs& a, int64_t tok0, int n_tok,
+void panel_gemm_avx512(const PackedPanel& w, const PackedActs& a, int64_t tile, int n_tok,
                        float* y) {
+  static_assert(kActTile == 8, "panel_dispatch covers tiles of up to 8 tokens");
   const bool has_min = w.min != nullptr;
   if (w.sub == 32) {
-    has_min ? panel_dispatch<32, true>(w, a, tok0, n_tok, y)
-            : panel_dispatch<32, false>(w, a, tok0, n_tok, y);
+    has_min ? panel_dispatch<32, true>(w, a, tile, n_tok, y)
+            : panel_dispatch<32, false>(w, a, tile, n_tok, y);
   } else {
-    has_min ? panel_dispatch<16, true>(w, a, tok0, n_tok, y)
-            : panel_dispatch<16, false>(w, a, tok0, n_tok, y);
+    has_min ? panel_dispatch<16, true>(w, a, tile, n_tok, y)
+            : panel_dispatch<16, false>(w, a, tile, n_tok, y);
   }
 }
 

@@ -5,7 +5,7 @@
 #include "kernels/x86/vec_dot_x86.inc"
 
 namespace insitu {
-void panel_gemm_avx512(const PackedPanel& w, const PackedActs& a, int64_t tok0, int n_tok,
+void panel_gemm_avx512(const PackedPanel& w, const PackedActs& a, int64_t tile, int n_tok,
                        float* y);  // gemm_avx512.cc
 
 void fill_avx512_kernels(KernelTable& t) {
