@@ -7,6 +7,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace insitu {
@@ -27,6 +28,17 @@ class ChatTemplate {
   // templates expect: raise_exception, strftime_now). Errors raised by the template
   // (raise_exception) or evaluation failures throw InvalidArgument with the template's message.
   std::string apply(const std::vector<ChatMessage>& messages, bool add_generation_prompt) const;
+
+  // As apply(), with more variables given as a JSON object (e.g. {"tools": [...],
+  // "date_string": "26 Jul 2024"}); they are added after the standard ones and may override them.
+  // Throws InvalidArgument when extra_json is not a JSON object.
+  std::string apply(const std::vector<ChatMessage>& messages, bool add_generation_prompt,
+                    std::string_view extra_json) const;
+
+  // Renders with every variable from a JSON object, for conversations that plain ChatMessages
+  // cannot express (OpenAI-style messages with tool_calls, list-of-parts content, tools).
+  // bos_token, eos_token and add_generation_prompt (false) are provided unless the object sets them.
+  std::string render_json(std::string_view variables_json) const;
 
   const std::string& source() const { return source_; }
 
