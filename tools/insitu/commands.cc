@@ -3,8 +3,10 @@
 namespace insitu::cli {
 
 // One line per verb; each is defined in its cmd_<verb>.cc.
+void add_tokenize_command(CLI::App& app);
 
 void register_commands(CLI::App& app) {
+  add_tokenize_command(app);
 }
 
 }  // namespace insitu::cli
