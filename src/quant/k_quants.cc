@@ -187,16 +187,14 @@ INSITU_QUANT_CLONES void finish_q3_K(const float* x, BlockQ3K& b, int8_t* L) {
       L[16 * j + ii] = static_cast<int8_t>(std::max(-4, std::min(3, l)) + 4);
     }
   }
-  std::memset(b.hmask, 0, sizeof(b.hmask));
-  uint8_t low[kQK];
-  for (int j = 0; j < kQK; ++j) {
-    int l = L[j];
-    if (l > 3) {
-      b.hmask[j % 32] = static_cast<uint8_t>(b.hmask[j % 32] | (1 << (j / 32)));
-      l -= 4;
-    }
-    low[j] = static_cast<uint8_t>(l);
+  // L is in [0, 7]: bit 2 goes to hmask, the low two bits to qs (branch-free so it vectorises).
+  for (int m = 0; m < 32; ++m) {
+    int h = 0;
+    for (int k = 0; k < 8; ++k) h |= ((L[32 * k + m] >> 2) & 1) << k;
+    b.hmask[m] = static_cast<uint8_t>(h);
   }
+  uint8_t low[kQK];
+  for (int j = 0; j < kQK; ++j) low[j] = static_cast<uint8_t>(L[j] & 3);
   pack_2bit(low, b.qs);
 }
 
@@ -207,8 +205,8 @@ void quantize_row_q3_K_ref(const float* x, BlockQ3K* y, int64_t k) {
   for (int64_t i = 0; i < nb; ++i, x += kQK) {
     float max_scale = 0;
     float amax = 0;
+    make_q3_quants_rmse_groups(kQK / 16, 16, 4, x, L, scales);
     for (int j = 0; j < kQK / 16; ++j) {
-      scales[j] = make_q3_quants(16, 4, x + 16 * j, L + 16 * j, true);
       const float scale = std::fabs(scales[j]);
       if (scale > amax) {
         amax = scale;

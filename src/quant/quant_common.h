@@ -63,6 +63,11 @@ float make_qx_quants(int n, int nmax, const float* x, int8_t* L, int rmse_type, 
 // to five passes of per-element coordinate descent when do_rmse. Returns the scale.
 float make_q3_quants(int n, int nmax, const float* x, int8_t* L, bool do_rmse);
 
+// make_q3_quants(n, nmax, x + g*n, L + g*n, true) for g in [0, ngroups), writing scales[g]: the
+// same bits, computed for several groups at once.
+void make_q3_quants_rmse_groups(int ngroups, int n, int nmax, const float* x, int8_t* L,
+                                float* scales);
+
 // Asymmetric (scale + min) quantization to L[i] in [0, nmax] with per-element weights (never
 // null). Tries nstep+1 inverse scales (nmax + rmin + rdelta*is)/(max - min) and keeps the one with
 // the lowest weighted error (|err| if use_mad, err^2 otherwise). Writes *the_min = -min (a

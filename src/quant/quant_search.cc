@@ -229,6 +229,74 @@ INSITU_CLONES float make_qkx_lanes(int n, int nmax, const float* x, const float*
   return scale;
 }
 
+
+// make_q3_quants(n, nmax, x + g*n, L + g*n, true) for eight groups at once, one group per lane.
+// Each lane runs ggml's coordinate descent with its own sums; a lane whose pass changes nothing
+// stops updating, exactly as ggml's loop breaks.
+INSITU_CLONES
+void make_q3_quants_lanes(int ngroups, int n, int nmax, const float* x, int8_t* L, float* scales) {
+  V8f xt[kMaxN];
+  V8i lv[kMaxN];
+  const V8i vnmax = V8i{} + nmax;
+  for (int i = 0; i < n; ++i) {
+    for (int k = 0; k < kLanes; ++k) xt[i][k] = k < ngroups ? x[k * n + i] : 0.0f;
+  }
+  V8f max = {};
+  V8f amax = {};
+  for (int i = 0; i < n; ++i) {
+    const V8f ax = abs_v(xt[i]);
+    const V8i gt = ax > amax;
+    amax = gt ? ax : amax;
+    max = gt ? xt[i] : max;
+  }
+  const V8i nonzero = amax >= kGroupMaxEps;
+  const V8f iscale = static_cast<float>(-nmax) / max;
+  V8f sumlx = {};
+  V8f suml2 = {};
+  for (int i = 0; i < n; ++i) {
+    lv[i] = clamp_v(nearest_int_v(iscale * xt[i]), -nmax, nmax - 1);
+    const V8f lf = __builtin_convertvector(lv[i], V8f);
+    const V8f w = xt[i] * xt[i];
+    sumlx += w * xt[i] * lf;
+    suml2 += w * lf * lf;
+  }
+  V8i active = nonzero;
+  for (int itry = 0; itry < 5; ++itry) {
+    V8i changed = {};
+    for (int i = 0; i < n; ++i) {
+      const V8f w = xt[i] * xt[i];
+      const V8f wx = w * xt[i];
+      const V8f lf = __builtin_convertvector(lv[i], V8f);
+      V8f slx = sumlx - wx * lf;
+      V8f sl2 = suml2 - w * lf * lf;
+      const V8i new_l = clamp_v(nearest_int_v(xt[i] * sl2 / slx), -nmax, nmax - 1);
+      const V8f nf = __builtin_convertvector(new_l, V8f);
+      slx = slx + wx * nf;
+      sl2 = sl2 + w * nf * nf;
+      // ggml tests slx > 0 on the value before adding the new level's term.
+      const V8i pos = (sumlx - wx * lf) > 0.f;
+      const V8i better = (sl2 > 0.f) & (slx * slx * suml2 > sumlx * sumlx * sl2);
+      const V8i upd = active & pos & (new_l != lv[i]) & better;
+      lv[i] = upd ? new_l : lv[i];
+      sumlx = upd ? slx : sumlx;
+      suml2 = upd ? sl2 : suml2;
+      changed |= upd;
+    }
+    active &= changed;
+    bool any = false;
+    for (int k = 0; k < kLanes; ++k) any |= active[k] != 0;
+    if (!any) break;
+  }
+  for (int k = 0; k < ngroups; ++k) {
+    if (nonzero[k] == 0) {
+      std::memset(L + k * n, 0, static_cast<size_t>(n));
+      scales[k] = 0.f;
+      continue;
+    }
+    for (int i = 0; i < n; ++i) L[k * n + i] = static_cast<int8_t>(lv[i][k] + vnmax[k]);
+    scales[k] = suml2[k] > 0.0f ? sumlx[k] / suml2[k] : 0.0f;
+  }
+}
 }  // namespace
 
 float make_qx_quants(int n, int nmax, const float* x, int8_t* L, int rmse_type, const float* qw) {
@@ -258,6 +326,17 @@ float make_qkx3_quants(int n, int nmax, const float* x, const float* weights, ui
 
 float make_qp_quants(int n, int nmax, const float* x, uint8_t* L, const float* quant_weights) {
   return scalar_ref::make_qp_quants(n, nmax, x, L, quant_weights);
+}
+
+void make_q3_quants_rmse_groups(int ngroups, int n, int nmax, const float* x, int8_t* L,
+                                float* scales) {
+  if (n > kMaxN) {
+    for (int g = 0; g < ngroups; ++g) scales[g] = make_q3_quants(n, nmax, x + g * n, L + g * n, true);
+    return;
+  }
+  for (int g = 0; g < ngroups; g += kLanes) {
+    make_q3_quants_lanes(std::min(kLanes, ngroups - g), n, nmax, x + g * n, L + g * n, scales + g);
+  }
 }
 
 }  // namespace insitu

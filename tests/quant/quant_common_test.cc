@@ -135,6 +135,29 @@ TEST(QuantCommon, QkxQuantsLanesMatchScalar) {
   }
 }
 
+TEST(QuantCommon, Q3QuantsGroupsMatchScalar) {
+  std::mt19937 rng(4);
+  for (int ngroups : {1, 5, 8, 16, 19}) {
+    for (int kind = 0; kind < 9; ++kind) {
+      for (int rep = 0; rep < 30; ++rep) {
+        std::vector<float> x;
+        for (int g = 0; g < ngroups; ++g) {
+          const auto part = group(rng, 16, (kind + g) % 9);
+          x.insert(x.end(), part.begin(), part.end());
+        }
+        std::vector<int8_t> a(x.size()), b(x.size());
+        std::vector<float> sa(ngroups);
+        make_q3_quants_rmse_groups(ngroups, 16, 4, x.data(), a.data(), sa.data());
+        for (int g = 0; g < ngroups; ++g) {
+          const float sb = make_q3_quants(16, 4, x.data() + 16 * g, b.data() + 16 * g, true);
+          ASSERT_TRUE(same_bits(sa[g], sb)) << "group " << g << " kind " << kind;
+        }
+        ASSERT_EQ(a, b) << "ngroups " << ngroups << " kind " << kind;
+      }
+    }
+  }
+}
+
 TEST(QuantCommon, QpQuantsMatchScalar) {
   std::mt19937 rng(3);
   for (int n : {8, 16, 32}) {
