@@ -246,6 +246,13 @@ int64_t TensorInfo::n_elements() const {
   return n;
 }
 
+int64_t TensorInfo::n_rows() const {
+  if (ne.empty()) return 0;
+  int64_t n = 1;
+  for (size_t d = 1; d < ne.size(); ++d) n *= ne[d];  // validated against overflow at parse time
+  return n;
+}
+
 // ---- GgufFile ----------------------------------------------------------------------------------
 
 std::shared_ptr<const GgufFile> GgufFile::open(const std::string& path) {
@@ -343,7 +350,9 @@ void GgufFile::parse_bytes(std::span<const uint8_t> bytes) {
     if (n_dims > kMaxDims) {
       fail(file, titem, "n_dims " + std::to_string(n_dims) + " exceeds the maximum of 4");
     }
-    int64_t n_elements = 1;
+    // The product of the non-zero dimensions must fit, so n_elements() and n_rows() can never
+    // overflow, even for a tensor with an empty dimension.
+    int64_t nonzero_product = 1;
     for (uint32_t d = 0; d < n_dims; ++d) {
       const uint64_t raw = r.read<uint64_t>(titem, "dimension");
       if (raw > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
@@ -351,10 +360,12 @@ void GgufFile::parse_bytes(std::span<const uint8_t> bytes) {
                               std::to_string(static_cast<int64_t>(raw)) + ")");
       }
       const auto ne = static_cast<int64_t>(raw);
-      if (ne != 0 && n_elements > std::numeric_limits<int64_t>::max() / ne) {
-        fail(file, titem, "element count overflows 64 bits");
+      if (ne != 0) {
+        if (nonzero_product > std::numeric_limits<int64_t>::max() / ne) {
+          fail(file, titem, "element count overflows 64 bits");
+        }
+        nonzero_product *= ne;
       }
-      n_elements *= ne;
       t.ne.push_back(ne);
     }
     if (t.ne.empty()) t.ne.push_back(1);  // a 0-d tensor is a single element, as in ggml
@@ -376,7 +387,7 @@ void GgufFile::parse_bytes(std::span<const uint8_t> bytes) {
     } catch (const InvalidArgument& e) {
       fail(file, titem, std::string("row size: ") + e.what());
     }
-    const uint64_t rows = t.ne[0] == 0 ? 0 : static_cast<uint64_t>(n_elements / t.ne[0]);
+    const auto rows = static_cast<uint64_t>(t.n_rows());
     if (rows != 0 && row_bytes > std::numeric_limits<uint64_t>::max() / rows) {
       fail(file, titem, "byte size overflows 64 bits");
     }

@@ -77,7 +77,8 @@ struct TensorInfo {
   const uint8_t* data = nullptr;  // into the mapping
 
   int64_t n_elements() const;
-  int64_t n_rows() const { return ne.empty() ? 0 : n_elements() / ne[0]; }
+  // Product of ne[1..]: well defined when ne[0] == 0 (an empty row), unlike n_elements()/ne[0].
+  int64_t n_rows() const;
 };
 
 class GgufFile {

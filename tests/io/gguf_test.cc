@@ -353,6 +353,19 @@ TEST(Gguf, EmptyTensorsMayShareAnOffset) {
   EXPECT_EQ(f->tensor("b").nbytes, 16u);
 }
 
+// Found by gguf_fuzz: n_rows() divided by ne[0], which may be 0.
+TEST(Gguf, NRowsOfAnEmptyRowTensorDoesNotDivideByZero) {
+  GgufBytes b;
+  b.header(3, 1, 0).tensor_info("t", {0, 7, 2}, 0, 0).pad_to(32);
+  auto f = parse(b);
+  EXPECT_EQ(f->tensor("t").n_rows(), 14);
+  EXPECT_EQ(f->tensor("t").n_elements(), 0);
+  EXPECT_EQ(f->tensor("t").nbytes, 0u);
+  GgufBytes huge_rows;
+  huge_rows.header(3, 1, 0).tensor_info("t", {0, 1ull << 40, 1ull << 40}, 0, 0).pad_to(32);
+  expect_format_error(huge_rows, {"tensor 't'", "overflows"});
+}
+
 TEST(Gguf, EveryTruncationOfAValidFileFailsCleanly) {
   const GgufBytes full = all_types_file(3, 32);
   ASSERT_NO_THROW(parse(full));
