@@ -37,7 +37,7 @@ def _tojson(x, ensure_ascii=False, indent=None, separators=None, sort_keys=False
     return json.dumps(x, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys)
 
 
-def _raise_exception(message):
+def raise_exception(message):  # named as in transformers: its name shows in TypeErrors
     raise jinja2.exceptions.TemplateError(message)
 
 
@@ -63,7 +63,7 @@ def make_env():
     env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True,
                                         extensions=[_AssistantTracker, loopcontrols])
     env.filters["tojson"] = _tojson
-    env.globals["raise_exception"] = _raise_exception
+    env.globals["raise_exception"] = raise_exception
     env.globals["strftime_now"] = _strftime_now
     return env
 
@@ -291,9 +291,151 @@ SNIPPETS = [
 ]
 
 
+# Edge cases found while comparing against jinja2 (whitespace around tags, Python numeric and
+# string semantics, undefined handling, template idioms from published chat templates).
+EDGE_CASES = [
+    ('  {% if true %}  text\n{% endif %}', {}),
+    ('a {# c #} b\n  {# c2 #}\nc', {}),
+    ("{{- '  x' }}", {}),
+    ('{% for m in messages %}{{ loop.nextitem }}{% endfor %}', {'messages': [1]}),
+    ("{{ 'a' if x is defined else 'b' }}{{ 3 is divisibleby 3 and true }}", {}),
+    ("{{ {1: 'a', true: 'b'} }} {{ {1: 'a'}[1] }} {{ {1.0: 'x'}[1] }}", {}),
+    ('{{ 1.5e-7 }} {{ 123456789012345678 }} {{ 2**62 }} {{ 1e100 }} {{ -1e-300 }} {{ 3.0 * 1.1 }}', {}),
+    ("{{ 'é' < 'z' }} {{ 'Z' < 'a' }} {{ 'abc' > 'ab' }}", {}),
+    ('{% macro outer() %}[{{ caller() }}]{% endmacro %}{% macro inner(x) %}{% call outer() %}{{ x }}{% endcall %}{% endmacro %}{{ inner(5) }}', {}),
+    ("{% set x = [1, 2] %}{{ x | tojson }}{{ (1, 'a') | tojson }}", {}),
+    ('{% for a in [1] %}{% set y = 1 %}{% endfor %}[{{ y }}]', {}),
+    ("{{ messages[0]['content'] | trim if true }}", {'messages': [{'content': ' x '}]}),
+    ('{{ x.y }}', {'x': None}),
+    ('{{ x[0] }}', {'x': None}),
+    ('{{ x.0 }}', {'x': 'abc'}),
+    ("{{ 'abc'[5] }}|{{ 'abc'[-1] }}", {}),
+    ('{{ none + 1 }}', {}),
+    ('{{ [1] + none }}', {}),
+    ("{{ 'a' ~ none }}{{ none ~ none }}", {}),
+    ("{{ 1 if none else 2 }}{{ '' or none }}", {}),
+    ('{{ x | length }}', {'x': 5}),
+    ('{{ 5 | join }}', {}),
+    ("{{ 'x' | first }}{{ 'hello' | list | join('-') }}", {}),
+    ('{{ \'%d\' }}{{ "%s" }}', {}),
+    ('{% if x is none %}n{% endif %}{% if x is not none %}s{% endif %}', {'x': 0}),
+    ('{%- set a = 1 -%}\n  {{ a }}  \n{%- set b = 2 %}\n  {{ b }}', {}),
+    ('{{ loop }}', {}),
+    ('{% for i in range(3) %}{{ loop.index is odd }}{% endfor %}', {}),
+    ("{{ [1,2,3][1:] | length }} {{ 'abc' * 0 }} {{ [1] * -1 }}", {}),
+    ('{{ 10 // 3.0 }} {{ -10 // 3.0 }} {{ 10 % 3.5 }} {{ 2 ** 0.5 }} {{ 4 ** 0.5 }} {{ (-8) ** 2 }} {{ 0 ** 0 }}', {}),
+    ('{{ 7 / 7 }} {{ 1 / 3 * 3 }} {{ 100000000000000000000.0 }}', {}),
+    ('{{ true + true }} {{ true * 3 }} {{ -true }} {{ true / 2 }}', {}),
+    ('{{ x == y }}{{ x is sameas y }}', {'x': [1], 'y': [1]}),
+    ('{{ [1, 2] == (1, 2) }} {{ (1, 2) == (1, 2) }}', {}),
+    ("{{ 'abc' | center }}", {}),
+    ("{{ 'a b'.split(' ') }} {{ ''.split() }} {{ ''.split(',') }} {{ ' a '.split(' ') }} {{ 'a  b'.split(None, 0) }} {{ ' a b '.rsplit(None, 1) }}", {}),
+    ("{{ 'Hello World'.title() }} {{ 'hello-world_foo bar'.title() }} {{ 'ÉCOLE école'.title() }}", {}),
+    ("{{ 'x' | indent(2) }}|{{ '' | indent }}|{{ 'a\\n' | indent(2) }}|{{ 'a\\n\\n' | indent(2, blank=true) }}|{{ 'a\\r\\nb' | indent }}", {}),
+    ('{{ "a\\nb" | trim }}|{{ 3 | trim }}|{{ none | trim }}', {}),
+    ("{{ 1.0 | int }} {{ -1.5 | int }} {{ '0x10' | int }} {{ '1_000' | int }} {{ '' | int }} {{ none | int }} {{ '3.0e2' | int }}", {}),
+    ("{{ '1,5' | float }} {{ ' 2.5 ' | float }} {{ 'inf' | float }} {{ '-nan' | float }} {{ none | float }} {{ true | float }}", {}),
+    ("{{ 2.5 | round(0) }} {{ 0.125 | round(2) }} {{ 1.005 | round(2) }} {{ -2.5 | round }} {{ 12345.678 | round(-2) }} {{ 5 | round(1, 'floor') }}", {}),
+    ("{{ [3, 'a'] | sort }}", {}),
+    ("{{ ['b', 'a', 'B'] | sort(case_sensitive=true) }} {{ {'b': 1, 'a': 2} | dictsort | first }}", {}),
+    ("{{ [] | min }}|{{ ['B', 'a'] | min }}|{{ ['B', 'a'] | min(case_sensitive=true) }}", {}),
+    ("{{ x | default }}|{{ x | default(none) }}|{{ false | default('d') }}", {}),
+    ("{{ [1, 2, 3] | select('greaterthan', 1) | list }} {{ [1, 2, 3] | select('in', [2, 3]) | list }} {{ ['a', 'B'] | select('upper') | list }}", {}),
+    ("{{ [none, 1] | select('none') | list }} {{ [none, 1] | reject('none') | list }} {{ [1, 'a'] | select('string') | list }}", {}),
+    ("{{ items | map(attribute='a') | list }}", {'items': [{'a': 1}, {'b': 2}]}),
+    ("{{ items | map(attribute='a') | join(',') }}", {'items': [{'a': 1}, {'b': 2}]}),
+    ("{{ items | selectattr('a', 'equalto', 1) | list }}", {'items': [{'a': 1}, {'b': 2}]}),
+    ("{{ items | map('string') | join('|') }} {{ items | map('length') | list }}", {'items': ['ab', [1, 2, 3]]}),
+    ("{{ 'é' | tojson }} {{ '\\u2028' | tojson }} {{ 1e20 | tojson }} {{ 0.1 | tojson }} {{ -0.0 | tojson }} {{ {'a': none} | tojson(indent=0) }}", {}),
+    ("{{ {'a': [1, [2, []]], 'b': {}} | tojson(indent=2, sort_keys=true) }}", {}),
+    ('{{ {1: 2, none: 3, true: 4, 1.5: 5} | tojson }}', {}),
+    ('{{ x | tojson }}', {'x': {'nested': {'list': [1, 2.0, 'three', None, True, False, {'k': 'v'}]}}}),
+    ('{{ x | tojson(indent=4) }}', {'x': [{'a': 1}, [], {}, '']}),
+    ('{{ "\\\\" }}{{ \'\\\\n\' }}{{ "\'" }}{{ \'"\' }}', {}),
+    ("{{ 'abc' is iterable }} {{ 3 is iterable }} {{ x is iterable }} {{ none is sequence }} {{ {} is sequence }}", {}),
+    ('{{ 1 is number }} {{ true is number }} {{ 1.5 is integer }} {{ true is integer }} {{ none is mapping }} {{ {} is mapping }}', {}),
+    ('{{ x is defined and x }}', {'x': False}),
+    ('{{ not 1 == 2 }} {{ not 1 in [1] }} {{ -1 in [-1] }} {{ 1 + 1 in [2] }}', {}),
+    ('{{ messages | selectattr("role", "eq", "user") | list | length }}', {'messages': [{'role': 'user'}, {'role': 'system'}, {'role': 'user'}]}),
+    ("{% set ns = namespace(last=none) %}{% for m in messages %}{% if m.role == 'user' %}{% set ns.last = loop.index0 %}{% endif %}{% endfor %}{{ ns.last }}", {'messages': [{'role': 'user'}, {'role': 'system'}, {'role': 'user'}]}),
+    ('{% for message in messages[::-1] %}{{ message.role }}{% endfor %}', {'messages': [{'role': 'user'}, {'role': 'system'}]}),
+    ("{{ messages[-1].content.split('</think>')[-1].strip() }}", {'messages': [{'content': '<think>x</think>\n answer '}]}),
+    ('{% if message is defined %}{% endif %}{{ message.content }}', {}),
+    ("{{ bos_token ~ 'x' }}", {}),
+    ("{% for k, v in {'a': 1}.items() %}{{ k }}{{ v }}{% endfor %}{% for k, v in {'a': 1} | dictsort %}{{ k }}{% endfor %}", {}),
+    ("{% for x in 'ab' %}{% for y in 'cd' %}{% if y == 'd' %}{% break %}{% endif %}{{ x }}{{ y }}{% endfor %}{% endfor %}", {}),
+    ('{% for x in [1, 2, 3] %}{% if loop.last %}{% continue %}{% endif %}{{ x }}{% else %}E{% endfor %}', {}),
+    ('{% macro m(a, b=2, c=none) -%}\n  {{ a }},{{ b }},{{ c }}\n{%- endmacro %}\n{{ m(1) }}|{{ m(1, c=3) }}', {}),
+    ('{% set x %}\n  line\n{% endset %}[{{ x }}]', {}),
+    ('{% raw %}\n  {{ x }}\n{% endraw %}', {}),
+    ('  {% raw %}x{% endraw %}', {}),
+    ('{% for i in range(2) %}\n    {{ i }}\n{% endfor %}', {}),
+    ("{{ 'a' }}{# comment #}\n{{ 'b' }}", {}),
+    ('{%- if true %}\n  x\n{%- endif %}', {}),
+    ('{% if true -%}\n  x\n{% endif -%}\n  y', {}),
+    ('a\n{#- c #}\nb\n', {}),
+    ("{%- for m in messages %}\n    {%- if m.role == 'user' %}\n        {{- '<u>' + m.content }}\n    {%- elif m.role == 'assistant' %}\n{{ m.content }}\n    {%- endif %}\n{% endfor %}", {'messages': [{'role': 'user', 'content': 'a'}, {'role': 'assistant', 'content': 'b'}]}),
+    ('{% if true %}    \nx{% endif %}', {}),
+    ('{% if true %}\n{% endif %}', {}),
+    ('   {# only comment #}   \nx', {}),
+    ('text   {%- if true %} y {% endif -%}   \n  z', {}),
+    ('{{ "a" }} {#- c -#} {{ "b" }}', {}),
+    ('{%+ if true %}a{% endif %}', {}),
+    (' {%+ if true %}a{% endif %}', {}),
+    ('x\n  {%+ if true %}a{% endif %}', {}),
+    ('{% if true +%}\na\n{%+ endif +%}\nb', {}),
+    ('{% raw -%}\n  a\n{%- endraw %}\nb', {}),
+    ('a  {% raw %} b {% endraw %}  c', {}),
+    ('{% set x = 1 %}\n\n{{ x }}', {}),
+    ('a{% if false %}\nb\n{% else %}\nc\n{% endif %}\nd', {}),
+    ("{{ 'x' -}}\n    {{ 'y' }}", {}),
+    ('{%- macro f() -%}\n   body\n{%- endmacro -%}\n[{{ f() }}]', {}),
+    ("{{ {'a': {'b': 1}} }}", {}),
+    ("{{ {'a': {'b': 1}}['a'] }}", {}),
+    ("{{{'a':1}}}", {}),
+    ('{%if true%}{{1}}{%endif%}', {}),
+    ("{{ 'x' }}{%- if true -%}\n{%- endif -%}\n   y", {}),
+    ('{% for x in [1,2] -%}\n  {{ x }}\n{%- endfor %}', {}),
+    ('{% set a = "it\'\'s" %}{{ a }}', {}),
+    ("{{ 'line1\nline2' }}", {}),
+    ('{{ "a" ~ \'b\' "c" }}', {}),
+    ('{{ 0b101 }} {{ 0o17 }} {{ 1_0.5 }} {{ 1e-2 }} {{ 1E2 }}', {}),
+    ('{{ x.y.z }}', {'x': {'y': {}}}),
+    ("{{ x['y']['z'] is defined }}", {'x': {'y': {}}}),
+    ('{{ messages[0].content[0].text }}', {'messages': [{'content': [{'type': 'text', 'text': 'hi'}]}]}),
+    ('{% for m in messages %}{% if m.content is string %}S{% elif m.content is iterable %}I{% endif %}{% endfor %}', {'messages': [{'content': 'x'}, {'content': [1]}, {'content': None}]}),
+    ("{{ message['tool_calls'] is defined }} {{ 'tool_calls' in message }} {{ message.tool_calls }}", {'message': {'role': 'assistant'}}),
+    ('{% if message.tool_calls %}y{% else %}n{% endif %}', {'message': {'role': 'assistant', 'tool_calls': []}}),
+    ('{{ (messages | last).role }} {{ messages | length > 1 }}', {'messages': [{'role': 'user'}, {'role': 'assistant'}]}),
+    ('{{ tool.function.parameters.properties.items() | list }}', {'tool': {'function': {'parameters': {'properties': {'a': {'type': 'string'}, 'b': {'type': 'int'}}}}}}),
+    ('{%- for name, spec in props.items() %}{{ name }}: {{ spec.type | upper }}{% if spec.description is defined %} - {{ spec.description }}{% endif %}{{ "\\n" if not loop.last }}{% endfor %}', {'props': {'a': {'type': 'string', 'description': 'd'}, 'b': {'type': 'int'}}}),
+    ('{{ "Today Date: " + strftime_now("%d %b %Y") | length }}', {}),
+    ('{% set date_string = strftime_now("%d %b %Y") %}{{ date_string | length }}', {}),
+    ("{{ raise_exception('bad: ' ~ 3) }}", {}),
+    ('{{ raise_exception() }}', {}),
+    ('{% set ns = namespace(a=0) %}{% set ns.b = 5 %}{{ ns.b }}', {}),
+    ('{{ ns.a }}', {}),
+    ('{% for i in range(3) %}{% set ns = namespace(v=i) %}{% endfor %}{{ ns }}', {}),
+    ("{{ [1,2,3] | batch(2) | map('sum') | list }}", {}),
+    ('{{ "abc" | replace("b", "") | upper }}', {}),
+    ("{{ 'a' ~ 'b' | upper }}", {}),
+    ('{{ -2 | abs }} {{ - 2 | abs }} {{ (-2) | abs }}', {}),
+    ('{{ 2 * -1 }} {{ 2 - -1 }} {{ not not 1 }}', {}),
+    ('{{ x is string and x | length > 2 }}', {'x': 'abcd'}),
+    ("{{ 'ab' in ['ab'] }} {{ ['a'] in [['a']] }} {{ 1 in {1: 2} }} {{ none in [none] }}", {}),
+    ("{{ 'x' if none is none }}", {}),
+    ("{{ loop.index if loop is defined else 'no loop' }}", {}),
+    ('{% for x in [1] %}{{ loop.depth }}{{ loop.depth0 }}{% endfor %}', {}),
+    ('{{ "%s" | length }}', {}),
+    ("{{ '{{' }}{{ '{%' }}{{ '#}' }}", {}),
+    ('{# {{ not evaluated }} {% if %} #}ok', {}),
+    ('{{ 1 }}{#- c #}  \n{{ 2 }}\n', {}),
+]
+
 def build_snippets():
     cases = []
-    for name, template, variables, override in SNIPPETS:
+    edge = [(f"edge_{i:02d}", t, v, None) for i, (t, v) in enumerate(EDGE_CASES, 1)]
+    for name, template, variables, override in SNIPPETS + edge:
         result = render(template, variables)
         case = {"name": name, "template": template, "vars": variables}
         if "expected" in result:
@@ -594,6 +736,97 @@ GEMMA3 = """{{ bos_token }}
 {%- endif -%}
 """
 
+QWEN3_THINKING = """{%- if tools %}
+    {{- '<|im_start|>system\\n' }}
+    {%- if messages[0].role == 'system' %}
+        {{- messages[0].content + '\\n\\n' }}
+    {%- endif %}
+    {{- "# Tools\\n\\nYou may call one or more functions to assist with the user query.\\n\\nYou are provided with function signatures within <tools></tools> XML tags:\\n<tools>" }}
+    {%- for tool in tools %}
+        {{- "\\n" }}
+        {{- tool | tojson }}
+    {%- endfor %}
+    {{- "\\n</tools>\\n\\nFor each function call, return a json object with function name and arguments within <tool_call></tool_call> XML tags:\\n<tool_call>\\n{\\"name\\": <function-name>, \\"arguments\\": <args-json-object>}\\n</tool_call><|im_end|>\\n" }}
+{%- else %}
+    {%- if messages[0].role == 'system' %}
+        {{- '<|im_start|>system\\n' + messages[0].content + '<|im_end|>\\n' }}
+    {%- endif %}
+{%- endif %}
+{%- set ns = namespace(multi_step_tool=true, last_query_index=messages|length - 1) %}
+{%- for message in messages[::-1] %}
+    {%- set index = (messages|length - 1) - loop.index0 %}
+    {%- if ns.multi_step_tool and message.role == "user" and message.content is string and not(message.content.startswith('<tool_response>') and message.content.endswith('</tool_response>')) %}
+        {%- set ns.multi_step_tool = false %}
+        {%- set ns.last_query_index = index %}
+    {%- endif %}
+{%- endfor %}
+{%- for message in messages %}
+    {%- if message.content is string %}
+        {%- set content = message.content %}
+    {%- else %}
+        {%- set content = '' %}
+    {%- endif %}
+    {%- if (message.role == "user") or (message.role == "system" and not loop.first) %}
+        {{- '<|im_start|>' + message.role + '\\n' + content + '<|im_end|>' + '\\n' }}
+    {%- elif message.role == "assistant" %}
+        {%- set reasoning_content = '' %}
+        {%- if message.reasoning_content is string %}
+            {%- set reasoning_content = message.reasoning_content %}
+        {%- else %}
+            {%- if '</think>' in content %}
+                {%- set reasoning_content = content.split('</think>')[0].rstrip('\\n').split('<think>')[-1].lstrip('\\n') %}
+                {%- set content = content.split('</think>')[-1].lstrip('\\n') %}
+            {%- endif %}
+        {%- endif %}
+        {%- if loop.index0 > ns.last_query_index %}
+            {%- if loop.last or (not loop.last and reasoning_content) %}
+                {{- '<|im_start|>' + message.role + '\\n<think>\\n' + reasoning_content.strip('\\n') + '\\n</think>\\n\\n' + content.lstrip('\\n') }}
+            {%- else %}
+                {{- '<|im_start|>' + message.role + '\\n' + content }}
+            {%- endif %}
+        {%- else %}
+            {{- '<|im_start|>' + message.role + '\\n' + content }}
+        {%- endif %}
+        {%- if message.tool_calls %}
+            {%- for tool_call in message.tool_calls %}
+                {%- if (loop.first and content) or (not loop.first) %}
+                    {{- '\\n' }}
+                {%- endif %}
+                {%- if tool_call.function %}
+                    {%- set tool_call = tool_call.function %}
+                {%- endif %}
+                {{- '<tool_call>\\n{"name": "' }}
+                {{- tool_call.name }}
+                {{- '", "arguments": ' }}
+                {%- if tool_call.arguments is string %}
+                    {{- tool_call.arguments }}
+                {%- else %}
+                    {{- tool_call.arguments | tojson }}
+                {%- endif %}
+                {{- '}\\n</tool_call>' }}
+            {%- endfor %}
+        {%- endif %}
+        {{- '<|im_end|>\\n' }}
+    {%- elif message.role == "tool" %}
+        {%- if loop.first or (messages[loop.index0 - 1].role != "tool") %}
+            {{- '<|im_start|>user' }}
+        {%- endif %}
+        {{- '\\n<tool_response>\\n' }}
+        {{- content }}
+        {{- '\\n</tool_response>' }}
+        {%- if loop.last or (messages[loop.index0 + 1].role != "tool") %}
+            {{- '<|im_end|>\\n' }}
+        {%- endif %}
+    {%- endif %}
+{%- endfor %}
+{%- if add_generation_prompt %}
+    {{- '<|im_start|>assistant\\n' }}
+    {%- if enable_thinking is defined and enable_thinking is false %}
+        {{- '<think>\\n\\n</think>\\n\\n' }}
+    {%- endif %}
+{%- endif %}
+"""
+
 TOOLS = [{
     "type": "function",
     "function": {
@@ -642,6 +875,21 @@ TOOL_CONVERSATIONS = [
      {"date_string": "01 Jan 2025", "builtin_tools": ["brave_search", "code_interpreter", "wolfram_alpha"]}),
 ]
 
+THINKING_CONVERSATIONS = [
+    ("thinking_history", [m("user", "2+2?"), m("assistant", "<think>\nadd them\n</think>\n\n4"), m("user", "3+3?"),
+                          m("assistant", "<think>easy</think>6")], False, {}),
+    ("reasoning_content_field", [m("user", "hi"), {"role": "assistant", "content": "hello",
+                                                   "reasoning_content": "greet back"}], False, {}),
+    ("thinking_disabled", [m("user", "hi")], True, {"enable_thinking": False}),
+    ("thinking_enabled", [m("user", "hi")], True, {"enable_thinking": True}),
+    ("multiple_tool_results", [m("user", "Weather in Paris and Rome?"),
+                               {"role": "assistant", "content": "Checking.", "tool_calls": [
+                                   {"type": "function", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}},
+                                   {"type": "function", "function": {"name": "get_weather", "arguments": "{\"city\": \"Rome\"}"}}]},
+                               {"role": "tool", "content": "21C"}, {"role": "tool", "content": "25C"}], True,
+     {"tools": TOOLS}),
+]
+
 GEMMA_MULTIMODAL = [
     ("content_parts", [{"role": "system", "content": [{"type": "text", "text": "Be helpful. "}]},
                        {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": " Describe this. "}]}],
@@ -675,6 +923,9 @@ def model_cases(models_dir):
          "bos_token": "", "eos_token": "<|im_end|>", "conversations": CONVERSATIONS},
         {"name": "qwen25_tools", "source": f"Qwen2.5 with tools ({written})", "template": QWEN25_TOOLS,
          "bos_token": "", "eos_token": "<|im_end|>", "conversations": CONVERSATIONS + TOOL_CONVERSATIONS},
+        {"name": "qwen3", "source": f"Qwen3 with thinking and tools ({written})", "template": QWEN3_THINKING,
+         "bos_token": "", "eos_token": "<|im_end|>",
+         "conversations": CONVERSATIONS + TOOL_CONVERSATIONS + THINKING_CONVERSATIONS},
         {"name": "mistral", "source": f"Mistral instruct ({written})", "template": MISTRAL_INSTRUCT,
          "bos_token": "<s>", "eos_token": "</s>", "conversations": CONVERSATIONS},
         {"name": "phi3", "source": f"Phi-3 ({written})", "template": PHI3, "bos_token": "<s>",

@@ -653,7 +653,8 @@ Value make_global(std::string_view name) {
   if (name == "raise_exception") {
     return Value::callable("raise_exception", [](Interpreter&, CallArgs& a) -> Value {
       const Value* m = arg(a, 0, "message");
-      throw RenderError(m ? m->to_str() : std::string());
+      if (m == nullptr) throw RenderError("raise_exception() missing 1 required positional argument: 'message'");
+      throw RenderError(m->to_str());
     });
   }
   if (name == "strftime_now") {

@@ -14,7 +14,7 @@ namespace insitu::jinja {
 namespace {
 
 const char* const kFilters[] = {
-    "abs", "attr", "batch", "capitalize", "count", "d", "default", "dictsort", "e", "escape", "first",
+    "abs", "attr", "batch", "capitalize", "center", "count", "d", "default", "dictsort", "e", "escape", "first",
     "float", "indent", "int", "items", "join", "last", "length", "list", "lower", "map", "max", "min",
     "reject", "rejectattr", "replace", "reverse", "round", "safe", "select", "selectattr", "sort",
     "string", "sum", "title", "tojson", "trim", "unique", "upper", "wordcount"};
@@ -395,6 +395,16 @@ Value apply_filter(Interpreter& in, const std::string& name, const Value& v, Cal
   }
   if (name == "indent") {
     return Value(indent_text(v.to_str(), arg(a, 0, "width"), bool_arg(a, 1, "first", false), bool_arg(a, 2, "blank", false)));
+  }
+  if (name == "center") {
+    // str.center: the odd padding character goes left only when both padding and width are odd.
+    const std::string s = v.to_str();
+    const int64_t width = int_arg(a, 0, "width", 80);
+    const auto len = static_cast<int64_t>(utf8_length(s));
+    if (width <= len) return Value(s);
+    const int64_t marg = width - len;
+    const int64_t left = marg / 2 + (marg & width & 1);
+    return Value(std::string(static_cast<size_t>(left), ' ') + s + std::string(static_cast<size_t>(marg - left), ' '));
   }
   if (name == "wordcount") return Value(word_count(v.to_str()));
   if (name == "batch") {

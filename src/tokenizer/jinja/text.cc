@@ -173,9 +173,7 @@ std::vector<std::string> py_split(std::string_view s, const std::optional<std::s
       while (i < cps.size() && is_py_space(cps[i])) ++i;
       if (i >= cps.size()) break;
       if (maxsplit >= 0 && static_cast<int64_t>(out.size()) >= maxsplit) {
-        size_t e = cps.size();
-        while (e > i && is_py_space(cps[e - 1])) --e;
-        out.push_back(encode_utf8(cps, i, e));
+        out.push_back(encode_utf8(cps, i, cps.size()));  // the remainder keeps its trailing space
         break;
       }
       size_t j = i;
@@ -191,9 +189,7 @@ std::vector<std::string> py_split(std::string_view s, const std::optional<std::s
     while (i > 0 && is_py_space(cps[i - 1])) --i;
     if (i == 0) break;
     if (maxsplit >= 0 && static_cast<int64_t>(rev.size()) >= maxsplit) {
-      size_t b = 0;
-      while (b < i && is_py_space(cps[b])) ++b;
-      rev.push_back(encode_utf8(cps, b, i));
+      rev.push_back(encode_utf8(cps, 0, i));  // the remainder keeps its leading space
       break;
     }
     size_t j = i;
