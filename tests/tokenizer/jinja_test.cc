@@ -123,6 +123,23 @@ TEST(Jinja, MalformedTemplatesFailCleanly) {
 
 TEST(Jinja, RecursionIsBounded) {
   EXPECT_THROW(render("{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}"), RenderError);
+  // Hostile nesting fails with an error instead of exhausting the stack.
+  EXPECT_THROW(Template{"{{ " + std::string(100000, '(')}, FormatError);
+  std::string nots = "{{ ";
+  for (int i = 0; i < 100000; ++i) nots += "not ";
+  EXPECT_THROW(Template{nots + "x }}"}, FormatError);
+  std::string ifs;
+  for (int i = 0; i < 5000; ++i) ifs += "{% if true %}";
+  EXPECT_THROW(Template{ifs}, FormatError);
+  EXPECT_THROW(value_from_json(std::string(5000, '[') + std::string(5000, ']'), "deep"), InvalidArgument);
+  EXPECT_THROW(render("{% set ns = namespace(x=[]) %}{% for i in range(2000) %}{% set ns.x = [ns.x] %}{% endfor %}"
+                      "{{ ns.x }}"),
+               RenderError);
+  EXPECT_THROW(render("{% set ns = namespace(x=[]) %}{% for i in range(2000) %}{% set ns.x = [ns.x] %}{% endfor %}"
+                      "{{ ns.x | tojson }}"),
+               RenderError);
+  // Moderate nesting is fine.
+  EXPECT_EQ(render("{{ " + std::string(50, '(') + "1" + std::string(50, ')') + " }}"), "1");
 }
 
 TEST(Jinja, RenderIsThreadSafe) {

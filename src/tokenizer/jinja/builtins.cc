@@ -315,6 +315,7 @@ struct JsonWriter {
   }
 
   void write(const Value& v, int level) {
+    if (level > kMaxNesting) throw RenderError("tojson: value nested more than " + std::to_string(kMaxNesting) + " levels deep");
     switch (v.kind()) {
       case Value::Kind::kNone: out += "null"; return;
       case Value::Kind::kBool: out += v.as_bool() ? "true" : "false"; return;

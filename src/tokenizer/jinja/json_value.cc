@@ -5,7 +5,8 @@
 namespace insitu::jinja {
 namespace {
 
-Value convert(const nlohmann::ordered_json& j) {
+Value convert(const nlohmann::ordered_json& j, int depth) {
+  if (depth > kMaxNesting) throw InvalidArgument("json: nested more than " + std::to_string(kMaxNesting) + " levels deep");
   switch (j.type()) {
     case nlohmann::ordered_json::value_t::null: return Value::none();
     case nlohmann::ordered_json::value_t::boolean: return Value(j.get<bool>());
@@ -19,12 +20,12 @@ Value convert(const nlohmann::ordered_json& j) {
     case nlohmann::ordered_json::value_t::string: return Value(j.get<std::string>());
     case nlohmann::ordered_json::value_t::array: {
       std::vector<Value> items;
-      for (const auto& x : j) items.push_back(convert(x));
+      for (const auto& x : j) items.push_back(convert(x, depth + 1));
       return Value::list(std::move(items));
     }
     case nlohmann::ordered_json::value_t::object: {
       Value d = Value::dict();
-      for (auto it = j.begin(); it != j.end(); ++it) d.dict_data().set(Value(it.key()), convert(it.value()));
+      for (auto it = j.begin(); it != j.end(); ++it) d.dict_data().set(Value(it.key()), convert(it.value(), depth + 1));
       return d;
     }
     default: throw InvalidArgument("json: unsupported value type");
@@ -40,7 +41,7 @@ Value value_from_json(std::string_view json_text, std::string_view what) {
   } catch (const nlohmann::json::exception& e) {
     throw InvalidArgument(std::string(what) + ": invalid JSON: " + e.what());
   }
-  return convert(j);
+  return convert(j, 0);
 }
 
 }  // namespace insitu::jinja

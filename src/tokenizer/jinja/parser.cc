@@ -179,6 +179,7 @@ class ExprParser {
   }
 
   ExprPtr parse_condexpr() {
+    DepthGuard guard(*this);
     auto expr1 = parse_or();
     while (is_name("if")) {
       const int line = cur().line;
@@ -224,6 +225,7 @@ class ExprParser {
   }
 
   ExprPtr parse_not() {
+    DepthGuard guard(*this);
     if (is_name("not")) {
       auto n = make(Expr::Kind::kNot, cur().line);
       next();
@@ -307,6 +309,7 @@ class ExprParser {
   }
 
   ExprPtr parse_unary(bool with_filter = true) {
+    DepthGuard guard(*this);
     const int line = cur().line;
     ExprPtr node;
     if (is_op("-") || is_op("+")) {
@@ -512,8 +515,18 @@ class ExprParser {
     return t;
   }
 
+  // Bounds recursion on hostile input such as ((((... or not not not ...
+  struct DepthGuard {
+    explicit DepthGuard(ExprParser& p) : p_(p) {
+      if (++p_.depth_ > kMaxNesting) fail(p_.cur().line, "expression nested too deeply");
+    }
+    ~DepthGuard() { --p_.depth_; }
+    ExprParser& p_;
+  };
+
   const std::vector<Token>& toks_;
   size_t pos_ = 0;
+  int depth_ = 0;
 };
 
 // Statement parser over the lexer's segments.
@@ -585,6 +598,11 @@ class TemplateParser {
   }
 
   StmtPtr parse_statement(Segment& s, const std::string& name) {
+    if (++nesting_ > kMaxNesting) fail(s.line, "blocks nested too deeply");
+    struct Unnest {
+      int& n;
+      ~Unnest() { --n; }
+    } unnest{nesting_};
     ExprParser p(s.tokens);
     const int line = s.line;
     auto st = std::make_unique<Stmt>();
@@ -731,6 +749,7 @@ class TemplateParser {
   std::vector<Segment> segs_;
   size_t pos_ = 0;
   int loop_depth_ = 0;
+  int nesting_ = 0;
 };
 
 }  // namespace

@@ -276,6 +276,18 @@ std::string string_repr(std::string_view s) {
 }
 
 std::string Value::repr() const {
+  // Values built at run time can nest arbitrarily (a namespace list wrapped in itself in a loop);
+  // bound the recursion instead of exhausting the stack.
+  thread_local int depth = 0;
+  struct Guard {
+    Guard() {
+      if (++depth > kMaxNesting) {
+        depth = 0;
+        throw RenderError("value nested more than " + std::to_string(kMaxNesting) + " levels deep");
+      }
+    }
+    ~Guard() { if (depth > 0) --depth; }
+  } guard;
   switch (kind_) {
     case Kind::kUndefined: return "Undefined";
     case Kind::kString: return string_repr(s_);

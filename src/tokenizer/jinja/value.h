@@ -52,6 +52,9 @@ struct DictData {
   void set(const Value& key, Value value);
 };
 
+// Deepest nesting of lists/dicts that printing, JSON conversion and parsing accept.
+inline constexpr int kMaxNesting = 512;
+
 // A runtime error in a template (jinja2's UndefinedError, TypeError, SecurityError, ...).
 class RenderError : public InvalidArgument {
  public:
