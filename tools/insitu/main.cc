@@ -1,7 +1,7 @@
 // insitu command-line front end: a thin layer over the library. Each verb lives in its own file
 // (cmd_*.cc) and registers itself here.
 #include <CLI/CLI.hpp>
-#include <spdlog/sinks/stderr_color_sinks.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <cstdio>
 #include <exception>
