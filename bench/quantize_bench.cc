@@ -6,9 +6,10 @@
 //
 // Raw mode, used by bench/quantize_vs_ggml.py to compare against ggml on identical data:
 //   quantize_bench --raw SRC.f32 --rows R --cols C --type NAME [--imatrix IM.f32]
-//                  [--threads N] [--reps K] [--out DST.bin]
-// reads R*C little-endian floats (and C imatrix floats), quantizes K times, prints one line
-// "median_s=<seconds> bytes=<n>" and optionally writes the quantized bytes.
+//                  [--threads N] [--reps K] [--inner M] [--out DST.bin]
+// reads R*C little-endian floats (and C imatrix floats), takes K samples of M back-to-back
+// quantizations each (M makes a sample long enough to time on a busy machine), prints one line
+// "median_s=<seconds per quantization> bytes=<n>" and optionally writes the quantized bytes.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -71,7 +72,7 @@ bool read_floats(const std::string& path, std::vector<float>& out, size_t n) {
 int raw_mode(int argc, char** argv) {
   std::string src_path, imatrix_path, out_path, type_name;
   int64_t rows = 0, cols = 0;
-  int threads = 1, reps = 5;
+  int threads = 1, reps = 5, inner = 1;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i];
     const std::string v = argv[i + 1];
@@ -82,6 +83,7 @@ int raw_mode(int argc, char** argv) {
     else if (k == "--imatrix") imatrix_path = v;
     else if (k == "--threads") threads = std::stoi(v);
     else if (k == "--reps") reps = std::stoi(v);
+    else if (k == "--inner") inner = std::stoi(v);
     else if (k == "--out") out_path = v;
     else {
       std::fprintf(stderr, "quantize_bench: unknown flag %s\n", k.c_str());
@@ -89,7 +91,7 @@ int raw_mode(int argc, char** argv) {
     }
   }
   const auto type = insitu::parse_quant_type(type_name);
-  if (!type || rows <= 0 || cols <= 0 || reps <= 0) {
+  if (!type || rows <= 0 || cols <= 0 || reps <= 0 || inner <= 0) {
     std::fprintf(stderr, "quantize_bench: need --raw, --rows, --cols, a valid --type; types: %s\n",
                  insitu::quant_type_name_list().c_str());
     return 2;
@@ -112,10 +114,12 @@ int raw_mode(int argc, char** argv) {
     size_t bytes = 0;
     for (int r = 0; r < reps; ++r) {
       const auto t0 = std::chrono::steady_clock::now();
-      bytes = insitu::quantize_tensor(*type, src.data(), dst.data(), rows, cols,
-                                      imatrix.empty() ? nullptr : imatrix.data(), pool);
+      for (int m = 0; m < inner; ++m) {
+        bytes = insitu::quantize_tensor(*type, src.data(), dst.data(), rows, cols,
+                                        imatrix.empty() ? nullptr : imatrix.data(), pool);
+      }
       const auto t1 = std::chrono::steady_clock::now();
-      times.push_back(std::chrono::duration<double>(t1 - t0).count());
+      times.push_back(std::chrono::duration<double>(t1 - t0).count() / inner);
     }
     std::sort(times.begin(), times.end());
     if (!out_path.empty()) {

@@ -5,9 +5,11 @@ Both run on the same matrix (default 256 x 4096 drawn from N(0, 0.02^2), as in
 ../shared/reference/ggml-formats.md §2.6) and the same imatrix (random positive), in one run.
 ggml is called through ctypes in libggml-base from the installed llama_cpp package; insitu through
 `quantize_bench --raw` (build it with -DINSITU_BUILD_BENCH=ON), which times quantize_tensor
-internally. Each figure is the median of --reps runs. For 2 threads ggml gets two Python threads,
-each quantizing half the rows with ggml_quantize_chunk (ctypes releases the GIL), which is how
-llama-quantize splits work; insitu uses its ThreadPool.
+internally. Each figure is the median of --reps samples; a sample runs the quantization M times
+back to back (M chosen so that one ggml sample takes about --sample-s seconds, the same M for
+both), so fast types are timed over more than a scheduler tick. For 2 threads ggml gets two
+Python threads, each quantizing half the rows with ggml_quantize_chunk (ctypes releases the GIL),
+which is how llama-quantize splits work; insitu uses its ThreadPool.
 
 The last column says whether both produced the same bytes (they should: insitu is byte-exact with
 ggml's reference quantizers).
@@ -51,7 +53,7 @@ def load_ggml():
     return lib
 
 
-def time_ggml(lib, tid, x, imatrix, threads, reps):
+def time_ggml(lib, tid, x, imatrix, threads, reps, inner):
     rows, cols = x.shape
     row_size = lib.ggml_row_size(tid, cols)
     dst = np.zeros(rows * row_size, dtype=np.uint8)
@@ -59,7 +61,9 @@ def time_ggml(lib, tid, x, imatrix, threads, reps):
     lib.ggml_quantize_init(tid)  # grids for i-quants: one-time setup, not timed
 
     def work(r0, r1):
-        lib.ggml_quantize_chunk(tid, x.ctypes.data, dst.ctypes.data, r0 * cols, r1 - r0, cols, im)
+        for _ in range(inner):
+            lib.ggml_quantize_chunk(tid, x.ctypes.data, dst.ctypes.data, r0 * cols, r1 - r0, cols,
+                                    im)
 
     times = []
     for _ in range(reps):
@@ -74,13 +78,18 @@ def time_ggml(lib, tid, x, imatrix, threads, reps):
                 t.start()
             for t in ts:
                 t.join()
-        times.append(time.perf_counter() - t0)
+        times.append((time.perf_counter() - t0) / inner)
     return statistics.median(times), dst.tobytes()
 
 
-def time_insitu(binary, name, src_path, im_path, rows, cols, threads, reps, out_path):
+def pick_inner(lib, tid, x, imatrix, sample_s):
+    once, _ = time_ggml(lib, tid, x, imatrix, 1, 1, 1)
+    return max(1, int(sample_s / max(once, 1e-6)))
+
+
+def time_insitu(binary, name, src_path, im_path, rows, cols, threads, reps, inner, out_path):
     cmd = [binary, "--raw", src_path, "--rows", str(rows), "--cols", str(cols), "--type", name,
-           "--threads", str(threads), "--reps", str(reps), "--out", out_path]
+           "--threads", str(threads), "--reps", str(reps), "--inner", str(inner), "--out", out_path]
     if im_path:
         cmd += ["--imatrix", im_path]
     p = subprocess.run(cmd, capture_output=True, text=True)
@@ -98,7 +107,8 @@ def main():
     ap.add_argument("--types", default=",".join(GGML_TYPES))
     ap.add_argument("--rows", type=int, default=256)
     ap.add_argument("--cols", type=int, default=4096)
-    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--reps", type=int, default=7)
+    ap.add_argument("--sample-s", type=float, default=0.05)
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
@@ -123,16 +133,17 @@ def main():
             for use_im in (False, True):
                 if name in REQUIRES_IMATRIX and not use_im:
                     continue
+                im = imatrix if use_im else None
+                inner = pick_inner(lib, tid, x, im, args.sample_s)
                 for threads in (int(t) for t in args.threads.split(",")):
                     ours, our_bytes = time_insitu(args.bin, name, src_path,
                                                   im_path if use_im else None, args.rows,
-                                                  args.cols, threads, args.reps, out_path)
+                                                  args.cols, threads, args.reps, inner, out_path)
                     if ours is None:
                         print(f"{name:<8} {'yes' if use_im else 'no':<4} {threads:>3}   "
                               f"insitu cannot quantize: {our_bytes}")
                         break
-                    theirs, their_bytes = time_ggml(lib, tid, x, imatrix if use_im else None,
-                                                    threads, args.reps)
+                    theirs, their_bytes = time_ggml(lib, tid, x, im, threads, args.reps, inner)
                     print(f"{name:<8} {'yes' if use_im else 'no':<4} {threads:>3} "
                           f"{n / theirs / 1e6:>10.1f} {n / ours / 1e6:>12.1f} "
                           f"{theirs / ours:>6.2f}  {'yes' if our_bytes == their_bytes else 'NO'}",
