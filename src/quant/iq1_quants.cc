@@ -1,10 +1,12 @@
 // IQ1_S and IQ1_M quantizers: 8-element groups from the ternary grid iq1s_grid, shifted by
 // +-0.125 per group.
 //
-// Ports of quantize_row_iq1_s_impl and quantize_row_iq1_m_impl of ggml's src/ggml-quants.c at
-// commit d99724f2, byte-identical to ggml. (The copy vendored in llama-cpp-python 0.3.36 has a
-// later, algebraically equivalent rewrite of IQ1_M's split search with prefix sums, whose
-// rounding can differ; this port keeps d99724f2's direct sums, which the golden bytes follow.)
+// Ports of quantize_row_iq1_s_impl and quantize_row_iq1_m_impl of ggml's src/ggml-quants.c
+// (commit d99724f2, as vendored in llama-cpp-python 0.3.36), byte-identical to ggml's golden
+// output. IQ1_M follows the vendored copy, whose split search uses per-half prefix sums: it
+// reproduces the golden bytes and also the installed llama.cpp on any input. d99724f2 itself
+// summed each split directly; that is algebraically equal but rounds differently on rare inputs
+// (it also matches the golden file, so the golden cannot tell the two apart).
 //
 // With only three levels {-1, 0, 1} (+- delta), the weighted least-squares optimum over a group
 // is found exactly: sort the values, and every split of the sorted order into three runs is a
@@ -262,53 +264,48 @@ void quantize_row_iq1_m(const float* x, BlockIQ1M* y, int64_t n, const float* qu
       int besti1 = -1;
       int besti2 = -1;
       int best_k = -1;
-      // d99724f2 sums the three runs directly, in sorted order, for every (i1, i2). The same
-      // sequential sums are formed here from shared prefixes: the terms are precomputed (the
-      // products are the same floats) and only the level-2 tail is re-added per split, so the
-      // rounding, and hence the bytes, match.
-      float tx[4][3][kBlock];  // [sign combination][level][sorted position]: w * v * x
-      float tq[4][3][kBlock];  //                                             w * v * v
+      // Per-half prefix sums over the sorted order: the delta-shifted levels differ by exactly 1
+      // (v0 - v1 = v1 - v2 = -1), so a split's Σ w·v·x collapses to T·v2 - P(i1) - P(i2), and
+      // Σ w·v² to W·v2² + Pw(i1)·(v0² - v1²) + Pw(i2)·(v1² - v2²).
+      float px[2][kBlock + 1];  // [half][sorted prefix length]: Σ w·x of that half's elements
+      float pw[2][kBlock + 1];  //                               Σ w
+      px[0][0] = px[1][0] = 0;
+      pw[0][0] = pw[1][0] = 0;
       for (int j = 0; j < kBlock; ++j) {
         const int i = idx[j];
-        const int half = i < kBlock / 2 ? 0 : 1;
-        for (int k = 0; k < 4; ++k) {
-          for (int level = 0; level < 3; ++level) {
-            const float v = shift_table(k, half)[level];
-            tx[k][level][j] = weight[i] * v * xb[i];
-            tq[k][level][j] = weight[i] * v * v;
-          }
-        }
+        const int h = i < kBlock / 2 ? 0 : 1;
+        px[h][j + 1] = px[h][j] + weight[i] * xb[i];
+        px[1 - h][j + 1] = px[1 - h][j];
+        pw[h][j + 1] = pw[h][j] + weight[i];
+        pw[1 - h][j + 1] = pw[1 - h][j];
       }
-      float run0x[4] = {0, 0, 0, 0};  // Σ over sorted positions [0, i1) at level 0
-      float run0q[4] = {0, 0, 0, 0};
+      const float txs[2] = {px[0][kBlock], px[1][kBlock]};
+      const float tws[2] = {pw[0][kBlock], pw[1][kBlock]};
+      const float p2 = kXp[2];
+      const float m2 = kXm[2];
+      const float cp1 = kXp[0] * kXp[0] - kXp[1] * kXp[1];
+      const float cp2 = kXp[1] * kXp[1] - kXp[2] * kXp[2];
+      const float cm1 = kXm[0] * kXm[0] - kXm[1] * kXm[1];
+      const float cm2 = kXm[1] * kXm[1] - kXm[2] * kXm[2];
       for (int i1 = 0; i1 <= kBlock; ++i1) {
-        if (i1 > 0) {
-          for (int k = 0; k < 4; ++k) {
-            run0x[k] += tx[k][0][i1 - 1];
-            run0q[k] += tq[k][0][i1 - 1];
-          }
-        }
-        float run1x[4];  // ... then [i1, i2) at level 1
-        float run1q[4];
-        std::copy(run0x, run0x + 4, run1x);
-        std::copy(run0q, run0q + 4, run1q);
         for (int i2 = i1; i2 <= kBlock; ++i2) {
-          if (i2 > i1) {
-            for (int k = 0; k < 4; ++k) {
-              run1x[k] += tx[k][1][i2 - 1];
-              run1q[k] += tq[k][1][i2 - 1];
-            }
+          float qx_p[2], qx_m[2], q2_p[2], q2_m[2];
+          for (int h = 0; h < 2; ++h) {
+            const float sx = px[h][i1] + px[h][i2];
+            qx_p[h] = txs[h] * p2 - sx;
+            qx_m[h] = txs[h] * m2 - sx;
+            q2_p[h] = tws[h] * p2 * p2 + pw[h][i1] * cp1 + pw[h][i2] * cp2;
+            q2_m[h] = tws[h] * m2 * m2 + pw[h][i1] * cm1 + pw[h][i2] * cm2;
           }
+          // Sign combinations in kMasks order: (+,+), (+,-), (-,+), (-,-).
+          const float sumqx[4] = {qx_p[0] + qx_p[1], qx_p[0] + qx_m[1], qx_m[0] + qx_p[1],
+                                  qx_m[0] + qx_m[1]};
+          const float sumq2[4] = {q2_p[0] + q2_p[1], q2_p[0] + q2_m[1], q2_m[0] + q2_p[1],
+                                  q2_m[0] + q2_m[1]};
           for (int k = 0; k < 4; ++k) {
-            float sumqx = run1x[k];  // ... then [i2, 16) at level 2
-            float sumq2 = run1q[k];
-            for (int j = i2; j < kBlock; ++j) {
-              sumqx += tx[k][2][j];
-              sumq2 += tq[k][2][j];
-            }
-            if (sumq2 > 0 && sumqx * sumqx > best_score * sumq2) {
-              scale = sumqx / sumq2;
-              best_score = scale * sumqx;
+            if (sumq2[k] > 0 && sumqx[k] * sumqx[k] > best_score * sumq2[k]) {
+              scale = sumqx[k] / sumq2[k];
+              best_score = scale * sumqx[k];
               besti1 = i1;
               besti2 = i2;
               best_k = k;
