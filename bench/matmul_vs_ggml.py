@@ -8,7 +8,9 @@ ggml is the libggml bundled with llama-cpp-python (llama.cpp as vendored in llam
   * ggml-repack: the weight placed in the CPU_REPACK buffer type, which is what llama.cpp does at
     load for the types it can repack on x86 (q4_0, q4_K, iq4_nl, mxfp4; q2_K with AVX-512).
 insitu is timed by running build-*/bin/matmul_bench for the same case. Rounds alternate between
-the two so machine load affects both alike; each figure is a median.
+the two so machine load affects both alike; each figure is a median. On a shared, loaded machine
+wall time mostly measures the scheduler: --cpu-time (valid with --threads 1 only) compares
+process CPU time instead, which time slicing does not inflate.
 
   python3 bench/matmul_vs_ggml.py --bench build-kern/bin/matmul_bench [--threads 2] [--reps 5]
 """
@@ -77,7 +79,7 @@ def ggml_weights(base, tname):
     return np.tile(block, M // 64), row
 
 
-def time_ggml(base, cpu, tname, n, threads, reps, repack):
+def time_ggml(base, cpu, tname, n, threads, reps, repack, clock=time.perf_counter):
     t = GGML_TYPE[tname]
     w, _ = ggml_weights(base, tname)
     x = np.random.default_rng(2).standard_normal((n, K), dtype=np.float32)
@@ -93,9 +95,9 @@ def time_ggml(base, cpu, tname, n, threads, reps, repack):
         base.ggml_build_forward_expand(gf, base.ggml_mul_mat(ctx, W, X))
         cpu.ggml_graph_compute_with_ctx(ctx, gf, threads)  # warm-up
         for _ in range(reps):
-            t0 = time.perf_counter()
+            t0 = clock()
             base_status = cpu.ggml_graph_compute_with_ctx(ctx, gf, threads)
-            times.append(time.perf_counter() - t0)
+            times.append(clock() - t0)
             assert base_status == 0
         base.ggml_free(ctx)
         return statistics.median(times)
@@ -115,9 +117,9 @@ def time_ggml(base, cpu, tname, n, threads, reps, repack):
     base.ggml_backend_tensor_set(X, x.ctypes.data, 0, x.nbytes)
     base.ggml_backend_graph_compute(backend, gf)  # warm-up
     for _ in range(reps):
-        t0 = time.perf_counter()
+        t0 = clock()
         assert base.ggml_backend_graph_compute(backend, gf) == 0
-        times.append(time.perf_counter() - t0)
+        times.append(clock() - t0)
     for b in (cbuf, wbuf):
         base.ggml_backend_buffer_free(b)
     base.ggml_free(ctx)
@@ -126,7 +128,7 @@ def time_ggml(base, cpu, tname, n, threads, reps, repack):
     return statistics.median(times)
 
 
-def time_insitu(bench, tname, n, threads, reps, isa):
+def time_insitu(bench, tname, n, threads, reps, isa, field="real_time"):
     env = dict(os.environ, INSITU_BENCH_THREADS=str(threads))
     flt = f"^matmul/{isa}/{tname}/n={n}/"
     out = subprocess.run([bench, f"--benchmark_filter={flt}", f"--benchmark_repetitions={reps}",
@@ -136,7 +138,7 @@ def time_insitu(bench, tname, n, threads, reps, isa):
     if not runs:
         sys.exit(f"matmul_bench has no case matching {flt}")
     scale = {"ms": 1e-3, "us": 1e-6, "ns": 1e-9, "s": 1.0}[runs[0]["time_unit"]]
-    return statistics.median(r["real_time"] * scale for r in runs)
+    return statistics.median(r[field] * scale for r in runs)
 
 
 def main():
@@ -148,20 +150,26 @@ def main():
     ap.add_argument("--isa", default="avx512")
     ap.add_argument("--types", default="q4_0,q8_0,q4k,q6k,iq4_xs")
     ap.add_argument("--n", default="1,512")
+    ap.add_argument("--cpu-time", action="store_true", help="compare CPU time (needs --threads 1)")
     args = ap.parse_args()
+    if args.cpu_time and args.threads != 1:
+        sys.exit("--cpu-time needs --threads 1 (insitu's benchmark reports the main thread's CPU time)")
+    clock = time.process_time if args.cpu_time else time.perf_counter
+    field = "cpu_time" if args.cpu_time else "real_time"
     base, cpu = load_ggml()
-    print(f"shape m={M} k={K}, threads={args.threads}, medians; ratio = ggml time / insitu time "
-          "(>1: insitu faster)")
+    print(f"shape m={M} k={K}, threads={args.threads}, {field} medians; ratio = ggml time / insitu "
+          "time (>1: insitu faster)")
     print(f"{'type':8} {'n':>4} {'insitu ms':>10} {'ggml ms':>9} {'ratio':>6} {'repack ms':>10} {'ratio':>6}  GFLOPS insitu")
     for tname in args.types.split(","):
         for n in (int(v) for v in args.n.split(",")):
             reps = args.reps if n == 1 else max(2, args.reps // 2)
             ins, gg, rp = [], [], []
             for _ in range(args.rounds):
-                gg.append(time_ggml(base, cpu, tname, n, args.threads, reps * (10 if n == 1 else 1), False))
+                greps = reps * (10 if n == 1 else 1)
+                gg.append(time_ggml(base, cpu, tname, n, args.threads, greps, False, clock))
                 if tname in REPACKABLE:
-                    rp.append(time_ggml(base, cpu, tname, n, args.threads, reps * (10 if n == 1 else 1), True))
-                ins.append(time_insitu(args.bench, tname, n, args.threads, reps, args.isa))
+                    rp.append(time_ggml(base, cpu, tname, n, args.threads, greps, True, clock))
+                ins.append(time_insitu(args.bench, tname, n, args.threads, reps, args.isa, field))
             i, g = statistics.median(ins), statistics.median(gg)
             r = statistics.median(rp) if rp else None
             gflops = 2.0 * M * K * n / i * 1e-9

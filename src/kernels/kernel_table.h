@@ -33,35 +33,39 @@ using QuantizeActFn = void (*)(const float* x, void* dst, int64_t n);
 // A panel: kPanelRows weight rows decoded into the form the GEMM kernel reads. Every weight type
 // is expressed per sub-block of `sub` elements (16 or 32) as
 //   w[r][i] = scale[s][r] * v[r][i] + min[s][r]      (s = i / sub, v an int8)
-// Rows beyond the matrix are zero. Owned by the caller (see PanelBuffer in matmul.cc).
+// with v stored shifted to unsigned (v + 128), the operand order vpdpbusd wants. Rows beyond the
+// matrix are zero. Owned by the caller (see PanelBuffer in matmul.cc).
 struct PackedPanel {
   int sub = 32;
   int64_t n_sub = 0;
-  int8_t* q = nullptr;     // [n_sub][sub/4][kPanelRows][4]: 4 consecutive values of each row
-  int32_t* comp = nullptr; // [n_sub][kPanelRows]: -128 * sum(v), undoes the +128 activation shift
+  uint8_t* q = nullptr;    // [n_sub][sub/4][kPanelRows][4]: 4 consecutive v + 128 of each row
   float* scale = nullptr;  // [n_sub][kPanelRows]
   float* min = nullptr;    // [n_sub][kPanelRows], or null when the type has no min term
 };
 
 // Activations in the GEMM kernel's form, in tiles of kActTile tokens whose bytes interleave so one
 // pointer serves the whole tile: per sub-block of `sub` elements,
-//   x[t][i] ~= scale[t][s] * (q[t][i] - 128),  sum[t][s] = scale[t][s] * sum_i (q[t][i] - 128)
-// with q stored as [n_tok / kActTile][n / 4][kActTile][4] and scale / sum as
+//   x[t][i] ~= scale[t][s] * q[t][i],  sum[t][s] = scale[t][s] * sum_i q[t][i],
+//   comp[t][s] = -128 * sum_i q[t][i]   (undoes the +128 shift of the weights exactly)
+// with q (int8) stored as [n_tok / kActTile][n / 4][kActTile][4] and scale / sum / comp as
 // [n_tok / kActTile][n_sub][kActTile] (sum is only filled when the weight type has a min term).
 inline constexpr int kActTile = 8;
 struct PackedActs {
   int sub = 32;
   int64_t n = 0;                 // elements per token row
   int64_t n_sub = 0;             // n / sub
-  const uint8_t* q = nullptr;    // quantized activation + 128
+  const int8_t* q = nullptr;
+  const int32_t* comp = nullptr;
   const float* scale = nullptr;
   const float* sum = nullptr;    // or null
 };
 
-// y[t][r] = sum_i w[r][i] * x[tile * kActTile + t][i] for t < n_tok (at most kActTile) and
-// r < kPanelRows. y is [n_tok][kPanelRows].
+// For t < n_tok (at most kActTile) and r < kPanelRows, the partial product over sub-blocks
+// [s0, s1):  p = sum_{s0*sub <= i < s1*sub} w[r][i] * x[tile * kActTile + t][i],
+// stored to y[t][r] (accumulate == false) or added to it. y is [n_tok][kPanelRows]. Splitting
+// the sum at fixed sub-block boundaries lets callers block over the input dimension.
 using PanelGemmFn = void (*)(const PackedPanel& w, const PackedActs& a, int64_t tile, int n_tok,
-                             float* y);
+                             int64_t s0, int64_t s1, bool accumulate, float* y);
 
 struct KernelTable {
   Isa isa = Isa::kGeneric;

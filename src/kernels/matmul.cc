@@ -57,8 +57,7 @@ T* grow(std::vector<T>& v, size_t n) {
 
 // Decoded weight panel storage, one per worker thread, reused across calls.
 struct PanelBuffer {
-  std::vector<int8_t> q;
-  std::vector<int32_t> comp;
+  std::vector<uint8_t> q;
   std::vector<float> scale, min;
 
   PackedPanel bind(int64_t n, int sub, bool has_min) {
@@ -67,7 +66,6 @@ struct PanelBuffer {
     p.sub = sub;
     p.n_sub = static_cast<int64_t>(n_sub);
     p.q = grow(q, static_cast<size_t>(n) * kPanelRows);
-    p.comp = grow(comp, n_sub * kPanelRows);
     p.scale = grow(scale, n_sub * kPanelRows);
     p.min = has_min ? grow(min, n_sub * kPanelRows) : nullptr;
     return p;
@@ -81,39 +79,65 @@ void gemm_panels(const WeightView& w, const DecodeInfo& info, const KernelTable&
   const int64_t n = w.n_in;
   const int64_t n_sub = n / sub;
   // Activations in the kernel's form (PackedActs), tiles of kActTile tokens.
-  static thread_local std::vector<uint8_t> aq;
+  static thread_local std::vector<int8_t> aq;
+  static thread_local std::vector<int32_t> acomp;
   static thread_local std::vector<float> ascale, asum;
   const int64_t n_tiles = (n_tokens + kActTile - 1) / kActTile;
-  uint8_t* q = grow(aq, static_cast<size_t>(n_tiles * kActTile * n));
+  int8_t* q = grow(aq, static_cast<size_t>(n_tiles * kActTile * n));
+  int32_t* cp = grow(acomp, static_cast<size_t>(n_tiles * kActTile * n_sub));
   float* sc = grow(ascale, static_cast<size_t>(n_tiles * kActTile * n_sub));
   float* sm = info.has_min ? grow(asum, static_cast<size_t>(n_tiles * kActTile * n_sub)) : nullptr;
   pool.parallel_for(n_tokens, [&](int, int64_t begin, int64_t end) {
-    pack_acts(act, sub, act_rows, act_row_bytes, begin, end, n, q, sc, sm);
+    pack_acts(act, sub, act_rows, act_row_bytes, begin, end, n, q, cp, sc, sm);
   });
   PackedActs acts;
   acts.sub = sub;
   acts.n = n;
   acts.n_sub = n_sub;
   acts.q = q;
+  acts.comp = cp;
   acts.scale = sc;
   acts.sum = sm;
 
+  // Blocking: a group of kGroupPanels panels is decoded once, then the input dimension is walked
+  // in chunks of kChunk elements; within a chunk every token tile meets every panel of the group,
+  // so a chunk of activations is read from cache once per group instead of once per panel, and
+  // the group's chunk of weights stays in L2 while all tiles pass. Chunk boundaries are fixed,
+  // so the float summation order (and the result) never depends on the thread count.
+  constexpr int64_t kGroupPanels = 8;
+  constexpr int64_t kChunk = 1024;
   const int64_t n_panels = (w.n_out + kPanelRows - 1) / kPanelRows;
+  const int64_t chunk_sub = std::max<int64_t>(1, kChunk / sub);
   const auto* wdata = static_cast<const uint8_t*>(w.data);
   pool.parallel_for(n_panels, [&](int, int64_t begin, int64_t end) {
-    static thread_local PanelBuffer buf;
-    PackedPanel panel = buf.bind(n, sub, info.has_min);
-    float out[kActTile * kPanelRows];
-    for (int64_t p = begin; p < end; ++p) {
-      const int64_t row0 = p * kPanelRows;
-      const int rows = static_cast<int>(std::min<int64_t>(kPanelRows, w.n_out - row0));
-      pack_panel(info, wdata + row0 * w.row_bytes, w.row_bytes, rows, n, panel);
-      for (int64_t tile = 0; tile < n_tiles; ++tile) {
-        const int64_t t0 = tile * kActTile;
-        const int nt = static_cast<int>(std::min<int64_t>(kActTile, n_tokens - t0));
-        k.panel_gemm(panel, acts, tile, nt, out);
-        for (int t = 0; t < nt; ++t) {
-          std::copy_n(out + t * kPanelRows, rows, y + (t0 + t) * w.n_out + row0);
+    static thread_local std::vector<PanelBuffer> bufs(kGroupPanels);
+    static thread_local std::vector<float> out;
+    PackedPanel panels[kGroupPanels];
+    for (int64_t g0 = begin; g0 < end; g0 += kGroupPanels) {
+      const int64_t gn = std::min(kGroupPanels, end - g0);
+      float* acc = grow(out, static_cast<size_t>(gn * n_tiles * kActTile * kPanelRows));
+      for (int64_t j = 0; j < gn; ++j) {
+        const int64_t row0 = (g0 + j) * kPanelRows;
+        const int rows = static_cast<int>(std::min<int64_t>(kPanelRows, w.n_out - row0));
+        panels[j] = bufs[j].bind(n, sub, info.has_min);
+        pack_panel(info, wdata + row0 * w.row_bytes, w.row_bytes, rows, n, panels[j]);
+      }
+      for (int64_t s0 = 0; s0 < n_sub; s0 += chunk_sub) {
+        const int64_t s1 = std::min(n_sub, s0 + chunk_sub);
+        for (int64_t tile = 0; tile < n_tiles; ++tile) {
+          const int nt = static_cast<int>(std::min<int64_t>(kActTile, n_tokens - tile * kActTile));
+          for (int64_t j = 0; j < gn; ++j) {
+            float* yj = acc + (j * n_tiles + tile) * kActTile * kPanelRows;
+            k.panel_gemm(panels[j], acts, tile, nt, s0, s1, s0 > 0, yj);
+          }
+        }
+      }
+      for (int64_t j = 0; j < gn; ++j) {
+        const int64_t row0 = (g0 + j) * kPanelRows;
+        const int64_t rows = std::min<int64_t>(kPanelRows, w.n_out - row0);
+        for (int64_t t = 0; t < n_tokens; ++t) {
+          const float* src = acc + (j * n_tiles * kActTile + t) * kPanelRows;
+          std::copy_n(src, rows, y + t * w.n_out + row0);
         }
       }
     }

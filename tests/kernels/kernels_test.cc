@@ -355,10 +355,20 @@ TEST(Matmul, OddShapesAllTokenCountsPriorityTypes) {
   }
 }
 
+// Rows longer than the GEMM's input chunk (1024 elements), with a partial last chunk, and more
+// panels than one blocking group (8 x 16 rows).
+TEST(Matmul, LongRowsAndManyPanels) {
+  std::mt19937 rng(17);
+  ThreadPool pool(2);
+  for (Q t : {Q::kQ4_1, Q::kQ4K, Q::kQ6K, Q::kQ8_0}) {
+    check_matmul(t, 2304, 150, {1, 9, 12}, pool, rng);
+  }
+}
+
 TEST(Matmul, ResultsDoNotDependOnThreadCount) {
   std::mt19937 rng(13);
   for (Q t : {Q::kQ4_0, Q::kQ4_1, Q::kQ4K, Q::kQ6K, Q::kF16}) {
-    const int64_t n_in = 512, n_out = 70;
+    const int64_t n_in = 1280, n_out = 300;
     const size_t row_bytes = quant_row_size(t, n_in);
     const std::vector<uint8_t> w = make_weights(t, n_out, n_in, rng, false);
     WeightView view{t, n_in, n_out, w.data(), row_bytes};

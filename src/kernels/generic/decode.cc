@@ -305,12 +305,12 @@ void pack_panel(const DecodeInfo& info, const uint8_t* rows, size_t row_bytes, i
       std::memset(min.data(), 0, static_cast<size_t>(n_sub) * sizeof(float));
     }
     for (int64_t g = 0; g < n / 4; ++g) {
-      std::memcpy(out.q + (g * kPanelRows + r) * 4, v.data() + 4 * g, 4);
+      uint32_t word;
+      std::memcpy(&word, v.data() + 4 * g, 4);
+      word ^= 0x80808080u;  // int8 v -> uint8 v + 128
+      std::memcpy(out.q + (g * kPanelRows + r) * 4, &word, 4);
     }
     for (int64_t s = 0; s < n_sub; ++s) {
-      int32_t total = 0;
-      for (int i = 0; i < sub; ++i) total += v[s * sub + i];
-      out.comp[s * kPanelRows + r] = -128 * total;
       out.scale[s * kPanelRows + r] = scale[s];
       if (out.min != nullptr) out.min[s * kPanelRows + r] = min[s];
     }
@@ -318,12 +318,14 @@ void pack_panel(const DecodeInfo& info, const uint8_t* rows, size_t row_bytes, i
 }
 
 void pack_acts(QuantType act, int sub, const uint8_t* act_rows, size_t act_row_bytes,
-               int64_t tok0, int64_t tok1, int64_t n, uint8_t* q, float* scale, float* sum) {
+               int64_t tok0, int64_t tok1, int64_t n, int8_t* q, int32_t* comp, float* scale,
+               float* sum) {
   const int64_t n_sub = n / sub;
   for (int64_t t = tok0; t < tok1; ++t) {
     const uint8_t* row = act_rows + t * act_row_bytes;
     const int64_t tile = t / kActTile, lane = t % kActTile;
-    uint8_t* qt = q + tile * n * kActTile + lane * 4;
+    int8_t* qt = q + tile * n * kActTile + lane * 4;
+    int32_t* ct = comp + tile * n_sub * kActTile + lane;
     float* st = scale + tile * n_sub * kActTile + lane;
     float* mt = sum != nullptr ? sum + tile * n_sub * kActTile + lane : nullptr;
     for (int64_t s = 0; s < n_sub; ++s) {
@@ -351,12 +353,12 @@ void pack_acts(QuantType act, int sub, const uint8_t* act_rows, size_t act_row_b
         for (int i = 0; i < 32; ++i) bs += b.qs[i];
         blk_sum = d * static_cast<float>(bs);
       }
+      int32_t total = 0;
+      for (int i = 0; i < sub; ++i) total += vals[i];
       for (int g = 0; g < sub / 4; ++g) {
-        uint32_t word;
-        std::memcpy(&word, vals + 4 * g, 4);
-        word ^= 0x80808080u;  // int8 -> uint8 + 128
-        std::memcpy(qt + ((s * sub / 4) + g) * 4 * kActTile, &word, 4);
+        std::memcpy(qt + ((s * sub / 4) + g) * 4 * kActTile, vals + 4 * g, 4);
       }
+      ct[s * kActTile] = -128 * total;
       st[s * kActTile] = d;
       if (mt != nullptr) mt[s * kActTile] = blk_sum;
     }

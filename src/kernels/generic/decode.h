@@ -36,11 +36,11 @@ void pack_panel(const DecodeInfo& info, const uint8_t* rows, size_t row_bytes, i
                 int64_t n, PackedPanel& out);
 
 // Converts activation rows [tok0, tok1) (paired-type blocks, act_row_bytes apart, row 0 at
-// act_rows) into the tiled GEMM form of PackedActs for sub-blocks of `sub`: q gets value + 128,
-// scale the activation scale of each sub-block, and sum (when non-null) scale * sum of the values.
-// The arrays cover every token (tiles of kActTile); only the given tokens' lanes are written.
+// act_rows) into the tiled GEMM form of PackedActs for sub-blocks of `sub`. The arrays cover every
+// token (tiles of kActTile); only the given tokens' lanes are written. sum may be null.
 void pack_acts(QuantType act, int sub, const uint8_t* act_rows, size_t act_row_bytes,
-               int64_t tok0, int64_t tok1, int64_t n, uint8_t* q, float* scale, float* sum);
+               int64_t tok0, int64_t tok1, int64_t n, int8_t* q, int32_t* comp, float* scale,
+               float* sum);
 
 // Scalar activation quantizers (ggml's reference algorithms, bit-exact).
 void quantize_act_q8_0_ref(const float* x, void* dst, int64_t n);

@@ -6,7 +6,7 @@
 
 namespace insitu {
 void panel_gemm_avx512(const PackedPanel& w, const PackedActs& a, int64_t tile, int n_tok,
-                       float* y);  // gemm_avx512.cc
+                       int64_t s0, int64_t s1, bool acc, float* y);  // gemm_avx512.cc
 
 void fill_avx512_kernels(KernelTable& t) {
   avx512::fill(t);
