@@ -42,27 +42,57 @@ INSITU_INLINE V8f load8(const float* p) {
   return v;
 }
 
+#if defined(__clang__)
+#define INSITU_SWAP(v, a, b, c, d, e, f, g, h) __builtin_shufflevector(v, v, a, b, c, d, e, f, g, h)
+#else
+#define INSITU_SWAP(v, a, b, c, d, e, f, g, h) __builtin_shuffle(v, V8i{a, b, c, d, e, f, g, h})
+#endif
+
+// Lane-wise max / min with C's `a > b ? a : b` semantics, and their all-lanes broadcasts
+// (three butterfly steps; exact, as max and min are).
+INSITU_INLINE V8f vmax(V8f a, V8f b) { return a > b ? a : b; }
+INSITU_INLINE V8f vmin(V8f a, V8f b) { return a < b ? a : b; }
+INSITU_INLINE V8f hmax(V8f t) {
+  t = vmax(t, INSITU_SWAP(t, 4, 5, 6, 7, 0, 1, 2, 3));
+  t = vmax(t, INSITU_SWAP(t, 2, 3, 0, 1, 6, 7, 4, 5));
+  return vmax(t, INSITU_SWAP(t, 1, 0, 3, 2, 5, 4, 7, 6));
+}
+INSITU_INLINE V8f hmin(V8f t) {
+  t = vmin(t, INSITU_SWAP(t, 4, 5, 6, 7, 0, 1, 2, 3));
+  t = vmin(t, INSITU_SWAP(t, 2, 3, 0, 1, 6, 7, 4, 5));
+  return vmin(t, INSITU_SWAP(t, 1, 0, 3, 2, 5, 4, 7, 6));
+}
+INSITU_INLINE V8i hmin_i(V8i t) {
+  t = t < INSITU_SWAP(t, 4, 5, 6, 7, 0, 1, 2, 3) ? t : INSITU_SWAP(t, 4, 5, 6, 7, 0, 1, 2, 3);
+  t = t < INSITU_SWAP(t, 2, 3, 0, 1, 6, 7, 4, 5) ? t : INSITU_SWAP(t, 2, 3, 0, 1, 6, 7, 4, 5);
+  return t < INSITU_SWAP(t, 1, 0, 3, 2, 5, 4, 7, 6) ? t : INSITU_SWAP(t, 1, 0, 3, 2, 5, 4, 7, 6);
+}
+
 // max |x[j]| over 32 values. NaNs are skipped (ggml's q4_0 skips them too; its q8_0 would
 // propagate one: rows with NaNs are garbage in either case).
 INSITU_INLINE float absmax32(const float* x) {
   V8f m = {};
-  for (int k = 0; k < 32; k += 8) {
-    const V8f a = (V8f)((V8i)load8(x + k) & 0x7fffffff);
-    m = a > m ? a : m;
-  }
-  float r = 0.0f;
-  for (int l = 0; l < 8; ++l) r = m[l] > r ? m[l] : r;
-  return r;
+  for (int k = 0; k < 32; k += 8) m = vmax((V8f)((V8i)load8(x + k) & 0x7fffffff), m);
+  return hmax(m)[0];
 }
 
-// Signed value of largest magnitude, the first one on ties, as ggml's reference picks it.
+// Signed value of largest magnitude, the first one on ties, as ggml's reference picks it. Each
+// lane keeps its first strict maximum and that element's index; the smallest index among the lanes
+// holding the overall maximum is the first occurrence. NaNs are skipped, as `amax < |v|` skips them.
 INSITU_INLINE float signed_absmax32(const float* x) {
-  const float amax = absmax32(x);
-  if (amax == 0.0f) return 0.0f;
-  for (int j = 0; j < 32; ++j) {
-    if (std::fabs(x[j]) == amax) return x[j];
+  V8f m = {};
+  V8i idx = {};
+  const V8i lane = {0, 1, 2, 3, 4, 5, 6, 7};
+  for (int k = 0; k < 32; k += 8) {
+    const V8f a = (V8f)((V8i)load8(x + k) & 0x7fffffff);
+    const V8i gt = a > m;
+    m = gt ? a : m;
+    idx = gt ? lane + k : idx;
   }
-  return 0.0f;
+  const V8f all = hmax(m);
+  if (!(all[0] > 0.0f)) return 0.0f;
+  const V8i first = hmin_i(m == all ? idx : V8i{} + 32);
+  return x[first[0]];
 }
 
 // Min and max from +-FLT_MAX with ggml's `v < min` / `v > max` updates. Values are exact in any
@@ -76,12 +106,8 @@ INSITU_INLINE void min_max32(const float* x, float* min, float* max) {
     lo = v < lo ? v : lo;
     hi = v > hi ? v : hi;
   }
-  float l = FLT_MAX;
-  float h = -FLT_MAX;
-  for (int j = 0; j < 8; ++j) {
-    if (lo[j] < l) l = lo[j];
-    if (hi[j] > h) h = hi[j];
-  }
+  float l = hmin(lo)[0];
+  float h = hmax(hi)[0];
   if (l == 0.0f || h == 0.0f) {
     l = FLT_MAX;
     h = -FLT_MAX;

@@ -231,3 +231,36 @@ TEST_P(RoundTrip, GridValuesComeBackExactly) {
 
 }  // namespace
 }  // namespace insitu
+
+namespace insitu {
+namespace {
+
+// ggml's references keep the FIRST extreme they meet; the vectorised block reductions must too.
+// q4_0: d = max / -8 takes its sign from the first element of largest magnitude.
+TEST(LegacyTies, Q4_0ScaleSignFollowsFirstLargestMagnitude) {
+  for (const int first : {3, 20}) {
+    std::vector<float> x(32, 0.5f);
+    x[first] = -2.0f;
+    x[first == 3 ? 20 : 3] = 2.0f;
+    BlockQ4_0 b{};
+    type_traits(QuantType::kQ4_0).quantize(x.data(), &b, 1, 32, nullptr);
+    // -2 at index 3 comes first -> max = -2 -> d = +0.25 (0x3400); otherwise +2 at index 3
+    // comes first -> d = -0.25 (0xB400).
+    EXPECT_EQ(b.d, first == 3 ? 0x3400 : 0xB400) << "first " << first;
+  }
+}
+
+// q4_1 stores m = min as fp16, so the sign of a zero minimum is visible: ggml keeps the first zero.
+TEST(LegacyTies, Q4_1KeepsTheSignOfTheFirstZeroMinimum) {
+  for (const bool negative_first : {false, true}) {
+    std::vector<float> x(32, 1.0f);
+    x[5] = negative_first ? -0.0f : 0.0f;
+    x[17] = negative_first ? 0.0f : -0.0f;
+    BlockQ4_1 b{};
+    type_traits(QuantType::kQ4_1).quantize(x.data(), &b, 1, 32, nullptr);
+    EXPECT_EQ(b.m, negative_first ? 0x8000 : 0x0000);
+  }
+}
+
+}  // namespace
+}  // namespace insitu
