@@ -20,7 +20,9 @@ import gzip
 import json
 import os
 import sys
+import tempfile
 
+import gguf
 import llama_cpp
 
 OUT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "data", "tokenizer")
@@ -39,6 +41,25 @@ SOURCES = [
 ]
 
 CHUNK_SIZES = [300, 1200, 4000, 9000, 700, 2500]
+
+# Vocabularies of the other supported families, made from a shipped model's vocabulary with the
+# metadata that selects their behaviour changed (llama.cpp decides pre-tokenization, BOS rules and
+# space handling from these keys alone). name -> (base model, {key: value}); the test applies the
+# same overrides through GgufWriter.
+VARIANTS = {
+    "llama3": ("smollm2", {"tokenizer.ggml.pre": "llama-bpe"}),
+    "llama3_bos": ("smollm2", {"tokenizer.ggml.pre": "llama-bpe", "tokenizer.ggml.add_bos_token": True}),
+    "qwen2": ("smollm2", {"tokenizer.ggml.pre": "qwen2"}),
+    "qwen35": ("smollm2", {"tokenizer.ggml.pre": "qwen35"}),
+    "gpt2": ("smollm2", {"tokenizer.ggml.pre": "gpt-2"}),
+    "default": ("smollm2", {"tokenizer.ggml.pre": "default"}),
+    "falcon": ("smollm2", {"tokenizer.ggml.pre": "falcon"}),
+    "tekken": ("smollm2", {"tokenizer.ggml.pre": "tekken"}),
+    "spm_space_prefix": ("gemma3", {"tokenizer.ggml.add_space_prefix": True}),
+    "spm_prefix_eos": ("gemma3", {"tokenizer.ggml.add_space_prefix": True,
+                                  "tokenizer.ggml.add_eos_token": True}),
+}
+N_VARIANT_CORPUS_CASES = 4
 
 
 def read_excerpt(path, start_line, want):
@@ -144,6 +165,73 @@ def detokenize(llm, ids, unparse_special):
     return buf.raw[:n]
 
 
+def make_variant(base, out, overrides):
+    """Copies `base`'s metadata (no tensors) to `out` with `overrides` applied."""
+    r = gguf.GGUFReader(base)
+    w = gguf.GGUFWriter(out, r.fields["general.architecture"].contents())
+    for k, f in r.fields.items():
+        if k.startswith("GGUF.") or k == "general.architecture" or k in overrides:
+            continue
+        if f.types[0] == gguf.GGUFValueType.ARRAY:
+            w.add_key_value(k, f.contents(), f.types[0], sub_type=f.types[-1])
+        else:
+            w.add_key_value(k, f.contents(), f.types[0])
+    for k, v in overrides.items():
+        t = gguf.GGUFValueType.BOOL if isinstance(v, bool) else gguf.GGUFValueType.STRING
+        w.add_key_value(k, v, t)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
+def write_reference(llm, key, fname, cases, case_bytes, selected, extra):
+    runs, ids_blob, total_bytes, total_ids = [], bytearray(), 0, 0
+    for ci, flags in selected:
+        text = case_bytes(cases[ci])
+        for add_bos, special in flags:
+            ids = llm.tokenize(text, add_bos=add_bos, special=special)
+            for t in ids:
+                varint(t, ids_blob)
+            plain = detokenize(llm, ids, False)
+            rendered = detokenize(llm, ids, True)
+            # detok / detok_special: llama_detokenize(remove_special=false) with
+            # unparse_special false / true; null when it equals the text, "space+text",
+            # "bos+text" or "bos+space+text" when it is the text after a space and/or the BOS
+            # token's text, else hex bytes.
+            bos_text = llm._model.token_get_text(llm.token_bos()).encode() if add_bos else b""
+
+            def encode_detok(d):
+                if d == text:
+                    return None
+                if d == b" " + text:
+                    return "space+text"
+                if add_bos and d == bos_text + text:
+                    return "bos+text"
+                if add_bos and d == bos_text + b" " + text:
+                    return "bos+space+text"
+                return d.hex()
+
+            # detok_special may instead name detok: "detok" or "bos+detok".
+            if rendered != text and rendered == plain:
+                special_detok = "detok"
+            elif rendered != text and add_bos and rendered == bos_text + plain:
+                special_detok = "bos+detok"
+            else:
+                special_detok = encode_detok(rendered)
+            runs.append({"case": ci, "add_bos": add_bos, "parse_special": special, "n": len(ids),
+                         "detok": encode_detok(plain), "detok_special": special_detok})
+            total_bytes += len(text)
+            total_ids += len(ids)
+    with open(os.path.join(OUT_DIR, key + ".ids"), "wb") as f:
+        f.write(ids_blob)
+    with open(os.path.join(OUT_DIR, key + ".json"), "w") as f:
+        json.dump({"model": fname, "n_vocab": llm.n_vocab(), **extra, "runs": runs}, f,
+                  separators=(",", ":"))
+    print(f"{key}: {len(runs)} runs, {total_bytes} bytes of text, {total_ids} ids, "
+          f"{len(ids_blob)} bytes of ids")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--models-dir", default=os.environ.get(
@@ -187,40 +275,22 @@ def main():
                    "reference": f"llama.cpp via llama-cpp-python {llama_cpp.__version__}",
                    "corpus": "corpus.txt", "sources": sources, "cases": cases}, f, indent=0)
 
+    all_cases = [(ci, c["flags"]) for ci, c in enumerate(cases)]
     for key, fname in MODELS.items():
         llm = llama_cpp.Llama(model_path=os.path.join(args.models_dir, fname), vocab_only=True,
                               verbose=False)
-        runs, ids_blob, total_bytes, total_ids = [], bytearray(), 0, 0
-        for ci, c in enumerate(cases):
-            text = case_bytes(c)
-            for add_bos, special in c["flags"]:
-                ids = llm.tokenize(text, add_bos=add_bos, special=special)
-                for t in ids:
-                    varint(t, ids_blob)
-                plain = detokenize(llm, ids, False)
-                rendered = detokenize(llm, ids, True)
-                # detok / detok_special: llama_detokenize(remove_special=false) with
-                # unparse_special false / true; null when it equals the text, "bos+text" when it is
-                # the BOS token's text followed by the text, else hex bytes.
-                bos_text = llm._model.token_get_text(llm.token_bos()).encode() if add_bos else b""
+        write_reference(llm, key, fname, cases, case_bytes, all_cases, {})
 
-                def encode_detok(d):
-                    if d == text:
-                        return None
-                    if add_bos and d == bos_text + text:
-                        return "bos+text"
-                    return d.hex()
-
-                runs.append({"case": ci, "add_bos": add_bos, "parse_special": special, "n": len(ids),
-                             "detok": encode_detok(plain), "detok_special": encode_detok(rendered)})
-                total_bytes += len(text)
-                total_ids += len(ids)
-        with open(os.path.join(OUT_DIR, key + ".ids"), "wb") as f:
-            f.write(ids_blob)
-        with open(os.path.join(OUT_DIR, key + ".json"), "w") as f:
-            json.dump({"model": fname, "n_vocab": llm.n_vocab(), "runs": runs}, f, indent=0)
-        print(f"{key}: {len(runs)} runs, {total_bytes} bytes of text, {total_ids} ids, "
-              f"{len(ids_blob)} bytes of ids")
+    few = [(ci, c["flags"]) for ci, c in enumerate(cases) if "corpus" in c][:N_VARIANT_CORPUS_CASES]
+    few += [(ci, [[False, False], [True, True]]) for ci, c in enumerate(cases) if "hex" in c]
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, (base, overrides) in VARIANTS.items():
+            path = os.path.join(tmp, name + ".gguf")
+            make_variant(os.path.join(args.models_dir, MODELS[base]), path, overrides)
+            llm = llama_cpp.Llama(model_path=path, vocab_only=True, verbose=False)
+            write_reference(llm, "variant_" + name, MODELS[base], cases, case_bytes, few,
+                            {"base": base, "overrides": overrides})
+            del llm
 
 
 if __name__ == "__main__":

@@ -45,6 +45,14 @@ def main():
                     flags[c] = flag
                 continue
             flags[cpt] = flag
+    # Unicode 15.1 assignments, absent from Debian's 15.0 data (llama.cpp's tables include them):
+    # ideographic description characters U+2FFC..U+2FFF and U+31EF (So), CJK Extension I (Lo).
+    if "Date: 2022" in version:
+        for c in [*range(0x2FFC, 0x3000), 0x31EF]:
+            flags[c] = SYMBOL
+        for c in range(0x2EBF0, 0x2EE5E):
+            flags[c] = LETTER
+        version += " + Unicode 15.1 additions"
     ranges = []
     for c, fl in enumerate(flags):
         if not ranges or ranges[-1][1] != fl:

@@ -3,8 +3,9 @@
 // Decoding follows llama.cpp's rules (src/unicode.cpp as vendored in llama-cpp-python 0.3.36) so
 // that pre-tokenization splits text exactly where llama.cpp does: a malformed or truncated
 // sequence yields U+FFFD and consumes one byte; overlong forms and surrogates are not rejected.
-// Category flags come from the generated table in unicode_data.cc (Unicode 15.0; code points
-// assigned later read as "undefined"). All functions are pure and thread-safe.
+// Category flags come from the generated table in unicode_data.cc (Unicode 15.1, the same
+// categories as llama.cpp's tables; code points assigned later read as "undefined"). All
+// functions are pure and thread-safe.
 #pragma once
 
 #include <cstddef>

@@ -8,8 +8,14 @@
 //   tests/data/tokenizer/MODEL.json   runs: {"case", "add_bos", "parse_special", "n" (id count),
 //                                     "detok", "detok_special"}: llama_detokenize output with
 //                                     unparse_special false/true; null = the text itself,
-//                                     "bos+text" = BOS text then the text, else hex bytes
+//                                     "space+text" / "bos+text" / "bos+space+text" = the text
+//                                     after a space and/or the BOS text, "detok" / "bos+detok"
+//                                     (detok_special only) = detok / BOS text + detok, else hex
 //   tests/data/tokenizer/MODEL.ids    the runs' ids, concatenated, LEB128 varints
+//   tests/data/tokenizer/variant_NAME.{json,ids}  the same for the other families' behaviour:
+//                                     a shipped model's vocabulary with the metadata that selects
+//                                     pre-tokenizer / BOS / space rules overridden ("base",
+//                                     "overrides"), on a subset of the cases
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -19,6 +25,7 @@
 #include <sstream>
 
 #include "io/gguf.h"
+#include "io/gguf_writer.h"
 #include "test_paths.h"
 #include "tokenizer/hf_export.h"
 #include "tokenizer/tokenizer.h"
@@ -103,8 +110,14 @@ Reference load_reference(const std::string& model_key) {
 
 std::string expected_detok(const RefRun& run, const json& d, const Tokenizer& tok) {
   if (d.is_null()) return run.text;
-  if (d.get<std::string>() == "bos+text") return tok.token_text(tok.bos_id()) + run.text;
-  return from_hex(d.get<std::string>());
+  const std::string s = d.get<std::string>();
+  const std::string bos = run.add_bos ? tok.token_text(tok.bos_id()) : std::string();
+  if (s == "space+text") return " " + run.text;
+  if (s == "bos+text") return bos + run.text;
+  if (s == "bos+space+text") return bos + " " + run.text;
+  if (s == "detok") return expected_detok(run, run.detok, tok);
+  if (s == "bos+detok") return bos + expected_detok(run, run.detok, tok);
+  return from_hex(s);
 }
 
 std::string show_ids(const std::vector<int32_t>& ids, size_t from) {
@@ -216,6 +229,53 @@ TEST_P(TokenizerReference, HfExportRoundTripGivesSameIds) {
   check_ids(*tok, load_reference(GetParam()), GetParam() + " (tokenizer.json)");
   fs::remove_all(dir);
 }
+
+// Another family's tokenizer behaviour on a shipped vocabulary: the GGUF is rewritten with the
+// overrides the generator used, then compared with llama.cpp's ids for that file, from GGUF and
+// through the tokenizer.json export.
+class TokenizerVariant : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(TokenizerVariant, IdsMatchLlamaCpp) {
+  const std::string key = "variant_" + GetParam();
+  const json meta = json::parse(read_file(test::data_dir() + "/tokenizer/" + key + ".json"));
+  const std::string base = meta["base"].get<std::string>();
+  const std::string base_path = base == "smollm2" ? test::smollm2_path() : test::gemma3_path();
+  if (!fs::exists(base_path)) GTEST_SKIP() << "model not in cache: " << base_path;
+  const auto base_file = gguf::GgufFile::open(base_path);
+  gguf::GgufWriter w;
+  for (const auto& [k, v] : base_file->metadata()) {
+    if (k != "general.alignment") w.set(k, v);
+  }
+  for (const auto& [k, v] : meta["overrides"].items()) {
+    w.set(k, v.is_boolean() ? gguf::Value::boolean(v.get<bool>()) : gguf::Value::string(v.get<std::string>()));
+  }
+  const fs::path dir = fs::temp_directory_path() / ("insitu_tok_" + key + "_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  w.write((dir / "v.gguf").string());
+  const auto file = gguf::GgufFile::open((dir / "v.gguf").string());
+  const auto tok = Tokenizer::from_gguf(*file);
+  const Reference ref = load_reference(key);
+  check_ids(*tok, ref, key + " (gguf)");
+  size_t bad = 0;
+  for (const RefRun& run : ref.runs) {
+    for (const bool special : {false, true}) {
+      const std::string want = expected_detok(run, special ? run.detok_special : run.detok, *tok);
+      if (tok->decode(run.ids, special) != want && ++bad <= 5) {
+        ADD_FAILURE() << key << ": decode of case '" << run.name << "' (render_special=" << special
+                      << ") differs from llama.cpp";
+      }
+    }
+  }
+  EXPECT_EQ(bad, 0u);
+  write_hf_tokenizer_files(*file, (dir / "hf").string());
+  check_ids(*Tokenizer::from_hf_dir((dir / "hf").string()), ref, key + " (tokenizer.json)");
+  fs::remove_all(dir);
+}
+
+INSTANTIATE_TEST_SUITE_P(Families, TokenizerVariant,
+                         ::testing::Values("llama3", "llama3_bos", "qwen2", "qwen35", "gpt2",
+                                           "default", "falcon", "tekken", "spm_space_prefix", "spm_prefix_eos"),
+                         [](const auto& info) { return info.param; });
 
 INSTANTIATE_TEST_SUITE_P(Models, TokenizerReference, ::testing::Values("smollm2", "gemma3"),
                          [](const auto& info) { return info.param; });
