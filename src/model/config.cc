@@ -38,7 +38,7 @@ void ModelConfig::validate(const std::string& source) const {
   positive("n_layer", n_layer, 1024);
   positive("n_head", n_head, 1024);
   positive("n_head_kv", n_head_kv, 1024);
-  positive("head_dim", head_dim, 4096);
+  positive("head_dim", head_dim, 1024);
   positive("n_ff", n_ff, 1 << 20);
   if (n_head % n_head_kv != 0)
     fail(fmt::format("n_head {} is not a multiple of n_head_kv {}", n_head, n_head_kv));

@@ -71,13 +71,18 @@ class Model {
   const Weight* tok_embd_ = nullptr;
   const Weight* output_norm_ = nullptr;
   const Weight* output_ = nullptr;  // == tok_embd_ when tied
+  std::vector<float> rope_freq_factors_;  // head_dim/2 llama3 factors, or empty
   std::shared_ptr<const void> keepalive_;  // mappings
 };
+
+// Element type of a Session's KV cache. f16 halves its memory and matches llama.cpp's default.
+enum class KvCacheType { kF16, kF32 };
 
 class Session {
  public:
   // n_ctx: KV cache capacity in tokens (<= 0: the model's training context, capped at 4096).
-  Session(std::shared_ptr<const Model> model, int n_ctx, ThreadPool& pool);
+  Session(std::shared_ptr<const Model> model, int n_ctx, ThreadPool& pool,
+          KvCacheType kv_type = KvCacheType::kF16);
   ~Session();
 
   // Appends `tokens` at position n_past(), processing them as one batch (prompt processing).
@@ -93,8 +98,14 @@ class Session {
 
   const Model& model() const { return *model_; }
 
+  struct State;  // opaque: KV cache and scratch (defined in model_internal.h)
+
  private:
-  struct State;
+  // One micro-batch (at most kMaxBatch tokens) through the architecture's layers; leaves the
+  // final hidden states in the state's buffer.
+  void forward_llama(int n_tokens);
+  void forward_gemma3(int n_tokens);
+  void eval_chunk(std::span<const int32_t> tokens, bool all_logits, float* logits_out);
   std::shared_ptr<const Model> model_;
   ThreadPool& pool_;
   int n_ctx_ = 0;

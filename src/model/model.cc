@@ -1,0 +1,212 @@
+// Model loading: GGUF files and Hugging Face-style directories into one immutable Model.
+#include "model/model.h"
+
+#include <spdlog/spdlog.h>
+
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fmt/format.h>
+
+#include "insitu/error.h"
+#include "io/gguf.h"
+#include "model/model_internal.h"
+#include "quant/type_traits.h"
+
+namespace insitu {
+
+WeightView Weight::view() const {
+  WeightView v;
+  v.type = type;
+  v.n_in = ne.empty() ? 0 : ne[0];
+  v.n_out = ne.size() < 2 ? 1 : ne[1];
+  v.data = data;
+  v.row_bytes = v.n_in > 0 ? quant_row_size(type, v.n_in) : 0;
+  return v;
+}
+
+Model::~Model() = default;
+
+const Weight* Model::find_weight(std::string_view name) const {
+  for (const Weight& w : weights_)
+    if (w.name == name) return &w;
+  return nullptr;
+}
+
+namespace {
+
+// Dequantizes a whole weight into an owned f32 buffer, rows in parallel.
+void to_f32(Weight& w, ThreadPool& pool) {
+  if (w.type == QuantType::kF32) return;
+  const TypeTraits& tt = type_traits(w.type);
+  if (!tt.dequantize_row)
+    throw Unsupported(fmt::format("tensor '{}': type {} cannot be dequantized", w.name,
+                                  quant_type_name(w.type)));
+  const int64_t n_in = w.ne.empty() ? 0 : w.ne[0];
+  int64_t n_rows = 1;
+  for (size_t i = 1; i < w.ne.size(); ++i) n_rows *= w.ne[i];
+  const size_t row_bytes = quant_row_size(w.type, n_in);
+  auto buf = std::make_shared<std::vector<float>>(static_cast<size_t>(n_in * n_rows));
+  const uint8_t* src = w.data;
+  float* dst = buf->data();
+  pool.parallel_for(n_rows, [&](int, int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) tt.dequantize_row(src + r * row_bytes, dst + r * n_in, n_in);
+  });
+  w.type = QuantType::kF32;
+  w.data = reinterpret_cast<const uint8_t*>(buf->data());
+  w.nbytes = buf->size() * sizeof(float);
+  w.owner = std::shared_ptr<const void>(buf, buf->data());
+}
+
+std::string shape_str(const std::vector<int64_t>& ne) {
+  std::string s = "[";
+  for (size_t i = 0; i < ne.size(); ++i) s += (i ? ", " : "") + std::to_string(ne[i]);
+  return s + "]";
+}
+
+}  // namespace
+
+// Builds Models; a friend of Model so it can fill the private members.
+class ModelLoader {
+ public:
+  static std::shared_ptr<const Model> load(const LoadOptions& o) {
+    std::error_code ec;
+    ThreadPool pool(o.n_threads);
+    if (std::filesystem::is_directory(o.path, ec)) return load_hf(o, pool);
+    if (!std::filesystem::exists(o.path, ec))
+      throw IoError(fmt::format("{}: no such file or directory", o.path));
+    return load_gguf(o, pool);
+  }
+
+ private:
+  static std::shared_ptr<const Model> load_gguf(const LoadOptions& o, ThreadPool& pool) {
+    std::shared_ptr<const gguf::GgufFile> file = gguf::GgufFile::open(o.path);
+    auto m = std::shared_ptr<Model>(new Model());
+    m->source_path_ = o.path;
+    m->config_ = config_from_gguf(*file);
+    if (m->config_.name.empty()) m->config_.name = std::filesystem::path(o.path).stem().string();
+    m->keepalive_ = file;
+    m->weights_.reserve(file->tensors().size());
+    for (const gguf::TensorInfo& t : file->tensors()) {
+      Weight w;
+      w.name = t.name;
+      w.type = t.type;
+      w.ne = t.ne;
+      w.data = t.data;
+      w.nbytes = t.nbytes;
+      w.owner = std::shared_ptr<const void>(file, t.data);
+      m->weights_.push_back(std::move(w));
+    }
+    m->tokenizer_ = Tokenizer::from_gguf(*file);
+    if (const gguf::Value* v = file->find("tokenizer.chat_template"))
+      set_chat_template(*m, v->as_string("tokenizer.chat_template"));
+    finish(*m, o, pool);
+    return m;
+  }
+
+  static std::shared_ptr<const Model> load_hf(const LoadOptions& o, ThreadPool&) {
+    throw Unsupported(fmt::format("{}: loading Hugging Face directories is not available yet; "
+                                  "pass a .gguf file", o.path));
+  }
+
+  static void set_chat_template(Model& m, const std::string& source) {
+    const Tokenizer& tok = *m.tokenizer_;
+    const std::string bos = tok.bos_id() >= 0 ? tok.token_text(tok.bos_id()) : "";
+    const std::string eos = tok.eos_id() >= 0 ? tok.token_text(tok.eos_id()) : "";
+    try {
+      m.chat_template_ = std::make_unique<ChatTemplate>(source, bos, eos);
+    } catch (const Error& e) {
+      // A template we cannot parse should not make the model unusable for plain completion.
+      spdlog::warn("{}: chat template not usable: {}", m.source_path_, e.what());
+    }
+  }
+
+  // Resolves per-layer weights, checks every shape and type, converts norms to f32 and, when
+  // asked, every weight.
+  static void finish(Model& m, const LoadOptions& o, ThreadPool& pool) {
+    const ModelConfig& c = m.config_;
+    const std::string& src = m.source_path_;
+    for (Weight& w : m.weights_) {
+      if (!is_known_quant_type(static_cast<uint32_t>(w.type)) ||
+          !type_traits(w.type).dequantize_row) {
+        // Only an error when the tensor is used; checked in want() below.
+        continue;
+      }
+      if (o.dequantize_to_f32 || w.ne.size() == 1) to_f32(w, pool);
+    }
+
+    auto find = [&](const std::string& name) -> Weight* {
+      for (Weight& w : m.weights_)
+        if (w.name == name) return &w;
+      return nullptr;
+    };
+    auto want = [&](const std::string& name, std::vector<int64_t> ne, bool required) -> const Weight* {
+      Weight* w = find(name);
+      if (!w) {
+        if (required) throw FormatError(fmt::format("{}: tensor '{}' missing", src, name));
+        return nullptr;
+      }
+      if (w->ne != ne)
+        throw FormatError(fmt::format("{}: tensor '{}': shape {} expected {}", src, name,
+                                      shape_str(w->ne), shape_str(ne)));
+      if (!is_known_quant_type(static_cast<uint32_t>(w->type)) ||
+          !type_traits(w->type).dequantize_row)
+        throw Unsupported(fmt::format("{}: tensor '{}': type {} has no kernel", src, name,
+                                      quant_type_name(w->type)));
+      if (ne.size() == 1 && w->type != QuantType::kF32)
+        throw FormatError(fmt::format("{}: tensor '{}': 1-D tensor not converted to f32", src, name));
+      return w;
+    };
+
+    const int64_t E = c.n_embd, V = c.n_vocab, F = c.n_ff, D = c.head_dim;
+    const int64_t QD = static_cast<int64_t>(c.n_head) * D, KD = static_cast<int64_t>(c.n_head_kv) * D;
+    m.tok_embd_ = want("token_embd.weight", {E, V}, true);
+    m.output_norm_ = want("output_norm.weight", {E}, true);
+    m.output_ = want("output.weight", {E, V}, false);
+    if (!m.output_) m.output_ = m.tok_embd_;
+    if (const Weight* rf = want("rope_freqs.weight", {D / 2}, false)) {
+      const float* f = reinterpret_cast<const float*>(rf->data);
+      m.rope_freq_factors_.assign(f, f + D / 2);
+    } else {
+      m.rope_freq_factors_ = llama3_rope_freq_factors(c);
+    }
+    for (float f : m.rope_freq_factors_)
+      if (!(f > 0) || !std::isfinite(f))
+        throw FormatError(fmt::format("{}: tensor 'rope_freqs.weight': factor {} invalid", src, f));
+
+    const bool gemma = c.arch == Arch::kGemma3;
+    m.layers_.resize(c.n_layer);
+    for (int il = 0; il < c.n_layer; ++il) {
+      Model::Layer& L = m.layers_[il];
+      auto n = [&](const char* s) { return fmt::format("blk.{}.{}", il, s); };
+      L.attn_norm = want(n("attn_norm.weight"), {E}, true);
+      L.wq = want(n("attn_q.weight"), {E, QD}, true);
+      L.wk = want(n("attn_k.weight"), {E, KD}, true);
+      L.wv = want(n("attn_v.weight"), {E, KD}, true);
+      L.wo = want(n("attn_output.weight"), {QD, E}, true);
+      L.bq = want(n("attn_q.bias"), {QD}, false);
+      L.bk = want(n("attn_k.bias"), {KD}, false);
+      L.bv = want(n("attn_v.bias"), {KD}, false);
+      L.bo = want(n("attn_output.bias"), {E}, false);
+      L.ffn_norm = want(n("ffn_norm.weight"), {E}, true);
+      L.ffn_gate = want(n("ffn_gate.weight"), {E, F}, true);
+      L.ffn_up = want(n("ffn_up.weight"), {E, F}, true);
+      L.ffn_down = want(n("ffn_down.weight"), {F, E}, true);
+      if (gemma) {
+        L.q_norm = want(n("attn_q_norm.weight"), {D}, true);
+        L.k_norm = want(n("attn_k_norm.weight"), {D}, true);
+        L.post_attn_norm = want(n("post_attention_norm.weight"), {E}, true);
+        L.post_ffw_norm = want(n("post_ffw_norm.weight"), {E}, true);
+      }
+    }
+    if (m.tokenizer_->n_vocab() > c.n_vocab)
+      throw FormatError(fmt::format("{}: tokenizer has {} tokens but the model only {} embeddings",
+                                    src, m.tokenizer_->n_vocab(), c.n_vocab));
+  }
+};
+
+std::shared_ptr<const Model> Model::load(const LoadOptions& options) {
+  return ModelLoader::load(options);
+}
+
+}  // namespace insitu

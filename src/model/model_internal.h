@@ -1,0 +1,107 @@
+// Private definitions shared by the model's translation units (loader, session, architectures).
+// Not part of the library's interface.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "model/model.h"
+#include "model/ops.h"
+
+namespace insitu {
+
+// Per-layer weights, resolved once at load. Pointers refer into Model::weights_; optional ones
+// are null when the architecture or file has none. Norm weights are always f32 with GGUF
+// semantics (gemma3: already 1 + w).
+struct Model::Layer {
+  const Weight* attn_norm = nullptr;
+  const Weight* wq = nullptr;
+  const Weight* wk = nullptr;
+  const Weight* wv = nullptr;
+  const Weight* wo = nullptr;
+  const Weight* bq = nullptr;  // optional biases
+  const Weight* bk = nullptr;
+  const Weight* bv = nullptr;
+  const Weight* bo = nullptr;
+  const Weight* q_norm = nullptr;          // gemma3
+  const Weight* k_norm = nullptr;          // gemma3
+  const Weight* post_attn_norm = nullptr;  // gemma3
+  const Weight* ffn_norm = nullptr;
+  const Weight* ffn_gate = nullptr;
+  const Weight* ffn_up = nullptr;
+  const Weight* ffn_down = nullptr;
+  const Weight* post_ffw_norm = nullptr;   // gemma3
+};
+
+// Tokens per forward micro-batch: bounds scratch memory for long prompts (as llama.cpp's
+// n_ubatch does); results do not depend on it because attention is causal.
+inline constexpr int kMaxBatch = 512;
+
+// Largest supported head_dim (config validation enforces it).
+inline constexpr int kMaxHeadDim = 1024;
+
+struct Session::State {
+  KvCacheType kv_type = KvCacheType::kF16;
+  int kv_dim = 0;  // n_head_kv * head_dim
+  // Per layer: [n_ctx, kv_dim] keys and values, fp16 bits or floats.
+  std::vector<std::vector<uint16_t>> k16, v16;
+  std::vector<std::vector<float>> k32, v32;
+
+  // Scratch for one micro-batch of n tokens.
+  std::vector<float> x;     // [n, n_embd] residual stream
+  std::vector<float> xn;    // [n, n_embd] normed input
+  std::vector<float> q;     // [n, n_head * head_dim]
+  std::vector<float> k;     // [n, kv_dim]
+  std::vector<float> v;     // [n, kv_dim]
+  std::vector<float> att;   // [n, n_head * head_dim]
+  std::vector<float> tmp;   // [n, n_embd]
+  std::vector<float> gate;  // [n, n_ff]
+  std::vector<float> up;    // [n, n_ff]
+  std::vector<float> rope_cs;              // [n, head_dim] cos/sin per position (global layers)
+  std::vector<float> rope_cs_local;        // [n, head_dim] for sliding-window layers (gemma3)
+  std::vector<std::vector<float>> scores;  // per thread: [n_ctx]
+  int pos0 = 0;  // position of the batch's first token
+};
+
+namespace detail {
+
+// y[n, w.n_out] = x[n, w.n_in] @ w^T (+ bias) through insitu::matmul.
+void linear(const Weight& w, const Weight* bias, const float* x, int64_t n, float* y,
+            ThreadPool& pool);
+
+// rms_norm of n rows of width d with weight w (f32), x -> y (may alias).
+void rms_norm_rows(const float* x, const Weight* w, float* y, int64_t n, int64_t d, float eps,
+                   ThreadPool& pool);
+
+struct AttentionArgs {
+  const float* q = nullptr;  // [n_tokens, n_head * head_dim], RoPE applied
+  float* out = nullptr;      // [n_tokens, n_head * head_dim]
+  int n_tokens = 0;
+  int pos0 = 0;        // position of the first query token; keys cover [0, pos0 + n_tokens)
+  int n_head = 0;
+  int n_head_kv = 0;
+  int head_dim = 0;
+  int window = 0;      // > 0: a query at p sees keys at p - window < j <= p
+  float scale = 1.0f;  // applied to q·k before the softmax
+  const uint16_t* k16 = nullptr;  // cache rows [n_ctx, n_head_kv * head_dim] (one of 16/32)
+  const uint16_t* v16 = nullptr;
+  const float* k32 = nullptr;
+  const float* v32 = nullptr;
+};
+
+// Causal (optionally sliding-window) multi-head attention with grouped KV heads, parallel over
+// (token, head) pairs; `scores` holds one [n_ctx] buffer per pool thread.
+void attention(const AttentionArgs& a, std::vector<std::vector<float>>& scores, ThreadPool& pool);
+
+// Writes the batch's keys and values (rows [n, kv_dim]) into the layer's cache at pos0.
+void store_kv(Session::State& st, int il, const float* k, const float* v, int n);
+
+// AttentionArgs pointing at layer il's cache.
+AttentionArgs cache_args(const Session::State& st, int il);
+
+// x[i] += y[i] for n values.
+void add_inplace(float* x, const float* y, int64_t n);
+
+}  // namespace detail
+
+}  // namespace insitu

@@ -1,0 +1,211 @@
+// Session: KV cache, micro-batching, embeddings, the output head and the shared attention.
+#include <algorithm>
+#include <cmath>
+#include <fmt/format.h>
+
+#include "insitu/error.h"
+#include "model/model_internal.h"
+#include "quant/float_convert.h"
+#include "quant/type_traits.h"
+
+namespace insitu {
+
+namespace detail {
+
+void linear(const Weight& w, const Weight* bias, const float* x, int64_t n, float* y,
+            ThreadPool& pool) {
+  const WeightView v = w.view();
+  matmul(v, x, n, y, pool);
+  if (bias) {
+    const float* b = reinterpret_cast<const float*>(bias->data);
+    for (int64_t t = 0; t < n; ++t)
+      for (int64_t o = 0; o < v.n_out; ++o) y[t * v.n_out + o] += b[o];
+  }
+}
+
+void rms_norm_rows(const float* x, const Weight* w, float* y, int64_t n, int64_t d, float eps,
+                   ThreadPool& pool) {
+  const float* wd = w ? reinterpret_cast<const float*>(w->data) : nullptr;
+  // Rows are cheap: only split when there are enough of them to pay for waking the pool.
+  if (n * d < (1 << 15)) {
+    for (int64_t r = 0; r < n; ++r) ops::rms_norm(x + r * d, wd, y + r * d, d, eps);
+    return;
+  }
+  pool.parallel_for(n, [&](int, int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) ops::rms_norm(x + r * d, wd, y + r * d, d, eps);
+  });
+}
+
+void attention(const AttentionArgs& a, std::vector<std::vector<float>>& scores, ThreadPool& pool) {
+  const int group = a.n_head / a.n_head_kv;
+  const int64_t qw = static_cast<int64_t>(a.n_head) * a.head_dim;
+  const int64_t kvw = static_cast<int64_t>(a.n_head_kv) * a.head_dim;
+  const int64_t n_tasks = static_cast<int64_t>(a.n_tokens) * a.n_head;
+  pool.parallel_for(n_tasks, [&](int thread, int64_t begin, int64_t end) {
+    float* s = scores[thread].data();
+    for (int64_t task = begin; task < end; ++task) {
+      const int t = static_cast<int>(task / a.n_head);
+      const int h = static_cast<int>(task % a.n_head);
+      const int g = h / group;
+      const int pos = a.pos0 + t;
+      const int lo = a.window > 0 ? std::max(0, pos - a.window + 1) : 0;
+      const float* q = a.q + t * qw + static_cast<int64_t>(h) * a.head_dim;
+      float* out = a.out + t * qw + static_cast<int64_t>(h) * a.head_dim;
+      const int64_t off = static_cast<int64_t>(g) * a.head_dim;
+      const int n_keys = pos - lo + 1;
+      float qh[kMaxHeadDim];
+      if (a.k16) {
+        // llama.cpp multiplies an f16 cache with q converted to f16 (the f16 vec_dot type).
+        for (int i = 0; i < a.head_dim; ++i) qh[i] = round_to_fp16(q[i]);
+        q = qh;
+      }
+      for (int j = lo; j <= pos; ++j) {
+        const float d = a.k16 ? ops::dot_f16(q, a.k16 + j * kvw + off, a.head_dim)
+                              : ops::dot_f32(q, a.k32 + j * kvw + off, a.head_dim);
+        s[j - lo] = d * a.scale;
+      }
+      ops::softmax(s, n_keys);
+      if (a.v16) {
+        // ...and likewise converts the probabilities to f16 before multiplying the f16 V cache.
+        for (int j = 0; j < n_keys; ++j) s[j] = round_to_fp16(s[j]);
+      }
+      std::fill(out, out + a.head_dim, 0.0f);
+      for (int j = lo; j <= pos; ++j) {
+        if (a.v16) ops::axpy_f16(s[j - lo], a.v16 + j * kvw + off, out, a.head_dim);
+        else ops::axpy_f32(s[j - lo], a.v32 + j * kvw + off, out, a.head_dim);
+      }
+    }
+  });
+}
+
+void store_kv(Session::State& st, int il, const float* k, const float* v, int n) {
+  const int64_t w = st.kv_dim;
+  const int64_t off = static_cast<int64_t>(st.pos0) * w;
+  if (st.kv_type == KvCacheType::kF16) {
+    ops::store_f16(k, st.k16[il].data() + off, n * w);
+    ops::store_f16(v, st.v16[il].data() + off, n * w);
+  } else {
+    std::copy(k, k + n * w, st.k32[il].data() + off);
+    std::copy(v, v + n * w, st.v32[il].data() + off);
+  }
+}
+
+AttentionArgs cache_args(const Session::State& st, int il) {
+  AttentionArgs a;
+  if (st.kv_type == KvCacheType::kF16) {
+    a.k16 = st.k16[il].data();
+    a.v16 = st.v16[il].data();
+  } else {
+    a.k32 = st.k32[il].data();
+    a.v32 = st.v32[il].data();
+  }
+  a.pos0 = st.pos0;
+  return a;
+}
+
+void add_inplace(float* x, const float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) x[i] += y[i];
+}
+
+}  // namespace detail
+
+Session::Session(std::shared_ptr<const Model> model, int n_ctx, ThreadPool& pool,
+                 KvCacheType kv_type)
+    : model_(std::move(model)), pool_(pool) {
+  if (!model_) throw InvalidArgument("Session: null model");
+  const ModelConfig& c = model_->config();
+  if (n_ctx <= 0) n_ctx = c.n_ctx_train > 0 ? std::min(c.n_ctx_train, 4096) : 4096;
+  if (n_ctx > (1 << 24)) throw InvalidArgument(fmt::format("Session: n_ctx {} too large", n_ctx));
+  n_ctx_ = n_ctx;
+  state_ = std::make_unique<State>();
+  State& st = *state_;
+  st.kv_type = kv_type;
+  st.kv_dim = c.n_head_kv * c.head_dim;
+  const size_t cache = static_cast<size_t>(n_ctx_) * st.kv_dim;
+  if (kv_type == KvCacheType::kF16) {
+    st.k16.assign(c.n_layer, std::vector<uint16_t>(cache));
+    st.v16.assign(c.n_layer, std::vector<uint16_t>(cache));
+  } else {
+    st.k32.assign(c.n_layer, std::vector<float>(cache));
+    st.v32.assign(c.n_layer, std::vector<float>(cache));
+  }
+  st.scores.assign(pool_.size(), std::vector<float>(n_ctx_));
+}
+
+Session::~Session() = default;
+
+void Session::truncate(int n) { n_past_ = std::clamp(n, 0, n_past_); }
+
+void Session::eval(std::span<const int32_t> tokens, bool all_logits, std::vector<float>& logits) {
+  const int n_vocab = model_->config().n_vocab;
+  if (tokens.empty()) throw InvalidArgument("Session::eval: no tokens");
+  if (static_cast<int64_t>(tokens.size()) > static_cast<int64_t>(n_ctx_) - n_past_)
+    throw InvalidArgument(fmt::format("Session::eval: {} tokens at position {} overflow the "
+                                      "context of {}", tokens.size(), n_past_, n_ctx_));
+  for (int32_t id : tokens)
+    if (id < 0 || id >= n_vocab)
+      throw InvalidArgument(fmt::format("Session::eval: token id {} out of range [0, {})", id,
+                                        n_vocab));
+  logits.resize(static_cast<size_t>(all_logits ? tokens.size() : 1) * n_vocab);
+  for (size_t b = 0; b < tokens.size(); b += kMaxBatch) {
+    const size_t n = std::min<size_t>(kMaxBatch, tokens.size() - b);
+    const bool last = b + n == tokens.size();
+    float* out = all_logits ? logits.data() + b * n_vocab : (last ? logits.data() : nullptr);
+    eval_chunk(tokens.subspan(b, n), all_logits, out);
+  }
+}
+
+void Session::eval_chunk(std::span<const int32_t> tokens, bool all_logits, float* logits_out) {
+  const Model& m = *model_;
+  const ModelConfig& c = m.config_;
+  State& st = *state_;
+  const int n = static_cast<int>(tokens.size());
+  const int64_t E = c.n_embd;
+  st.pos0 = n_past_;
+
+  auto grow = [](std::vector<float>& v, size_t size) {
+    if (v.size() < size) v.resize(size);
+  };
+  grow(st.x, n * E);
+  grow(st.xn, n * E);
+  grow(st.tmp, n * E);
+  grow(st.q, static_cast<size_t>(n) * c.n_head * c.head_dim);
+  grow(st.att, static_cast<size_t>(n) * c.n_head * c.head_dim);
+  grow(st.k, static_cast<size_t>(n) * st.kv_dim);
+  grow(st.v, static_cast<size_t>(n) * st.kv_dim);
+  grow(st.gate, static_cast<size_t>(n) * c.n_ff);
+  grow(st.up, static_cast<size_t>(n) * c.n_ff);
+  grow(st.rope_cs, static_cast<size_t>(n) * c.head_dim);
+  grow(st.rope_cs_local, static_cast<size_t>(n) * c.head_dim);
+
+  // Embeddings: rows of token_embd, dequantized (as ggml_get_rows does).
+  const Weight& emb = *m.tok_embd_;
+  const TypeTraits& tt = type_traits(emb.type);
+  const size_t row_bytes = quant_row_size(emb.type, E);
+  for (int t = 0; t < n; ++t)
+    tt.dequantize_row(emb.data + static_cast<size_t>(tokens[t]) * row_bytes, st.x.data() + t * E, E);
+
+  switch (c.arch) {
+    case Arch::kLlama: forward_llama(n); break;
+    case Arch::kGemma3: forward_gemma3(n); break;
+  }
+  // Positions are committed only after the whole batch went through every layer.
+  n_past_ += n;
+
+  if (!logits_out) return;
+  // Output head on the rows asked for.
+  const int first = all_logits ? 0 : n - 1;
+  const int rows = n - first;
+  detail::rms_norm_rows(st.x.data() + first * E, m.output_norm_, st.xn.data(), rows, E, c.rms_eps,
+                        pool_);
+  detail::linear(*m.output_, nullptr, st.xn.data(), rows, logits_out, pool_);
+  if (c.final_logit_softcap > 0) {
+    // As llama.cpp: scale by 1/cap, tanh, scale by cap.
+    const float cap = c.final_logit_softcap;
+    const float inv = 1.0f / cap;
+    const int64_t total = static_cast<int64_t>(rows) * c.n_vocab;
+    for (int64_t i = 0; i < total; ++i) logits_out[i] = std::tanh(logits_out[i] * inv) * cap;
+  }
+}
+
+}  // namespace insitu
