@@ -174,7 +174,8 @@ void dequantize_row_iq1_s(const void* src, float* y, int64_t k) {
       const float dl = d * (2 * ((qh >> 12) & 7) + 1);
       const float delta = qh & 0x8000 ? -kIQ1Delta : kIQ1Delta;
       for (int l = 0; l < 4; ++l) {
-        const auto* grid = reinterpret_cast<const int8_t*>(kGridIQ1S + (qs[l] | (((qh >> 3 * l) & 7) << 8)));
+        const auto* grid =
+            reinterpret_cast<const int8_t*>(kGridIQ1S + (qs[l] | (((qh >> 3 * l) & 7) << 8)));
         for (int j = 0; j < 8; ++j) y[j] = dl * (grid[j] + delta);
         y += 8;
       }
@@ -198,10 +199,9 @@ void dequantize_row_iq1_m(const void* src, float* y, int64_t k) {
       const float dl2 = d * (2 * ((sc[ib / 2] >> (6 * (ib % 2) + 3)) & 0x7) + 1);
       const int idx[4] = {qs[0] | ((qh[0] << 8) & 0x700), qs[1] | ((qh[0] << 4) & 0x700),
                           qs[2] | ((qh[1] << 8) & 0x700), qs[3] | ((qh[1] << 4) & 0x700)};
-      const float delta[4] = {qh[0] & 0x08 ? -kIQ1Delta : kIQ1Delta,
-                              qh[0] & 0x80 ? -kIQ1Delta : kIQ1Delta,
-                              qh[1] & 0x08 ? -kIQ1Delta : kIQ1Delta,
-                              qh[1] & 0x80 ? -kIQ1Delta : kIQ1Delta};
+      const float delta[4] = {
+          qh[0] & 0x08 ? -kIQ1Delta : kIQ1Delta, qh[0] & 0x80 ? -kIQ1Delta : kIQ1Delta,
+          qh[1] & 0x08 ? -kIQ1Delta : kIQ1Delta, qh[1] & 0x80 ? -kIQ1Delta : kIQ1Delta};
       for (int l = 0; l < 4; ++l) {
         const auto* grid = reinterpret_cast<const int8_t*>(kGridIQ1S + idx[l]);
         const float dl = l < 2 ? dl1 : dl2;
@@ -231,8 +231,8 @@ void dequantize_row_iq4_xs(const void* src, float* y, int64_t k) {
     const float d = fp16_to_fp32(x[i].d);
     const uint8_t* qs = x[i].qs;
     for (int ib = 0; ib < kQK_K / 32; ++ib) {
-      const int ls = ((x[i].scales_l[ib / 2] >> 4 * (ib % 2)) & 0xf) |
-                     (((x[i].scales_h >> 2 * ib) & 3) << 4);
+      const int ls =
+          ((x[i].scales_l[ib / 2] >> 4 * (ib % 2)) & 0xf) | (((x[i].scales_h >> 2 * ib) & 3) << 4);
       const float dl = d * (ls - 32);
       for (int j = 0; j < 16; ++j) {
         y[j] = dl * kValuesIQ4NL[qs[j] & 0xf];
@@ -254,8 +254,8 @@ void dequantize_row_iq4_xs(const void* src, float* y, int64_t k) {
 // quantize_row_iq4_nl_ref with ntry = -1; insitu, like ggml's quantize_iq4_nl / quantize_iq4_xs
 // entry points, always uses ntry = 7.
 void quantize_iq4_super_block(int super_block_size, const float* x, fp16_t* dh, uint8_t* q4,
-                              uint16_t* scales_h, uint8_t* scales_l, float* scales,
-                              float* weight, uint8_t* L, const float* qw, int ntry) {
+                              uint16_t* scales_h, uint8_t* scales_l, float* scales, float* weight,
+                              uint8_t* L, const float* qw, int ntry) {
   constexpr int kBlock = 32;
   const int8_t* values = kValuesIQ4NL;
   float sigma2 = 0;
@@ -344,7 +344,8 @@ void quantize_iq4_super_block(int super_block_size, const float* x, fp16_t* dh, 
       const float idl = dl != 0 ? 1 / dl : 0.f;
       uint8_t* Lb = L + ib * kBlock;
       const float* xb = x + ib * kBlock;
-      for (int j = 0; j < kBlock; ++j) Lb[j] = static_cast<uint8_t>(best_index_int8(16, values, idl * xb[j]));
+      for (int j = 0; j < kBlock; ++j)
+        Lb[j] = static_cast<uint8_t>(best_index_int8(16, values, idl * xb[j]));
       l += 32;
       const uint8_t l_l = l & 0xf;
       const uint8_t l_h = static_cast<uint8_t>(l >> 4);
@@ -359,12 +360,14 @@ void quantize_iq4_super_block(int super_block_size, const float* x, fp16_t* dh, 
     *dh = fp32_to_fp16(scales[0]);
     if (ntry > 0) {
       const float id = scales[0] != 0 ? 1 / scales[0] : 0;
-      for (int j = 0; j < super_block_size; ++j) L[j] = static_cast<uint8_t>(best_index_int8(16, values, id * x[j]));
+      for (int j = 0; j < super_block_size; ++j)
+        L[j] = static_cast<uint8_t>(best_index_int8(16, values, id * x[j]));
     }
   }
 
   for (int i = 0; i < super_block_size / 32; ++i) {
-    for (int j = 0; j < 16; ++j) q4[16 * i + j] = static_cast<uint8_t>(L[32 * i + j] | (L[32 * i + 16 + j] << 4));
+    for (int j = 0; j < 16; ++j)
+      q4[16 * i + j] = static_cast<uint8_t>(L[32 * i + j] | (L[32 * i + 16 + j] << 4));
   }
 }
 
@@ -390,8 +393,8 @@ void quantize_row_iq4_xs(const float* x, BlockIQ4XS* y, int64_t n, const float* 
   for (int64_t ib = 0; ib < n / kQK_K; ++ib) {
     fp16_t d;
     uint16_t scales_h;
-    quantize_iq4_super_block(kQK_K, x + kQK_K * ib, &d, y[ib].qs, &scales_h, y[ib].scales_l,
-                             scales, weight, L, qw ? qw + kQK_K * ib : nullptr, 7);
+    quantize_iq4_super_block(kQK_K, x + kQK_K * ib, &d, y[ib].qs, &scales_h, y[ib].scales_l, scales,
+                             weight, L, qw ? qw + kQK_K * ib : nullptr, 7);
     y[ib].d = d;
     y[ib].scales_h = scales_h;
   }
@@ -415,9 +418,9 @@ template <typename Block, int kBlock, const char* kName, bool kNeedsImatrix,
 size_t quantize_rows(const float* src, void* dst, int64_t nrows, int64_t n_per_row,
                      const float* imatrix) {
   if (n_per_row <= 0 || n_per_row % kBlock != 0) {
-    throw InvalidArgument(std::string("quant: ") + kName + ": row length " +
-                          std::to_string(n_per_row) +
-                          " is not a positive multiple of the block size " + std::to_string(kBlock));
+    throw InvalidArgument(
+        std::string("quant: ") + kName + ": row length " + std::to_string(n_per_row) +
+        " is not a positive multiple of the block size " + std::to_string(kBlock));
   }
   if (kNeedsImatrix && imatrix == nullptr) {
     throw InvalidArgument(std::string("quant: ") + kName +
@@ -456,7 +459,8 @@ void register_i_quant_types(std::span<TypeTraits> table) {
 
   TypeTraits& iq3_xxs = table_row(table, QuantType::kIQ3_XXS);
   iq3_xxs.dequantize_row = dequantize_row_iq3_xxs;
-  iq3_xxs.quantize = quantize_rows<BlockIQ3XXS, kQK_K, kNameIQ3XXS, false, iq::quantize_row_iq3_xxs>;
+  iq3_xxs.quantize =
+      quantize_rows<BlockIQ3XXS, kQK_K, kNameIQ3XXS, false, iq::quantize_row_iq3_xxs>;
 
   TypeTraits& iq3_s = table_row(table, QuantType::kIQ3_S);
   iq3_s.dequantize_row = dequantize_row_iq3_s;

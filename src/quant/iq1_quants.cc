@@ -53,8 +53,8 @@ inline uint32_t pack8(const int8_t* L) {
 // Σ w·(scale·xg[level] - x)²; writes its levels to L. Port of iq1_find_best_neighbour2. ggml
 // falls back to a scan of the whole grid when no neighbour gives a finite distance (only with
 // non-finite input); here the first neighbour is kept instead.
-int best_neighbour_shifted(const GridSearch& g, uint32_t u, const float* xval,
-                           const float* weight, float scale, const float* xg, int8_t* L) {
+int best_neighbour_shifted(const GridSearch& g, uint32_t u, const float* xval, const float* weight,
+                           float scale, const float* xg, int8_t* L) {
   const std::span<const uint16_t> candidates = g.neighbours(u);
   float best_score = FLT_MAX;
   int best = candidates.empty() ? 0 : candidates[0];

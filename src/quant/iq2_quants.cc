@@ -162,7 +162,8 @@ void quantize_row_iq2_xxs(const float* x, BlockIQ2XXS* y, int64_t n, const float
           int8_t Lk[8];
           const uint32_t u = levels_of8(xval + 8 * k, id, Lk);
           int grid_index = grid.index(u);
-          if (grid_index < 0) grid_index = best_neighbour(grid, u, xval + 8 * k, waux + 8 * k, scale, L + 8 * k);
+          if (grid_index < 0)
+            grid_index = best_neighbour(grid, u, xval + 8 * k, waux + 8 * k, scale, L + 8 * k);
           const int8_t* e = grid.entry(grid_index);
           for (int i = 0; i < 8; ++i) L[8 * k + i] = static_cast<int8_t>((e[i] - 1) / 2);
         }

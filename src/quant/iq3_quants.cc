@@ -57,7 +57,7 @@ void quantize_row_iq3_xxs(const float* x, BlockIQ3XXS* y, int64_t n, const float
   uint8_t block_signs[4];
 
   for (int64_t ibl = 0; ibl < n / kQK_K; ++ibl) {
-    uint8_t q3[kQK_K / 4] = {};            // grid indices
+    uint8_t q3[kQK_K / 4] = {};  // grid indices
     uint32_t scales_and_signs[kQK_K / 32] = {};
     float max_scale = 0;
     const float* xbl = x + kQK_K * ibl;
@@ -65,8 +65,8 @@ void quantize_row_iq3_xxs(const float* x, BlockIQ3XXS* y, int64_t n, const float
 
     for (int ib = 0; ib < kQK_K / 32; ++ib) {
       const float* xb = xbl + 32 * ib;
-      block_weights(32, xb, quant_weights ? quant_weights + kQK_K * ibl + 32 * ib : nullptr,
-                    sigma2, weight);
+      block_weights(32, xb, quant_weights ? quant_weights + kQK_K * ibl + 32 * ib : nullptr, sigma2,
+                    weight);
       for (int i = 0; i < 32; ++i) waux[i] = std::sqrt(weight[i]);
       for (int k = 0; k < 4; ++k) {
         block_signs[k] = split_signs8_even(xb + 8 * k, weight + 8 * k, xval + 8 * k) & 127;
@@ -108,7 +108,8 @@ void quantize_row_iq3_xxs(const float* x, BlockIQ3XXS* y, int64_t n, const float
           int8_t Lk[4];
           const uint32_t u = levels_of4(xval + 4 * k, id, Lk);
           int grid_index = grid.index(u);
-          if (grid_index < 0) grid_index = best_neighbour(grid, u, xval + 4 * k, waux + 4 * k, scale, L + 4 * k);
+          if (grid_index < 0)
+            grid_index = best_neighbour(grid, u, xval + 4 * k, waux + 4 * k, scale, L + 4 * k);
           const int8_t* e = grid.entry(grid_index);
           for (int i = 0; i < 4; ++i) L[4 * k + i] = static_cast<int8_t>((e[i] - 1) / 2);
         }
@@ -121,9 +122,10 @@ void quantize_row_iq3_xxs(const float* x, BlockIQ3XXS* y, int64_t n, const float
         scale = -scale;
         for (int k = 0; k < 4; ++k) block_signs[k] = static_cast<uint8_t>(~block_signs[k] & 127);
       }
-      for (int k = 0; k < 8; ++k) q3[8 * ib + k] = static_cast<uint8_t>(grid.index(pack4(L + 4 * k)));
-      scales_and_signs[ib] = block_signs[0] | (block_signs[1] << 7) | (block_signs[2] << 14) |
-                             (block_signs[3] << 21);
+      for (int k = 0; k < 8; ++k)
+        q3[8 * ib + k] = static_cast<uint8_t>(grid.index(pack4(L + 4 * k)));
+      scales_and_signs[ib] =
+          block_signs[0] | (block_signs[1] << 7) | (block_signs[2] << 14) | (block_signs[3] << 21);
       scales[ib] = scale;
       max_scale = std::max(max_scale, scale);
     }
@@ -175,9 +177,8 @@ void quantize_row_iq3_s(const float* x, BlockIQ3S* y, int64_t n, const float* qu
 
     for (int ib = 0; ib < kQK_K / kBlock; ++ib) {
       const float* xb = xbl + kBlock * ib;
-      block_weights(kBlock, xb,
-                    quant_weights ? quant_weights + kQK_K * ibl + kBlock * ib : nullptr, sigma2,
-                    weight);
+      block_weights(kBlock, xb, quant_weights ? quant_weights + kQK_K * ibl + kBlock * ib : nullptr,
+                    sigma2, weight);
       for (int i = 0; i < kBlock; ++i) waux[i] = std::sqrt(weight[i]);
       for (int k = 0; k < bs8; ++k) block_signs[k] = split_signs8(xb + 8 * k, xval + 8 * k);
       float max = xval[0];
@@ -217,7 +218,8 @@ void quantize_row_iq3_s(const float* x, BlockIQ3S* y, int64_t n, const float* qu
           int8_t Lk[4];
           const uint32_t u = levels_of4(xval + 4 * k, id, Lk);
           int grid_index = grid.index(u);
-          if (grid_index < 0) grid_index = best_neighbour(grid, u, xval + 4 * k, waux + 4 * k, scale, L + 4 * k);
+          if (grid_index < 0)
+            grid_index = best_neighbour(grid, u, xval + 4 * k, waux + 4 * k, scale, L + 4 * k);
           const int8_t* e = grid.entry(grid_index);
           for (int i = 0; i < 4; ++i) L[4 * k + i] = static_cast<int8_t>((e[i] - 1) / 2);
         }

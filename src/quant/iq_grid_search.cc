@@ -19,9 +19,9 @@ struct LatticeSpec {
   const void* grid;  // uint64_t[] (width 8) or uint32_t[] (width 4)
   int size;
   int width;
-  int bits;          // per packed level
-  int nwant;         // distinct distances kept per neighbour list
-  int max_level;     // highest level the quantizers produce
+  int bits;                                 // per packed level
+  int nwant;                                // distinct distances kept per neighbour list
+  int max_level;                            // highest level the quantizers produce
   std::array<int, 8> level_of_byte_values;  // grid byte values in level order (width used)
   int nlevels;
 };

@@ -26,7 +26,7 @@ enum class Lattice { kIQ2XXS, kIQ2XS, kIQ2S, kIQ1S, kIQ3XXS, kIQ3S };
 
 class GridSearch {
  public:
-  GridSearch(Lattice lattice);
+  explicit GridSearch(Lattice lattice);
 
   int size() const { return size_; }    // grid entries
   int width() const { return width_; }  // elements per entry: 8, or 4 for the IQ3 grids
@@ -47,9 +47,9 @@ class GridSearch {
  private:
   int size_ = 0;
   int width_ = 0;
-  std::vector<int8_t> entries_;      // [size, width]
-  std::vector<int32_t> map_;         // [1 << (bits * width)]: grid index or -1
-  std::vector<uint32_t> offsets_;    // [map_.size() + 1] into neighbours_
+  std::vector<int8_t> entries_;    // [size, width]
+  std::vector<int32_t> map_;       // [1 << (bits * width)]: grid index or -1
+  std::vector<uint32_t> offsets_;  // [map_.size() + 1] into neighbours_
   std::vector<uint16_t> neighbours_;
 };
 

@@ -32,8 +32,8 @@ namespace {
 void check_row_length(const char* type, int64_t n_per_row, int64_t block) {
   if (n_per_row <= 0 || n_per_row % block != 0) {
     throw InvalidArgument(std::string("quant: ") + type + ": row length " +
-                          std::to_string(n_per_row) + " is not a positive multiple of the block size " +
-                          std::to_string(block));
+                          std::to_string(n_per_row) +
+                          " is not a positive multiple of the block size " + std::to_string(block));
   }
 }
 
@@ -120,7 +120,8 @@ void quantize_block_tq2_0(const float* x, BlockTQ2_0* y) {
   for (int j = 0; j < static_cast<int>(sizeof(y->qs)); j += 32) {
     for (int m = 0; m < 32; ++m) {
       uint8_t q = 0;
-      for (int n = 0; n < 4; ++n) q = static_cast<uint8_t>(q + ((trit(x[m + n * 32], id) & 3) << (2 * n)));
+      for (int n = 0; n < 4; ++n)
+        q = static_cast<uint8_t>(q + ((trit(x[m + n * 32], id) & 3) << (2 * n)));
       y->qs[j + m] = q;
     }
     x += 4 * 32;
@@ -173,9 +174,10 @@ void quantize_block_mxfp4(const float* x, BlockMXFP4* y) {
   }
   // floor(log2(amax)) - 2 puts amax in the top binade of the doubled E2M1 range. ggml converts the
   // float to uint8_t directly; GCC does that through a 32-bit integer, which this mirrors.
-  const uint8_t e = amax > 0.0f
-      ? static_cast<uint8_t>(static_cast<int32_t>(std::floor(std::log2(amax)) - 2 + 127))
-      : 0;
+  const uint8_t e =
+      amax > 0.0f
+          ? static_cast<uint8_t>(static_cast<int32_t>(std::floor(std::log2(amax)) - 2 + 127))
+          : 0;
   const float d = e8m0_to_fp32_half(e);
   y->e = e;
   for (int j = 0; j < kQK_MXFP4 / 2; ++j) {
@@ -201,7 +203,8 @@ constexpr char kNameTQ2_0[] = "tq2_0";
 constexpr char kNameMXFP4[] = "mxfp4";
 
 // Rows are independent and the block quantizers take no imatrix (ggml ignores it too).
-template <typename Block, int kBlock, const char* kName, void (*kQuantizeBlock)(const float*, Block*)>
+template <typename Block, int kBlock, const char* kName,
+          void (*kQuantizeBlock)(const float*, Block*)>
 size_t quantize_blocks(const float* src, void* dst, int64_t nrows, int64_t n_per_row,
                        const float* /*imatrix*/) {
   check_row_length(kName, n_per_row, kBlock);

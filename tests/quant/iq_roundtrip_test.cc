@@ -8,6 +8,8 @@
 #include <bit>
 #include <cmath>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <random>
 #include <set>
 #include <string>
@@ -19,6 +21,7 @@
 #include "quant/iq_grid_search.h"
 #include "quant/iq_tables.h"
 #include "quant/type_traits.h"
+#include "test_paths.h"
 
 namespace insitu {
 namespace {
@@ -93,7 +96,8 @@ TEST_P(LatticeSearch, NeighbourListsAreTheNearestEntriesInOrder) {
   const int width = g.width();
   for (int k = 0; k < g.size(); ++k) {
     uint32_t u = 0;
-    for (int j = 0; j < width; ++j) u |= static_cast<uint32_t>((g.entry(k)[j] - 1) / 2) << (c.bits * j);
+    for (int j = 0; j < width; ++j)
+      u |= static_cast<uint32_t>((g.entry(k)[j] - 1) / 2) << (c.bits * j);
     ASSERT_EQ(g.index(u), k) << c.name;
   }
   const uint32_t nvec = 1u << (c.bits * width);
@@ -143,9 +147,9 @@ constexpr QuantType kAllFormats[] = {
     QuantType::kIQ4_XS, QuantType::kTQ1_0,   QuantType::kTQ2_0,   QuantType::kMXFP4,
 };
 // The i-quants whose search honours an imatrix but does not require one.
-constexpr QuantType kOptionalImatrix[] = {QuantType::kIQ1_M, QuantType::kIQ2_S,
+constexpr QuantType kOptionalImatrix[] = {QuantType::kIQ1_M,   QuantType::kIQ2_S,
                                           QuantType::kIQ3_XXS, QuantType::kIQ3_S,
-                                          QuantType::kIQ4_NL, QuantType::kIQ4_XS};
+                                          QuantType::kIQ4_NL,  QuantType::kIQ4_XS};
 // Closed-form formats: one scale from the block's extreme, nearest level.
 constexpr QuantType kClosedForm[] = {QuantType::kTQ1_0, QuantType::kTQ2_0, QuantType::kMXFP4};
 // Formats with one scale per 32-element block and no sub-block scales.
@@ -263,8 +267,8 @@ TEST_P(ClosedForm, ErrorWithinTheLevelSpacingBound) {
     // Ternary: levels {-d, 0, d} with d = fp16(amax), so half a level plus d's rounding.
     // MXFP4: d = 2^floor(log2 amax) / 8 and the widest gap (8d..12d, or 12d up to amax < 16d)
     // leaves at most 4d.
-    const double bound = t == QuantType::kMXFP4 ? std::ldexp(1.0, std::ilogb(amax)) / 2
-                                                : amax * (0.5 + 1.0 / 1024);
+    const double bound =
+        t == QuantType::kMXFP4 ? std::ldexp(1.0, std::ilogb(amax)) / 2 : amax * (0.5 + 1.0 / 1024);
     for (int64_t i = 0; i < bs; ++i) {
       ASSERT_LE(std::fabs(static_cast<double>(x[b + i]) - y[b + i]), bound)
           << tt().name << " element " << b + i;
@@ -377,6 +381,31 @@ TEST_P(IqRoundTrip, ArbitraryBytesDecode) {
   for (uint8_t& b : q) b = static_cast<uint8_t>(rng());
   const auto y = dequantize(q, 1024);
   EXPECT_EQ(y.size(), 1024u);
+}
+
+// Rows on which ggml d99724f2's direct-sum IQ1_M split search and the installed llama.cpp's
+// prefix-sum search round differently (scripts/gen_iq1m_fixture.py wrote them with the installed
+// libggml-base). insitu follows the installed llama.cpp, so its files match what llama.cpp writes.
+TEST(IqRegression, Iq1mSplitSearchRoundsLikeTheInstalledLlamaCpp) {
+  const std::string path = test::data_dir() + "/quant/iq1_m_split_rounding.bin";
+  std::ifstream f(path, std::ios::binary);
+  ASSERT_TRUE(f) << path;
+  const std::vector<char> bytes((std::istreambuf_iterator<char>(f)), {});
+  uint32_t header[2];
+  ASSERT_GE(bytes.size(), sizeof(header));
+  std::memcpy(header, bytes.data(), sizeof(header));
+  const int64_t nrows = header[0];
+  const int64_t n = header[1];
+  const TypeTraits& tt = type_traits(QuantType::kIQ1_M);
+  const size_t q_size = quant_row_size(QuantType::kIQ1_M, n) * static_cast<size_t>(nrows);
+  ASSERT_EQ(bytes.size(), sizeof(header) + static_cast<size_t>(nrows * n) * sizeof(float) + q_size);
+  std::vector<float> x(static_cast<size_t>(nrows * n));
+  std::memcpy(x.data(), bytes.data() + sizeof(header), x.size() * sizeof(float));
+  std::vector<uint8_t> got(q_size);
+  ASSERT_EQ(tt.quantize(x.data(), got.data(), nrows, n, nullptr), q_size);
+  const auto* want =
+      reinterpret_cast<const uint8_t*>(bytes.data() + sizeof(header) + x.size() * sizeof(float));
+  EXPECT_EQ(got, std::vector<uint8_t>(want, want + q_size));
 }
 
 std::string type_name(const ::testing::TestParamInfo<QuantType>& info) {
