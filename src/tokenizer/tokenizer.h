@@ -25,8 +25,11 @@ class Tokenizer {
  public:
   virtual ~Tokenizer() = default;
 
+  // Supported: tokenizer.ggml.model "llama" (SentencePiece-style) and "gpt2" with the
+  // pre-tokenizer types listed in pretokenizer.cc; others throw Unsupported naming the file.
   static std::unique_ptr<Tokenizer> from_gguf(const gguf::GgufFile& file);
-  // dir holds tokenizer.json and (optionally) tokenizer_config.json.
+  // dir holds tokenizer.json and (optionally) tokenizer_config.json: a BPE model with a
+  // byte-level pre-tokenizer, or SentencePiece-style whitespace (see hf_tokenizer.cc).
   static std::unique_ptr<Tokenizer> from_hf_dir(const std::string& dir);
 
   // add_special: prepend BOS (and append EOS) as the model's metadata says.
@@ -38,7 +41,11 @@ class Tokenizer {
   // when render_special). May be an incomplete UTF-8 sequence.
   virtual std::string token_to_piece(int32_t id, bool render_special) const = 0;
 
-  // Concatenated pieces with the model's decoding rules (e.g. SentencePiece's leading space).
+  // Concatenated pieces with the model's decoding rules (e.g. SentencePiece's leading space),
+  // as llama.cpp's llama_detokenize(remove_special = false, unparse_special = render_special):
+  // the first piece loses one leading space when add_space_prefix(), and vocabularies whose
+  // pre-tokenizer asks for it (gpt2, llama3, ...) get Hugging Face's space clean-up (" ." -> ".").
+  // May contain malformed UTF-8 where the ids spell partial characters.
   virtual std::string decode(std::span<const int32_t> ids, bool render_special) const = 0;
 
   virtual int32_t n_vocab() const = 0;
@@ -56,6 +63,9 @@ class Tokenizer {
 
 // Turns a stream of token ids into text that never ends inside a UTF-8 sequence: bytes of an
 // incomplete character are held back until the character completes (or flushed at the end).
+// Every returned string is valid UTF-8 (bytes that can never form a character become U+FFFD).
+// The concatenated output equals decode() of all ids for vocabularies without space clean-up;
+// the clean-up is a whole-text rule a stream does not apply. Not thread-safe (one per stream).
 class StreamDecoder {
  public:
   explicit StreamDecoder(const Tokenizer& tok, bool render_special = false);
