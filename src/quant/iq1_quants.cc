@@ -36,11 +36,14 @@ constexpr float kXp[3] = {-1 + kIQ1Delta, kIQ1Delta, 1 + kIQ1Delta};
 constexpr float kXm[3] = {-1 - kIQ1Delta, -kIQ1Delta, 1 - kIQ1Delta};
 
 // Positions 0..n-1 ordered by ascending x, equal values keeping their order (ggml uses glibc's
-// qsort, a stable merge sort for arrays this small).
+// qsort, a stable merge sort for arrays this small). NaNs sort last, which keeps the comparison
+// a strict weak order whatever the input.
 template <int n>
 void sort_positions(const float* x, int* idx) {
   std::iota(idx, idx + n, 0);
-  std::stable_sort(idx, idx + n, [x](int a, int b) { return x[a] < x[b]; });
+  std::stable_sort(idx, idx + n, [x](int a, int b) {
+    return !std::isnan(x[a]) && (std::isnan(x[b]) || x[a] < x[b]);
+  });
 }
 
 inline uint32_t pack8(const int8_t* L) {

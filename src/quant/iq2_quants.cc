@@ -177,7 +177,8 @@ void quantize_row_iq2_xxs(const float* x, BlockIQ2XXS* y, int64_t n, const float
         for (int k = 0; k < 4; ++k) block_signs[k] = static_cast<uint8_t>(~block_signs[k] & 127);
       }
       for (int k = 0; k < 4; ++k) {
-        const int grid_index = grid.index(pack8(L + 8 * k));
+        // Off the grid only when non-finite input kept make_qp_quants' levels (ggml aborts).
+        const int grid_index = std::max(0, grid.index(pack8(L + 8 * k)));
         q2[2 * ib + 0] |= static_cast<uint32_t>(grid_index) << 8 * k;
         q2[2 * ib + 1] |= static_cast<uint32_t>(block_signs[k]) << 7 * k;
       }

@@ -34,12 +34,14 @@ class GridSearch {
   // Entry k as odd values 2*l + 1 of its levels l (the form ggml's search tables use).
   const int8_t* entry(int k) const { return &entries_[static_cast<size_t>(k) * width_]; }
 
-  // Grid index of the packed level vector u, or -1 when it is not on the grid.
-  int index(uint32_t u) const { return map_[u]; }
+  // Grid index of the packed level vector u, or -1 when it is not on the grid (or is no level
+  // vector at all, which only non-finite input can produce).
+  int index(uint32_t u) const { return u < map_.size() ? map_[u] : -1; }
 
   // The neighbours of an off-grid vector u, nearest first (empty for vectors the quantizers
   // never produce).
   std::span<const uint16_t> neighbours(uint32_t u) const {
+    if (u >= map_.size()) return {};
     const uint32_t begin = offsets_[u];
     return {neighbours_.data() + begin, offsets_[u + 1] - begin};
   }

@@ -16,6 +16,7 @@
 //   MXFP4 (32 per block): qs[j] low nibble = element j, high nibble = element j + 16; x =
 //     kValuesFP4[q] * 2^(e - 128). kValuesFP4 holds doubled E2M1 values, hence the halved scale.
 #include <algorithm>
+#include <climits>
 #include <cmath>
 #include <cstring>
 #include <string>
@@ -173,11 +174,12 @@ void quantize_block_mxfp4(const float* x, BlockMXFP4* y) {
     if (amax < std::fabs(x[j])) amax = std::fabs(x[j]);
   }
   // floor(log2(amax)) - 2 puts amax in the top binade of the doubled E2M1 range. ggml converts the
-  // float to uint8_t directly; GCC does that through a 32-bit integer, which this mirrors.
-  const uint8_t e =
-      amax > 0.0f
-          ? static_cast<uint8_t>(static_cast<int32_t>(std::floor(std::log2(amax)) - 2 + 127))
-          : 0;
+  // float to uint8_t directly; GCC does that through a 32-bit truncation, which yields INT32_MIN
+  // for NaN and out-of-range values (amax = inf): mirrored here without the undefined cast.
+  const float e_f = std::floor(std::log2(amax)) - 2 + 127;
+  const int32_t e_i =
+      e_f >= -2147483648.0f && e_f < 2147483648.0f ? static_cast<int32_t>(e_f) : INT32_MIN;
+  const uint8_t e = amax > 0.0f ? static_cast<uint8_t>(e_i) : 0;
   const float d = e8m0_to_fp32_half(e);
   y->e = e;
   for (int j = 0; j < kQK_MXFP4 / 2; ++j) {

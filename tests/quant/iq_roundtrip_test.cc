@@ -374,6 +374,31 @@ TEST_P(IqRoundTrip, ConcurrentCallsGiveTheSameBytes) {
   for (const auto& out : got) EXPECT_EQ(out, want) << tt().name;
 }
 
+// Corrupt weights (NaN, infinities, extremes) give some bytes, as in ggml, but never a crash or a
+// write outside the output (ggml aborts on some of these inputs).
+TEST_P(IqRoundTrip, NonFiniteInputStaysInBounds) {
+  constexpr int64_t n = 512;
+  const float specials[] = {std::nanf(""), INFINITY, -INFINITY, 3e38f, -3e38f, 1e-45f, 0.0f};
+  for (const float special : specials) {
+    auto x = gaussian(2 * n, 0.02f, 23);
+    for (size_t i = 0; i < x.size(); i += 5) x[i] = special;
+    std::fill(x.begin() + n, x.begin() + n + 64, special);  // whole groups of it
+    std::vector<float> im(n, 1.0f);
+    for (size_t i = 0; i < im.size(); i += 7)
+      im[i] = std::isnan(special) ? special : std::fabs(special);
+    const size_t size = quant_row_size(tt().type, n) * 2;
+    const float* const imatrices[] = {nullptr, im.data()};
+    for (const float* imatrix : imatrices) {
+      if (imatrix == nullptr && tt().requires_imatrix) continue;
+      std::vector<uint8_t> q(size + 64, 0xA5);
+      EXPECT_EQ(tt().quantize(x.data(), q.data(), 2, n, imatrix), size);
+      for (size_t i = size; i < q.size(); ++i) ASSERT_EQ(q[i], 0xA5) << "wrote past the end";
+      std::vector<float> y(x.size());
+      tt().dequantize_row(q.data(), y.data(), static_cast<int64_t>(y.size()));
+    }
+  }
+}
+
 // Any bytes decode without reading outside the tables (every index field fits its grid).
 TEST_P(IqRoundTrip, ArbitraryBytesDecode) {
   std::mt19937 rng(21);
