@@ -10,6 +10,7 @@
 
 #include "insitu/error.h"
 #include "io/gguf.h"
+#include "model/hf_loader.h"
 #include "model/model_internal.h"
 #include "quant/type_traits.h"
 
@@ -104,9 +105,17 @@ class ModelLoader {
     return m;
   }
 
-  static std::shared_ptr<const Model> load_hf(const LoadOptions& o, ThreadPool&) {
-    throw Unsupported(fmt::format("{}: loading Hugging Face directories is not available yet; "
-                                  "pass a .gguf file", o.path));
+  static std::shared_ptr<const Model> load_hf(const LoadOptions& o, ThreadPool& pool) {
+    HfCheckpoint ck = load_hf_checkpoint(o.path);
+    auto m = std::shared_ptr<Model>(new Model());
+    m->source_path_ = o.path;
+    m->config_ = std::move(ck.config);
+    m->keepalive_ = ck.keepalive;
+    m->weights_ = std::move(ck.weights);
+    m->tokenizer_ = Tokenizer::from_hf_dir(o.path);
+    if (!ck.chat_template.empty()) set_chat_template(*m, ck.chat_template);
+    finish(*m, o, pool);
+    return m;
   }
 
   static void set_chat_template(Model& m, const std::string& source) {

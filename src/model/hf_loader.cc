@@ -1,0 +1,149 @@
+#include "model/hf_loader.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "insitu/error.h"
+#include "io/json_file.h"
+#include "io/safetensors.h"
+#include "model/hf_names.h"
+#include "quant/float_convert.h"
+
+namespace insitu {
+
+namespace {
+
+namespace st = safetensors;
+
+QuantType to_quant_type(st::Dtype d, const std::string& file, const std::string& tensor) {
+  switch (d) {
+    case st::Dtype::kF32: return QuantType::kF32;
+    case st::Dtype::kF16: return QuantType::kF16;
+    case st::Dtype::kBF16: return QuantType::kBF16;
+    default:
+      throw Unsupported(fmt::format("{}: tensor '{}': dtype {} unsupported; supported: F32 F16 BF16",
+                                    file, tensor, st::dtype_name(d)));
+  }
+}
+
+float element_to_f32(QuantType t, const uint8_t* p, int64_t i) {
+  switch (t) {
+    case QuantType::kF32: {
+      float f;
+      std::memcpy(&f, p + i * 4, 4);
+      return f;
+    }
+    case QuantType::kF16: {
+      uint16_t h;
+      std::memcpy(&h, p + i * 2, 2);
+      return fp16_to_fp32(h);
+    }
+    default: {
+      uint16_t h;
+      std::memcpy(&h, p + i * 2, 2);
+      return bf16_to_fp32(h);
+    }
+  }
+}
+
+// chat_template from tokenizer_config.json (a string, or a list of named templates: "default"
+// wins) or from chat_template.jinja (newer transformers).
+std::string read_chat_template(const std::string& dir) {
+  const std::filesystem::path jinja = std::filesystem::path(dir) / "chat_template.jinja";
+  std::error_code ec;
+  if (std::filesystem::is_regular_file(jinja, ec)) {
+    std::ifstream in(jinja, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  }
+  const std::filesystem::path cfg = std::filesystem::path(dir) / "tokenizer_config.json";
+  if (!std::filesystem::is_regular_file(cfg, ec)) return {};
+  const JsonFile f = JsonFile::load(cfg.string());
+  const JsonObject root = f.root();
+  if (!root.has("chat_template")) return {};
+  const nlohmann::json& t = root.get("chat_template");
+  if (t.is_string()) return t.get<std::string>();
+  if (t.is_array()) {
+    std::string first;
+    for (const nlohmann::json& e : t) {
+      if (!e.is_object() || !e.contains("template") || !e["template"].is_string()) continue;
+      const std::string name = e.value("name", "");
+      if (name == "default") return e["template"].get<std::string>();
+      if (first.empty()) first = e["template"].get<std::string>();
+    }
+    return first;
+  }
+  root.type_error("chat_template", "string or list of {name, template}", t);
+}
+
+}  // namespace
+
+HfCheckpoint load_hf_checkpoint(const std::string& dir) {
+  HfCheckpoint ck;
+  const std::string config_path = (std::filesystem::path(dir) / "config.json").string();
+  ck.config = config_from_hf_file(config_path);
+  if (ck.config.name.empty()) ck.config.name = std::filesystem::path(dir).filename().string();
+  std::shared_ptr<const st::ShardedSafetensors> shards = st::ShardedSafetensors::open(dir);
+  ck.keepalive = shards;
+  const ModelConfig& c = ck.config;
+
+  for (const std::string& name : shards->tensor_names()) {
+    const st::TensorView& t = shards->tensor(name);
+    const std::string& file = shards->shard_of(name).path();
+    if (name.find("rotary_emb.inv_freq") != std::string::npos) continue;  // recomputed
+    const std::optional<std::string> gguf_name = hf_to_gguf_name(name, c.arch);
+    if (!gguf_name) {
+      spdlog::warn("{}: tensor '{}' is not part of a {} model; ignored", file, name, c.arch_name);
+      continue;
+    }
+    if (t.shape.empty() || t.shape.size() > 2)
+      throw FormatError(fmt::format("{}: tensor '{}': {}-D tensors unsupported here", file, name,
+                                    t.shape.size()));
+    Weight w;
+    w.name = *gguf_name;
+    w.type = to_quant_type(t.dtype, file, name);
+    w.ne.assign(t.shape.rbegin(), t.shape.rend());
+    w.data = t.data;
+    w.nbytes = t.nbytes;
+    w.owner = std::shared_ptr<const void>(shards, t.data);
+
+    const HfTransform tr = hf_transform(w.name, c);
+    if (tr.permute_heads > 0) {
+      const int64_t rows = t.shape[0];
+      const size_t row_bytes = static_cast<size_t>(t.nbytes / static_cast<uint64_t>(rows));
+      if (rows % (2 * static_cast<int64_t>(tr.permute_heads)) != 0)
+        throw FormatError(fmt::format("{}: tensor '{}': {} rows do not split into {} heads",
+                                      file, name, rows, tr.permute_heads));
+      auto buf = std::make_shared<std::vector<uint8_t>>(t.nbytes);
+      permute_qk_rows(t.data, buf->data(), rows, row_bytes, tr.permute_heads, /*to_gguf=*/true);
+      w.data = buf->data();
+      w.owner = std::shared_ptr<const void>(buf, buf->data());
+    }
+    if (tr.norm_shift != 0.0f) {
+      const int64_t n = t.n_elements();
+      auto buf = std::make_shared<std::vector<float>>(static_cast<size_t>(n));
+      for (int64_t i = 0; i < n; ++i) (*buf)[i] = element_to_f32(w.type, w.data, i) + tr.norm_shift;
+      w.type = QuantType::kF32;
+      w.data = reinterpret_cast<const uint8_t*>(buf->data());
+      w.nbytes = static_cast<size_t>(n) * sizeof(float);
+      w.owner = std::shared_ptr<const void>(buf, buf->data());
+    }
+    ck.weights.push_back(std::move(w));
+  }
+  // A checkpoint whose config says "tied" may still ship lm_head; one without lm_head is tied.
+  const bool has_output = std::any_of(ck.weights.begin(), ck.weights.end(),
+                                      [](const Weight& w) { return w.name == "output.weight"; });
+  ck.config.tied_embeddings = !has_output;
+  ck.chat_template = read_chat_template(dir);
+  return ck;
+}
+
+}  // namespace insitu
