@@ -86,7 +86,7 @@ int register_all() {
                              QuantType::kF16};
   for (Isa isa : supported_isas()) {
     for (QuantType t : types) {
-      for (int64_t n : {int64_t{1}, int64_t{512}}) {
+      for (int64_t n : {int64_t{1}, int64_t{4}, int64_t{16}, int64_t{512}}) {
         const std::string name = std::string("matmul/") + isa_name(isa) + "/" + quant_type_name(t) +
                                  "/n=" + std::to_string(n);
         auto* b = benchmark::RegisterBenchmark(name.c_str(), bm_matmul, t, n, isa);

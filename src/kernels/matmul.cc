@@ -14,7 +14,7 @@ namespace {
 
 // Below this many tokens the per-call cost of decoding weight panels outweighs their reuse, and
 // the GEMM runs as tiles of vec_dot calls instead.
-constexpr int64_t kPanelMinTokens = 4;
+constexpr int64_t kPanelMinTokens = 8;
 
 // Weight rows per tile of the vec_dot GEMM: their bytes stay in L2 while every token passes.
 constexpr int64_t kTileRows = 16;

@@ -10,7 +10,7 @@
 //
 // Paths (kernels bound once per ISA in kernel_table.h; INSITU_ISA=generic|avx2|avx512 overrides):
 //   n_tokens == 1: GEMV, one vec_dot per output row against the once-quantized activation.
-//   n_tokens >= 4 with a panel kernel (AVX-512 VNNI) and a block decoder for the type: weights
+//   n_tokens >= 8 with a panel kernel (AVX-512 VNNI) and a block decoder for the type: weights
 //     decoded 16 rows at a time into an interleaved int8 panel, each panel line multiplied with up
 //     to 8 tokens per load (kernels/x86/gemm_avx512.cc).
 //   otherwise: tiles of 16 weight rows, every token visiting a tile while it is cached.
