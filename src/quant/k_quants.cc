@@ -571,10 +571,8 @@ void quantize_row_q6_K_any(const float* x, BlockQ6K* y, int64_t n_per_row, const
   int8_t L[kQK];
   float scales[kQK / 16];
   for (int64_t i = 0; i < nb; ++i, x += kQK) {
-    for (int ib = 0; ib < kQK / 16; ++ib) {
-      const float* qw = qw_row ? qw_row + kQK * i + 16 * ib : nullptr;
-      scales[ib] = make_qx_quants(16, 32, x + 16 * ib, L + 16 * ib, 1, qw);
-    }
+    make_qx_quants_rmse1_groups(kQK / 16, 16, 32, x, L, qw_row ? qw_row + kQK * i : nullptr,
+                                scales);
     finish_q6_K(x, scales, y[i], L);
   }
 }

@@ -63,6 +63,11 @@ float make_qx_quants(int n, int nmax, const float* x, int8_t* L, int rmse_type, 
 // to five passes of per-element coordinate descent when do_rmse. Returns the scale.
 float make_q3_quants(int n, int nmax, const float* x, int8_t* L, bool do_rmse);
 
+// make_qx_quants(n, nmax, x + g*n, L + g*n, 1, qw ? qw + g*n : nullptr) for g in [0, ngroups),
+// writing scales[g]: the same bits, computed for several groups at once.
+void make_qx_quants_rmse1_groups(int ngroups, int n, int nmax, const float* x, int8_t* L,
+                                 const float* qw, float* scales);
+
 // make_q3_quants(n, nmax, x + g*n, L + g*n, true) for g in [0, ngroups), writing scales[g]: the
 // same bits, computed for several groups at once.
 void make_q3_quants_rmse_groups(int ngroups, int n, int nmax, const float* x, int8_t* L,

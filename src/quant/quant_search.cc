@@ -297,6 +297,67 @@ void make_q3_quants_lanes(int ngroups, int n, int nmax, const float* x, int8_t* 
     scales[k] = suml2[k] > 0.0f ? sumlx[k] / suml2[k] : 0.0f;
   }
 }
+
+// make_qx_quants(n, nmax, x + g*n, L + g*n, 1, qw ? qw + g*n : nullptr) for eight groups at once,
+// one group per lane: every lane runs ggml's whole search (first fit, then the 18 candidates in
+// order, each compared against that lane's running best) with its own sums.
+INSITU_CLONES
+void make_qx_quants_lanes_groups(int ngroups, int n, int nmax, const float* x, int8_t* L,
+                                 const float* qw, float* scales) {
+  V8f xt[kMaxN];
+  V8f wt[kMaxN];
+  V8f wxt[kMaxN];
+  for (int i = 0; i < n; ++i) {
+    for (int k = 0; k < kLanes; ++k) {
+      xt[i][k] = k < ngroups ? x[k * n + i] : 0.0f;
+      wt[i][k] = k < ngroups ? (qw ? qw[k * n + i] : xt[i][k] * xt[i][k]) : 0.0f;
+    }
+    wxt[i] = wt[i] * xt[i];
+  }
+  V8f max = {};
+  V8f amax = {};
+  for (int i = 0; i < n; ++i) {
+    const V8f ax = abs_v(xt[i]);
+    const V8i gt = ax > amax;
+    amax = gt ? ax : amax;
+    max = gt ? xt[i] : max;
+  }
+  const V8i nonzero = amax >= kGroupMaxEps;
+  const V8f iscale0 = static_cast<float>(-nmax) / max;
+  V8f sumlx = {};
+  V8f suml2 = {};
+  for (int i = 0; i < n; ++i) {
+    const V8f lf = __builtin_convertvector(
+        clamp_v(nearest_int_v(iscale0 * xt[i]), -nmax, nmax - 1), V8f);
+    sumlx += wxt[i] * lf;
+    suml2 += wt[i] * lf * lf;
+  }
+  V8f scale = suml2 != 0.f ? sumlx / suml2 : V8f{};
+  V8f best = scale * sumlx;
+  V8f best_iscale = iscale0;
+  for (int is = -9; is <= 9; ++is) {
+    if (is == 0) continue;
+    const float t = nmax + 0.1f * is;
+    const V8f isc = -t / max;
+    V8f slx = {};
+    V8f sl2 = {};
+    for (int i = 0; i < n; ++i) {
+      const V8f lf = __builtin_convertvector(
+          clamp_v(nearest_int_v(isc * xt[i]), -nmax, nmax - 1), V8f);
+      slx += wxt[i] * lf;
+      sl2 += wt[i] * lf * lf;
+    }
+    const V8i win = (sl2 > 0.f) & (slx * slx > best * sl2);
+    scale = win ? slx / sl2 : scale;
+    best = win ? scale * slx : best;
+    best_iscale = win ? isc : best_iscale;
+  }
+  for (int i = 0; i < n; ++i) {
+    const V8i l = clamp_v(nearest_int_v(best_iscale * xt[i]), -nmax, nmax - 1) + nmax;
+    for (int k = 0; k < ngroups; ++k) L[k * n + i] = static_cast<int8_t>(nonzero[k] ? l[k] : 0);
+  }
+  for (int k = 0; k < ngroups; ++k) scales[k] = nonzero[k] ? scale[k] : 0.f;
+}
 }  // namespace
 
 float make_qx_quants(int n, int nmax, const float* x, int8_t* L, int rmse_type, const float* qw) {
@@ -326,6 +387,20 @@ float make_qkx3_quants(int n, int nmax, const float* x, const float* weights, ui
 
 float make_qp_quants(int n, int nmax, const float* x, uint8_t* L, const float* quant_weights) {
   return scalar_ref::make_qp_quants(n, nmax, x, L, quant_weights);
+}
+
+void make_qx_quants_rmse1_groups(int ngroups, int n, int nmax, const float* x, int8_t* L,
+                                 const float* qw, float* scales) {
+  if (n > kMaxN) {
+    for (int g = 0; g < ngroups; ++g) {
+      scales[g] = make_qx_quants(n, nmax, x + g * n, L + g * n, 1, qw ? qw + g * n : nullptr);
+    }
+    return;
+  }
+  for (int g = 0; g < ngroups; g += kLanes) {
+    make_qx_quants_lanes_groups(std::min(kLanes, ngroups - g), n, nmax, x + g * n, L + g * n,
+                                qw ? qw + g * n : nullptr, scales + g);
+  }
 }
 
 void make_q3_quants_rmse_groups(int ngroups, int n, int nmax, const float* x, int8_t* L,

@@ -135,6 +135,39 @@ TEST(QuantCommon, QkxQuantsLanesMatchScalar) {
   }
 }
 
+TEST(QuantCommon, QxQuantsGroupsMatchScalar) {
+  std::mt19937 rng(5);
+  const int shapes[][2] = {{16, 32}, {16, 4}, {32, 8}, {32, 16}};
+  for (const auto& shape : shapes) {
+    const int n = shape[0];
+    const int nmax = shape[1];
+    for (int ngroups : {1, 3, 8, 16, 17}) {
+      for (int kind = 0; kind < 9; ++kind) {
+        for (int rep = 0; rep < 15; ++rep) {
+          std::vector<float> x;
+          for (int g = 0; g < ngroups; ++g) {
+            const auto part = group(rng, n, (kind + 2 * g) % 9);
+            x.insert(x.end(), part.begin(), part.end());
+          }
+          const auto w = positive_weights(rng, n * ngroups);
+          for (const float* qw : {static_cast<const float*>(nullptr), w.data()}) {
+            std::vector<int8_t> a(x.size()), b(x.size());
+            std::vector<float> sa(ngroups);
+            make_qx_quants_rmse1_groups(ngroups, n, nmax, x.data(), a.data(), qw, sa.data());
+            for (int g = 0; g < ngroups; ++g) {
+              const float sb = scalar_ref::make_qx_quants(n, nmax, x.data() + n * g,
+                                                          b.data() + n * g, 1,
+                                                          qw ? qw + n * g : nullptr);
+              ASSERT_TRUE(same_bits(sa[g], sb)) << "n " << n << " group " << g << " kind " << kind;
+            }
+            ASSERT_EQ(a, b) << "n " << n << " ngroups " << ngroups << " kind " << kind;
+          }
+        }
+      }
+    }
+  }
+}
+
 TEST(QuantCommon, Q3QuantsGroupsMatchScalar) {
   std::mt19937 rng(4);
   for (int ngroups : {1, 5, 8, 16, 19}) {
