@@ -132,18 +132,25 @@ class SpmSession {
 };
 
 // Byte-level BPE on one pre-tokenized word: merge the adjacent pair with the lowest merge rank
-// (ties: leftmost) until none applies.
-void bpe_word(const Vocab& v, const std::string& word, std::vector<Symbol>& final_syms) {
+// (ties: leftmost) until none applies. Symbols carry their token id (-1 when the text is not a
+// token) so ranks are looked up by id pair; text that is no token falls back to the string key.
+// A queued pair is stale exactly when its symbols' lengths changed: symbols only grow by
+// absorbing their right neighbour, so equal lengths mean equal text.
+void bpe_word(const Vocab& v, const std::string& word, std::vector<Symbol>& final_syms,
+              std::vector<int32_t>& final_ids) {
   std::vector<Symbol> syms;
+  std::vector<int32_t> ids;
   if (v.ignore_merges && v.find(word) >= 0) {
     syms.push_back({-1, -1, word.data(), word.size()});
   } else {
     syms = split_symbols(word);
   }
+  ids.reserve(syms.size());
+  for (const Symbol& s : syms) ids.push_back(v.find(std::string_view(s.text, s.n)));
   struct Pair {
     int left, right;
     int rank;
-    std::string text;
+    size_t size;
   };
   struct Worse {
     bool operator()(const Pair& a, const Pair& b) const {
@@ -153,11 +160,12 @@ void bpe_word(const Vocab& v, const std::string& word, std::vector<Symbol>& fina
   std::priority_queue<Pair, std::vector<Pair>, Worse> queue;
   auto try_pair = [&](int left, int right) {
     if (left == -1 || right == -1) return;
-    std::string l(syms[left].text, syms[left].n);
-    std::string r(syms[right].text, syms[right].n);
-    const int rank = v.rank(l, r);
+    const int rank = ids[left] >= 0 && ids[right] >= 0
+                         ? v.rank(ids[left], ids[right])
+                         : v.rank(std::string(syms[left].text, syms[left].n),
+                                  std::string(syms[right].text, syms[right].n));
     if (rank < 0) return;
-    queue.push({left, right, rank, l + r});
+    queue.push({left, right, rank, syms[left].n + syms[right].n});
   };
   for (int i = 1; i < static_cast<int>(syms.size()); ++i) try_pair(i - 1, i);
   while (!queue.empty()) {
@@ -165,17 +173,20 @@ void bpe_word(const Vocab& v, const std::string& word, std::vector<Symbol>& fina
     queue.pop();
     Symbol& l = syms[p.left];
     Symbol& r = syms[p.right];
-    if (l.n == 0 || r.n == 0) continue;
-    if (l.n + r.n != p.text.size() || std::string_view(l.text, l.n + r.n) != p.text) continue;  // stale
+    if (l.n == 0 || r.n == 0 || l.n + r.n != p.size) continue;  // stale
     l.n += r.n;
     r.n = 0;
     l.next = r.next;
     if (r.next >= 0) syms[r.next].prev = p.left;
+    ids[p.left] = v.find(std::string_view(l.text, l.n));
     try_pair(l.prev, p.left);
     try_pair(p.left, l.next);
   }
-  for (const Symbol& s : syms) {
-    if (s.n > 0) final_syms.push_back(s);
+  for (size_t i = 0; i < syms.size(); ++i) {
+    if (syms[i].n > 0) {
+      final_syms.push_back(syms[i]);
+      final_ids.push_back(ids[i]);
+    }
   }
 }
 
@@ -239,16 +250,17 @@ void LlamaTokenizer::encode_bpe(const std::string& raw, std::vector<int32_t>& ou
   const std::string text = vocab_.escape_whitespaces ? replace_all(raw, " ", kSpaceMarker) : raw;
   const std::vector<std::string> words = pre_->split(text);
   std::vector<Symbol> syms;
+  std::vector<int32_t> ids;
   for (const std::string& w : words) {
     syms.clear();
-    bpe_word(vocab_, w, syms);
-    for (const Symbol& s : syms) {
-      const std::string str(s.text, s.n);
-      const int32_t id = vocab_.find(str);
-      if (id >= 0) {
-        out.push_back(id);
+    ids.clear();
+    bpe_word(vocab_, w, syms, ids);
+    for (size_t k = 0; k < syms.size(); ++k) {
+      if (ids[k] >= 0) {
+        out.push_back(ids[k]);
         continue;
       }
+      const std::string str(syms[k].text, syms[k].n);
       // Unknown symbol: llama.cpp looks its bytes up one by one and drops those it cannot find.
       for (const char ch : str) {
         int32_t b;

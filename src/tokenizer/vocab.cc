@@ -36,7 +36,7 @@ int32_t gguf_type_from_attr(uint32_t a) {
 }
 
 int32_t Vocab::find(std::string_view s) const {
-  const auto it = token_to_id.find(std::string(s));
+  const auto it = token_to_id.find(s);
   return it == token_to_id.end() ? -1 : it->second;
 }
 
@@ -48,6 +48,12 @@ int32_t Vocab::rank(const std::string& left, const std::string& right) const {
   key += right;
   const auto it = merge_rank.find(key);
   return it == merge_rank.end() ? -1 : it->second;
+}
+
+int32_t Vocab::rank(int32_t left_id, int32_t right_id) const {
+  const uint64_t key = (static_cast<uint64_t>(static_cast<uint32_t>(left_id)) << 32) | static_cast<uint32_t>(right_id);
+  const auto it = merge_rank_ids.find(key);
+  return it == merge_rank_ids.end() ? -1 : it->second;
 }
 
 int32_t Vocab::byte_token(uint8_t b) const {
@@ -132,6 +138,17 @@ void Vocab::finalize() {
                         "') has no separating space");
     }
     merge_rank.emplace(m, static_cast<int32_t>(i));  // the first of duplicates wins
+  }
+  merge_rank_ids.clear();
+  merge_rank_ids.reserve(merges.size());
+  for (size_t i = 0; i < merges.size(); ++i) {
+    const size_t sp = merges[i].find(' ', 1);
+    const auto l = token_to_id.find(merges[i].substr(0, sp));
+    const auto r = token_to_id.find(merges[i].substr(sp + 1));
+    if (l == token_to_id.end() || r == token_to_id.end()) continue;
+    const uint64_t key = (static_cast<uint64_t>(static_cast<uint32_t>(l->second)) << 32) |
+                         static_cast<uint32_t>(r->second);
+    merge_rank_ids.emplace(key, static_cast<int32_t>(i));
   }
   if (type == VocabType::kBpe && merges.empty()) {
     throw FormatError("tokenizer: " + source + ": BPE vocabulary has no merges");

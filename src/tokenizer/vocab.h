@@ -39,6 +39,13 @@ int32_t gguf_type_from_attr(uint32_t a);
 
 enum class VocabType { kSpm, kBpe };
 
+// Lets the string-keyed maps be searched with a string_view (no allocation per lookup).
+struct StringHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+using TokenMap = std::unordered_map<std::string, int32_t, StringHash, std::equal_to<>>;
+
 struct Vocab {
   std::string source;          // file named in errors
   VocabType type = VocabType::kBpe;
@@ -61,14 +68,17 @@ struct Vocab {
   std::string chat_template;
 
   // Derived by finalize().
-  std::unordered_map<std::string, int32_t> token_to_id;
-  std::unordered_map<std::string, int32_t> merge_rank;  // key: "left right"
+  TokenMap token_to_id;
+  TokenMap merge_rank;  // key: "left right"
+  // The same ranks keyed by (left id << 32 | right id), for merges whose halves are tokens.
+  std::unordered_map<uint64_t, int32_t> merge_rank_ids;
   std::set<int32_t> eog;
   std::vector<int32_t> special_tokens;  // control/user-defined/unknown ids, longest text first
 
   int32_t n_tokens() const { return static_cast<int32_t>(text.size()); }
   int32_t find(std::string_view s) const;  // -1 when absent
   int32_t rank(const std::string& left, const std::string& right) const;  // -1 when no merge
+  int32_t rank(int32_t left_id, int32_t right_id) const;                  // -1 when no merge
   // Token for one raw byte: <0xXX> (SPM) or the GPT-2 mapped character (BPE); -1 when absent.
   int32_t byte_token(uint8_t b) const;
   uint8_t token_byte(int32_t id) const;  // for kByte tokens "<0xXX>"
