@@ -236,7 +236,7 @@ void quantize_row_q3_K_imat(const float* x, BlockQ3K* y, int64_t n_per_row, cons
   const int64_t nb = n_per_row / kQK;
   int8_t L[kQK];
   float scales[kQK / 16];
-  float weight[16];
+  float weight[kQK];
   float sw[kQK / 16];
   int8_t Ls[kQK / 16];
   for (int64_t i = 0; i < nb; ++i, x += kQK) {
@@ -245,14 +245,13 @@ void quantize_row_q3_K_imat(const float* x, BlockQ3K* y, int64_t n_per_row, cons
     const float sigma2 = 2 * sumx2 / kQK;
     for (int j = 0; j < kQK / 16; ++j) {
       const float* qw = qw_row + kQK * i + 16 * j;
-      for (int l = 0; l < 16; ++l) {
-        weight[l] = qw[l] * std::sqrt(sigma2 + x[16 * j + l] * x[16 * j + l]);
-      }
+      float* wj = weight + 16 * j;
+      for (int l = 0; l < 16; ++l) wj[l] = qw[l] * std::sqrt(sigma2 + x[16 * j + l] * x[16 * j + l]);
       float sumw = 0;
-      for (int l = 0; l < 16; ++l) sumw += weight[l];
+      for (int l = 0; l < 16; ++l) sumw += wj[l];
       sw[j] = sumw;
-      scales[j] = make_qx_quants(16, 4, x + 16 * j, L + 16 * j, 1, weight);
     }
+    make_qx_quants_rmse1_groups(kQK / 16, 16, 4, x, L, weight, scales);
     const float d_block = make_qx_quants(kQK / 16, 32, scales, Ls, 1, sw);
     int ls[16];
     for (int j = 0; j < 16; ++j) ls[j] = Ls[j];

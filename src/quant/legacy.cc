@@ -258,20 +258,6 @@ inline void importance(const float* xb, const float* qw, float sigma2, float* we
   for (int j = 0; j < 32; ++j) weight[j] = qw[j] * std::sqrt(sigma2 + xb[j] * xb[j]);
 }
 
-void quantize_row_q4_0_imat(const float* x, BlockQ4_0* y, int64_t n_per_row, const float* qw) {
-  float weight[kQK4_0];
-  int8_t L[kQK4_0];
-  const float sigma2 = row_sigma2(x, n_per_row);
-  const int64_t nb = n_per_row / kQK4_0;
-  for (int64_t ib = 0; ib < nb; ++ib) {
-    const float* xb = x + kQK4_0 * ib;
-    importance(xb, qw + kQK4_0 * ib, sigma2, weight);
-    const float d = make_qx_quants(kQK4_0, 8, xb, L, 1, weight);
-    y[ib].d = fp32_to_fp16(d);
-    for (int j = 0; j < 16; ++j) y[ib].qs[j] = static_cast<uint8_t>(L[j] | (L[j + 16] << 4));
-  }
-}
-
 void quantize_row_q4_1_imat(const float* x, BlockQ4_1* y, int64_t n_per_row, const float* qw) {
   float weight[kQK4_1];
   uint8_t L[kQK4_1];
@@ -302,18 +288,41 @@ inline void pack_q5(const uint8_t* L, uint8_t* qs, uint8_t* qh_bytes) {
   store_qh(qh_bytes, qh);
 }
 
-void quantize_row_q5_0_imat(const float* x, BlockQ5_0* y, int64_t n_per_row, const float* qw) {
-  float weight[kQK5_0];
-  int8_t L[kQK5_0];
+// q4_0 / q5_0 with an imatrix: make_qx_quants(32, nmax, ...) per block with the weights above,
+// run for up to eight blocks at once (same bits as one block at a time).
+template <int kNmax, typename Block>
+void quantize_row_qx_0_imat(const float* x, Block* y, int64_t n_per_row, const float* qw) {
+  constexpr int kGroups = 8;
+  float weight[kGroups * 32];
+  int8_t L[kGroups * 32];
+  float d[kGroups];
   const float sigma2 = row_sigma2(x, n_per_row);
-  const int64_t nb = n_per_row / kQK5_0;
-  for (int64_t ib = 0; ib < nb; ++ib) {
-    const float* xb = x + kQK5_0 * ib;
-    importance(xb, qw + kQK5_0 * ib, sigma2, weight);
-    const float d = make_qx_quants(kQK5_0, 16, xb, L, 1, weight);
-    y[ib].d = fp32_to_fp16(d);
-    pack_q5(reinterpret_cast<const uint8_t*>(L), y[ib].qs, y[ib].qh);
+  const int64_t nb = n_per_row / 32;
+  for (int64_t ib0 = 0; ib0 < nb; ib0 += kGroups) {
+    const int ng = static_cast<int>(std::min<int64_t>(kGroups, nb - ib0));
+    for (int g = 0; g < ng; ++g) {
+      importance(x + 32 * (ib0 + g), qw + 32 * (ib0 + g), sigma2, weight + 32 * g);
+    }
+    make_qx_quants_rmse1_groups(ng, 32, kNmax, x + 32 * ib0, L, weight, d);
+    for (int g = 0; g < ng; ++g) {
+      Block& b = y[ib0 + g];
+      const int8_t* Lg = L + 32 * g;
+      b.d = fp32_to_fp16(d[g]);
+      if constexpr (kNmax == 8) {
+        for (int j = 0; j < 16; ++j) b.qs[j] = static_cast<uint8_t>(Lg[j] | (Lg[j + 16] << 4));
+      } else {
+        pack_q5(reinterpret_cast<const uint8_t*>(Lg), b.qs, b.qh);
+      }
+    }
   }
+}
+
+void quantize_row_q4_0_imat(const float* x, BlockQ4_0* y, int64_t n_per_row, const float* qw) {
+  quantize_row_qx_0_imat<8>(x, y, n_per_row, qw);
+}
+
+void quantize_row_q5_0_imat(const float* x, BlockQ5_0* y, int64_t n_per_row, const float* qw) {
+  quantize_row_qx_0_imat<16>(x, y, n_per_row, qw);
 }
 
 void quantize_row_q5_1_imat(const float* x, BlockQ5_1* y, int64_t n_per_row, const float* qw) {
