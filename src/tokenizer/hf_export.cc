@@ -1,6 +1,7 @@
 #include "tokenizer/hf_export.h"
 
 #include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -143,20 +144,21 @@ void write_hf_tokenizer_files(const gguf::GgufFile& file, const std::string& dir
   tj["model"] = std::move(model);
   write_json(dir + "/tokenizer.json", tj);
 
-  json cfg = {{"tokenizer_class", spm ? "GemmaTokenizerFast" : "PreTrainedTokenizerFast"},
-                      {"add_bos_token", v.add_bos},
-                      {"add_eos_token", v.add_eos},
-                      {"bos_token", token_or_null(v, v.bos)},
-                      {"eos_token", token_or_null(v, v.eos)},
-                      {"unk_token", token_or_null(v, v.unk)},
-                      {"pad_token", token_or_null(v, v.pad)},
-                      {"clean_up_tokenization_spaces", v.clean_spaces},
-                      {"add_prefix_space", v.add_space_prefix},
-                      {"model_max_length", 1000000000}};
-  if (!spm) cfg["tokenizer_class"] = "PreTrainedTokenizerFast";
-  if (spm && v.model == "llama" && v.general_name.find("emma") == std::string::npos) {
-    cfg["tokenizer_class"] = "LlamaTokenizerFast";
-  }
+  std::string lower_name = v.general_name;
+  std::transform(lower_name.begin(), lower_name.end(), lower_name.begin(), [](unsigned char c) { return std::tolower(c); });
+  const char* cls = !spm ? "PreTrainedTokenizerFast"
+                    : lower_name.find("gemma") != std::string::npos ? "GemmaTokenizerFast"
+                                                                    : "LlamaTokenizerFast";
+  json cfg = {{"tokenizer_class", cls},
+              {"add_bos_token", v.add_bos},
+              {"add_eos_token", v.add_eos},
+              {"bos_token", token_or_null(v, v.bos)},
+              {"eos_token", token_or_null(v, v.eos)},
+              {"unk_token", token_or_null(v, v.unk)},
+              {"pad_token", token_or_null(v, v.pad)},
+              {"clean_up_tokenization_spaces", v.clean_spaces},
+              {"add_prefix_space", v.add_space_prefix},
+              {"model_max_length", 1000000000}};
   if (!v.chat_template.empty()) cfg["chat_template"] = v.chat_template;
   write_json(dir + "/tokenizer_config.json", cfg);
 }

@@ -373,10 +373,8 @@ struct PreTokenizer::Step {
         // Upstream matches with std::wregex, whose \s knows only ASCII: other whitespace reads
         // as a vertical tab.
         if (cp > 0x7F && unicode::flags_of(cp).is_whitespace()) cp = 0x0B;
-        const size_t before = subject.size();
         unicode::append_utf8(subject, cp);
         cpt_at_byte.resize(subject.size(), i - s.begin);
-        (void)before;
       }
       cpt_at_byte.push_back(s.end - s.begin);
     }
