@@ -44,8 +44,8 @@ CHUNK_SIZES = [300, 1200, 4000, 9000, 700, 2500]
 
 # Vocabularies of the other supported families, made from a shipped model's vocabulary with the
 # metadata that selects their behaviour changed (llama.cpp decides pre-tokenization, BOS rules and
-# space handling from these keys alone). name -> (base model, {key: value}); the test applies the
-# same overrides through GgufWriter.
+# space handling from these keys alone). name -> (base model, {key: value}); a dict value for
+# tokenizer.ggml.tokens renames tokens by id. The test applies the same overrides via GgufWriter.
 VARIANTS = {
     "llama3": ("smollm2", {"tokenizer.ggml.pre": "llama-bpe"}),
     "llama3_bos": ("smollm2", {"tokenizer.ggml.pre": "llama-bpe", "tokenizer.ggml.add_bos_token": True}),
@@ -58,6 +58,10 @@ VARIANTS = {
     "spm_space_prefix": ("gemma3", {"tokenizer.ggml.add_space_prefix": True}),
     "spm_prefix_eos": ("gemma3", {"tokenizer.ggml.add_space_prefix": True,
                                   "tokenizer.ggml.add_eos_token": True}),
+    # Phi-3's rule (special tokens swallow the whitespace after them) keys on general.name and
+    # needs <|endoftext|> in the vocabulary: one unused token is renamed to it.
+    "phi3": ("gemma3", {"tokenizer.ggml.add_space_prefix": True, "general.name": "Phi-3 mini",
+                        "tokenizer.ggml.tokens": {6: "<|endoftext|>"}}),
 }
 N_VARIANT_CORPUS_CASES = 4
 
@@ -170,13 +174,22 @@ def make_variant(base, out, overrides):
     r = gguf.GGUFReader(base)
     w = gguf.GGUFWriter(out, r.fields["general.architecture"].contents())
     for k, f in r.fields.items():
-        if k.startswith("GGUF.") or k == "general.architecture" or k in overrides:
+        if k.startswith("GGUF.") or k == "general.architecture":
             continue
-        if f.types[0] == gguf.GGUFValueType.ARRAY:
+        if k in overrides and not isinstance(overrides[k], dict):
+            continue
+        if isinstance(overrides.get(k), dict):
+            items = list(f.contents())
+            for i, t in overrides[k].items():
+                items[i] = t
+            w.add_key_value(k, items, f.types[0], sub_type=f.types[-1])
+        elif f.types[0] == gguf.GGUFValueType.ARRAY:
             w.add_key_value(k, f.contents(), f.types[0], sub_type=f.types[-1])
         else:
             w.add_key_value(k, f.contents(), f.types[0])
     for k, v in overrides.items():
+        if isinstance(v, dict):
+            continue
         t = gguf.GGUFValueType.BOOL if isinstance(v, bool) else gguf.GGUFValueType.STRING
         w.add_key_value(k, v, t)
     w.write_header_to_file()
@@ -234,6 +247,8 @@ def write_reference(llm, key, fname, cases, case_bytes, selected, extra):
 
 def main():
     ap = argparse.ArgumentParser()
+    ap.add_argument("--variants", nargs="*", default=None,
+                    help="only (re)write these variants, not the base models' data")
     ap.add_argument("--models-dir", default=os.environ.get(
         "INSITU_MODEL_CACHE", os.path.expanduser("~/.cache/insitu/models")))
     args = ap.parse_args()
@@ -276,7 +291,7 @@ def main():
                    "corpus": "corpus.txt", "sources": sources, "cases": cases}, f, indent=0)
 
     all_cases = [(ci, c["flags"]) for ci, c in enumerate(cases)]
-    for key, fname in MODELS.items():
+    for key, fname in (MODELS.items() if args.variants is None else []):
         llm = llama_cpp.Llama(model_path=os.path.join(args.models_dir, fname), vocab_only=True,
                               verbose=False)
         write_reference(llm, key, fname, cases, case_bytes, all_cases, {})
@@ -285,11 +300,15 @@ def main():
     few += [(ci, [[False, False], [True, True]]) for ci, c in enumerate(cases) if "hex" in c]
     with tempfile.TemporaryDirectory() as tmp:
         for name, (base, overrides) in VARIANTS.items():
+            if args.variants is not None and name not in args.variants:
+                continue
             path = os.path.join(tmp, name + ".gguf")
             make_variant(os.path.join(args.models_dir, MODELS[base]), path, overrides)
             llm = llama_cpp.Llama(model_path=path, vocab_only=True, verbose=False)
             write_reference(llm, "variant_" + name, MODELS[base], cases, case_bytes, few,
-                            {"base": base, "overrides": overrides})
+                            {"base": base, "overrides": {
+                                k: ({str(i): t for i, t in v.items()} if isinstance(v, dict) else v)
+                                for k, v in overrides.items()}})
             del llm
 
 

@@ -247,7 +247,15 @@ TEST_P(TokenizerVariant, IdsMatchLlamaCpp) {
     if (k != "general.alignment") w.set(k, v);
   }
   for (const auto& [k, v] : meta["overrides"].items()) {
-    w.set(k, v.is_boolean() ? gguf::Value::boolean(v.get<bool>()) : gguf::Value::string(v.get<std::string>()));
+    if (v.is_object()) {  // renames inside a string array: {"id": "new text"}
+      gguf::Value arr = *base_file->find(k);
+      for (const auto& [id, t] : v.items()) {
+        std::get<gguf::Array>(arr.v).items.at(std::stoul(id)) = gguf::Value::string(t.get<std::string>());
+      }
+      w.set(k, arr);
+    } else {
+      w.set(k, v.is_boolean() ? gguf::Value::boolean(v.get<bool>()) : gguf::Value::string(v.get<std::string>()));
+    }
   }
   const fs::path dir = fs::temp_directory_path() / ("insitu_tok_" + key + "_" + std::to_string(::getpid()));
   fs::create_directories(dir);
@@ -274,7 +282,7 @@ TEST_P(TokenizerVariant, IdsMatchLlamaCpp) {
 
 INSTANTIATE_TEST_SUITE_P(Families, TokenizerVariant,
                          ::testing::Values("llama3", "llama3_bos", "qwen2", "qwen35", "gpt2",
-                                           "default", "falcon", "tekken", "spm_space_prefix", "spm_prefix_eos"),
+                                           "default", "falcon", "tekken", "spm_space_prefix", "spm_prefix_eos", "phi3"),
                          [](const auto& info) { return info.param; });
 
 INSTANTIATE_TEST_SUITE_P(Models, TokenizerReference, ::testing::Values("smollm2", "gemma3"),
