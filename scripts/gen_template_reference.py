@@ -287,6 +287,19 @@ SNIPPETS = [
     ("global_raise_exception", "{% if messages[0].role != 'user' %}{{ raise_exception('Conversation must start with a user message, got ' + messages[0].role) }}{% endif %}", {"messages": MSGS}, None),
     ("global_strftime_now", "{{ strftime_now('%Y-%m-%d') | length }} {{ strftime_now('%d %b %Y') | length > 8 }}", {}, None),
     ("undefined_name_call_errors", "{{ nothere() }}", {}, None),
+    # jinja2 3.x defers unknown filters/tests directly inside an if statement or a conditional
+    # expression to run time
+    ("soft_unknown_filter_untaken_branch", "{% if false %}{{ x | nofilter }}{% elif false %}{{ y is notest }}{% endif %}ok", {}, None),
+    ("soft_unknown_in_if_test", "{% if false and x | nofilter %}{% endif %}ok", {}, None),
+    ("soft_unknown_filter_cond_expr", "{{ 1 if true else x | nofilter }}", {}, None),
+    ("soft_unknown_filter_taken_errors", "{% if true %}{{ 1 | nofilter }}{% endif %}", {}, None),
+    ("filter_unknown_kwarg_errors", "{{ d | tojson(indnt=2) }}", {"d": {}}, "unexpected keyword argument 'indnt'"),
+    ("filter_too_many_args_errors", "{{ 'a' | upper(1) }}", {}, "upper"),
+    ("test_extra_arg_errors", "{{ x is defined andx }}", {"x": 1}, "takes"),
+    ("map_lazy_on_empty", "{{ [] | map(attributt='a') | list }}", {}, None),
+    ("map_requires_filter", "{{ [1] | map(attributt='a') | list }}", {}, None),
+    ("print_plus_marker", "{{+ 1 }}", {}, None),
+    ("comment_open_at_end", "{{ 1 }}{#", {}, None),
     ("undefined_equality", "{{ a == b }} {{ a == none }} {{ a != 1 }}", {}, None),
 ]
 

@@ -128,6 +128,8 @@ TEST(ChatTemplate, UnsupportedConstructsNameConstructAndLine) {
       {"{% for x in xs recursive %}{% endfor %}", "recursive"},
       {"{{ x | frobnicate }}", "frobnicate"},
       {"{{ x is frobnicated }}", "frobnicated"},
+      // Inside an if, but in a loop: jinja2 checks these at compile time too.
+      {"{% if false %}{% for i in x %}{{ i | frobnicate }}{% endfor %}{% endif %}", "frobnicate"},
       {"{{ f(*args) }}", "*args"},
       {"{% if x %}", "endif"},
       {"{{ x ", "}}"},

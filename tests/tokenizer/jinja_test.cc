@@ -111,7 +111,7 @@ TEST(Jinja, ErrorsNameTheLine) {
 }
 
 TEST(Jinja, MalformedTemplatesFailCleanly) {
-  const char* bad[] = {"{{", "{%", "{#", "{{ 'abc }}", "{% for %}{% endfor %}", "{% if %}{% endif %}",
+  const char* bad[] = {"{{", "{%", "{# abc", "{{ 'abc }}", "{% for %}{% endfor %}", "{% if %}{% endif %}",
                        "{{ [1, 2 }}", "{{ (1 }}", "{% set %}", "{% macro %}{% endmacro %}", "{{ a. }}",
                        "{% endfor %}", "{% else %}", "{{ 1 + }}", "{{ x | }}", "{% raw %}abc", "{{ @ }}",
                        "{% break %}", "{{ '\\xZZ' }}"};

@@ -177,6 +177,46 @@ std::string sep_arg(const Value* seps, size_t i, const std::string& def) {
   return seps->items()[i].str();
 }
 
+// Parameter names of each filter (after the input), to reject unknown keywords and surplus
+// positional arguments as Python would. Filters that forward extra arguments (map, select, ...)
+// are not listed.
+struct Signature {
+  const char* filter;
+  std::vector<const char*> params;
+};
+
+const std::vector<Signature>& signatures() {
+  static const std::vector<Signature> kSigs = {
+      {"abs", {}}, {"attr", {"name"}}, {"batch", {"linecount", "fill_with"}}, {"capitalize", {}},
+      {"center", {"width"}}, {"count", {}}, {"length", {}}, {"default", {"default_value", "boolean"}},
+      {"d", {"default_value", "boolean"}}, {"dictsort", {"case_sensitive", "by", "reverse"}}, {"escape", {}},
+      {"e", {}}, {"first", {}}, {"float", {"default"}}, {"indent", {"width", "first", "blank"}},
+      {"int", {"default", "base"}}, {"items", {}}, {"join", {"d", "attribute"}}, {"last", {}}, {"list", {}},
+      {"lower", {}}, {"max", {"case_sensitive", "attribute"}}, {"min", {"case_sensitive", "attribute"}},
+      {"replace", {"old", "new", "count"}}, {"reverse", {}}, {"round", {"precision", "method"}}, {"safe", {}},
+      {"sort", {"reverse", "case_sensitive", "attribute"}}, {"string", {}}, {"sum", {"attribute", "start"}},
+      {"title", {}}, {"tojson", {"ensure_ascii", "indent", "separators", "sort_keys"}}, {"trim", {"chars"}},
+      {"unique", {"case_sensitive", "attribute"}}, {"upper", {}}, {"wordcount", {}}};
+  return kSigs;
+}
+
+void check_signature(const std::string& name, const CallArgs& a) {
+  for (const auto& sig : signatures()) {
+    if (name != sig.filter) continue;
+    if (a.positional.size() > sig.params.size()) {
+      throw RenderError("filter '" + name + "' takes at most " + std::to_string(sig.params.size()) +
+                        " argument(s), " + std::to_string(a.positional.size()) + " given");
+    }
+    for (const auto& [k, v] : a.keyword) {
+      size_t i = 0;
+      while (i < sig.params.size() && k != sig.params[i]) ++i;
+      if (i == sig.params.size()) throw RenderError("filter '" + name + "' got an unexpected keyword argument '" + k + "'");
+      if (i < a.positional.size()) throw RenderError("filter '" + name + "' got multiple values for argument '" + k + "'");
+    }
+    return;
+  }
+}
+
 }  // namespace
 
 bool has_filter(std::string_view name) {
@@ -188,6 +228,7 @@ bool has_test(std::string_view name) {
 }
 
 Value apply_filter(Interpreter& in, const std::string& name, const Value& v, CallArgs& a) {
+  check_signature(name, a);
   if (name == "tojson") {
     // HF signature: tojson(x, ensure_ascii=False, indent=None, separators=None, sort_keys=False).
     const Value* ensure_ascii = arg(a, 0, "ensure_ascii");
@@ -276,14 +317,17 @@ Value apply_filter(Interpreter& in, const std::string& name, const Value& v, Cal
       if (k == "attribute") attribute = &x;
       if (k == "default") def = &x;
     }
+    const std::vector<Value> items = iterate(v);
+    if (items.empty()) return Value::list();  // jinja2's map is lazy: nothing to check
     if (attribute != nullptr) {
-      for (const auto& item : iterate(v)) out.push_back(attr_path(item, attribute->to_str(), def));
+      for (const auto& item : items) out.push_back(attr_path(item, attribute->to_str(), def));
       return Value::list(std::move(out));
     }
-    if (a.positional.empty() || !a.positional[0].is_string()) throw RenderError("map: expected a filter name or attribute=");
+    if (a.positional.empty()) throw RenderError("map requires a filter argument");
+    if (!a.positional[0].is_string()) throw RenderError("map: the filter name must be a string");
     const std::string f = a.positional[0].str();
     if (!has_filter(f)) throw RenderError("No filter named '" + f + "'.");
-    for (const auto& item : iterate(v)) {
+    for (const auto& item : items) {
       CallArgs rest;
       rest.positional.assign(a.positional.begin() + 1, a.positional.end());
       rest.keyword = a.keyword;
@@ -439,11 +483,19 @@ Value apply_filter(Interpreter& in, const std::string& name, const Value& v, Cal
     }
     return get_attr(v, n->to_str());
   }
-  throw RenderError("unsupported filter '" + name + "'");
+  throw RenderError("No filter named '" + name + "' found.");
 }
 
 bool apply_test(Interpreter& in, const std::string& name, const Value& v, CallArgs& a) {
   (void)in;
+  static const char* const kOneArg[] = {"sameas", "eq", "equalto", "ne", "lt", "lessthan", "le", "gt",
+                                        "greaterthan", "ge", "in", "divisibleby"};
+  const bool one = std::any_of(std::begin(kOneArg), std::end(kOneArg), [&](const char* t) { return name == t; });
+  const size_t n_args = a.positional.size() + a.keyword.size();
+  if (has_test(name) && n_args > (one ? 1u : 0u)) {
+    throw RenderError("test '" + name + "' takes " + (one ? "1 argument" : "no arguments") + ", " +
+                      std::to_string(n_args) + " given");
+  }
   const Value* x = arg(a, 0, "value");
   auto need_arg = [&]() -> const Value& {
     if (x == nullptr) throw RenderError("test '" + name + "' needs an argument");
@@ -496,7 +548,7 @@ bool apply_test(Interpreter& in, const std::string& name, const Value& v, CallAr
     const Value& n = need_arg();
     return binary_op("%", v, n) == Value(int64_t{0});
   }
-  throw RenderError("unsupported test '" + name + "'");
+  throw RenderError("No test named '" + name + "' found.");
 }
 
 }  // namespace insitu::jinja

@@ -124,8 +124,7 @@ class Lexer {
       const char type = src_[tag + 1];
       char sign = tag + 2 < src_.size() ? src_[tag + 2] : '\0';
       if (sign != '-' && sign != '+') sign = '\0';
-      // '+' only means something on block and comment tags; {{+ is unary plus.
-      if (type == '{' && sign == '+') sign = '\0';
+      // jinja2 accepts {{+ as a (no-op) whitespace marker too: '+' never strips.
       if (sign == '-') {
         text.resize(rstrip_pos(text));
       } else if (sign != '+' && type != '{') {
@@ -140,6 +139,8 @@ class Lexer {
       const int tag_line = line_;
       pos_ = tag + 2 + (sign != '\0' ? 1 : 0);
       if (type == '#') {
+        // jinja2 quirk: a lone "{#" ending the template is dropped, not an error.
+        if (pos_ >= src_.size()) break;
         const size_t end = src_.find("#}", pos_);
         if (end == std::string::npos) fail(tag_line, "unterminated comment");
         const bool dash = end > pos_ && src_[end - 1] == '-';

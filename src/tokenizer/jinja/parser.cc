@@ -35,7 +35,10 @@ std::string describe(const Token& t) {
 // Expression parser over one tag's tokens.
 class ExprParser {
  public:
-  explicit ExprParser(const std::vector<Token>& toks) : toks_(toks) {}
+  // soft: the expression sits directly inside an if statement. As in jinja2 3.x, an unknown filter
+  // or test there (or in a conditional expression) fails only when evaluated; elsewhere it is a
+  // parse error.
+  ExprParser(const std::vector<Token>& toks, bool soft) : toks_(toks), soft_(soft) {}
 
   const Token& cur() const { return toks_[pos_]; }
   const Token& peek(size_t n = 1) const { return toks_[std::min(pos_ + n, toks_.size() - 1)]; }
@@ -157,7 +160,7 @@ class ExprParser {
       const int line = cur().line;
       auto f = make(Expr::Kind::kFilter, line);
       f->name = parse_dotted_name();
-      if (!has_filter(f->name)) fail(line, "unsupported filter '" + f->name + "'");
+      if (!has_filter(f->name) && !soft_) fail(line, "unsupported filter '" + f->name + "'");
       if (is_op("(")) parse_call_args(*f);
       f->obj = std::move(node);
       node = std::move(f);
@@ -180,7 +183,17 @@ class ExprParser {
 
   ExprPtr parse_condexpr() {
     DepthGuard guard(*this);
+    const size_t start = pos_;
+    const bool was_soft = soft_;
+    // A conditional expression is soft as a whole (jinja2 compiles it in a soft frame), including
+    // the part before `if`: look ahead for a top-level `if` first.
+    if (!soft_ && has_top_level_if(start)) soft_ = true;
     auto expr1 = parse_or();
+    struct Restore {
+      bool& flag;
+      bool value;
+      ~Restore() { flag = value; }
+    } restore{soft_, was_soft};
     while (is_name("if")) {
       const int line = cur().line;
       next();
@@ -501,7 +514,7 @@ class ExprParser {
     auto t = make(Expr::Kind::kTest, line);
     t->negated = accept_name("not");
     t->name = parse_dotted_name();
-    if (!has_test(t->name)) fail(line, "unsupported test '" + t->name + "'");
+    if (!has_test(t->name) && !soft_) fail(line, "unsupported test '" + t->name + "'");
     if (is_op("(")) {
       parse_call_args(*t);
     } else if ((cur().type == Token::Type::kName || cur().type == Token::Type::kString ||
@@ -524,9 +537,27 @@ class ExprParser {
     ExprParser& p_;
   };
 
+  // Whether a conditional `if` follows at bracket depth 0 before the expression ends.
+  bool has_top_level_if(size_t from) const {
+    int nest = 0;
+    for (size_t i = from; i < toks_.size(); ++i) {
+      const Token& t = toks_[i];
+      if (t.type == Token::Type::kEnd) return false;
+      if (t.type == Token::Type::kOp) {
+        if (t.text == "(" || t.text == "[" || t.text == "{") ++nest;
+        else if (t.text == ")" || t.text == "]" || t.text == "}") { if (--nest < 0) return false; }
+        else if (nest == 0 && (t.text == "," || t.text == ":" || t.text == "=")) return false;
+      } else if (t.type == Token::Type::kName && nest == 0 && t.text == "if" && i > from) {
+        return true;
+      }
+    }
+    return false;
+  }
+
   const std::vector<Token>& toks_;
   size_t pos_ = 0;
   int depth_ = 0;
+  bool soft_ = false;
 };
 
 // Statement parser over the lexer's segments.
@@ -561,7 +592,7 @@ class TemplateParser {
         continue;
       }
       if (s.kind == Segment::Kind::kVariable) {
-        ExprParser p(s.tokens);
+        ExprParser p(s.tokens, soft_);
         auto st = std::make_unique<Stmt>();
         st->kind = Stmt::Kind::kPrint;
         st->line = s.line;
@@ -603,7 +634,7 @@ class TemplateParser {
       int& n;
       ~Unnest() { --n; }
     } unnest{nesting_};
-    ExprParser p(s.tokens);
+    ExprParser p(s.tokens, soft_ || name == "if");
     const int line = s.line;
     auto st = std::make_unique<Stmt>();
     st->line = line;
@@ -612,13 +643,14 @@ class TemplateParser {
     ++pos_;
     std::string end;
     if (name == "if") {
+      SoftScope soft(soft_, true);
       st->kind = Stmt::Kind::kIf;
       ExprPtr cond = p.parse_tuple(true);
       p.expect_end("if");
       while (true) {
         StmtList body = parse_body({"elif", "else", "endif"}, end, "if", line);
         st->branches.emplace_back(std::move(cond), std::move(body));
-        ExprParser q(segs_[pos_].tokens);
+        ExprParser q(segs_[pos_].tokens, soft_);
         q.next();
         ++pos_;
         if (end == "elif") {
@@ -629,7 +661,7 @@ class TemplateParser {
         q.expect_end(end);
         if (end == "else") {
           st->else_body = parse_body({"endif"}, end, "if", line);
-          ExprParser r(segs_[pos_].tokens);
+          ExprParser r(segs_[pos_].tokens, soft_);
           r.next();
           r.expect_end("endif");
           ++pos_;
@@ -645,11 +677,11 @@ class TemplateParser {
       if (p.is_name("recursive")) fail(line, "unsupported construct: recursive for loop");
       p.expect_end("for");
       ++loop_depth_;
-      st->body = parse_body({"else", "endfor"}, end, "for", line);
+      st->body = body_of_new_frame([&] { return parse_body({"else", "endfor"}, end, "for", line); });
       --loop_depth_;
       close_tag(end);
       if (end == "else") {
-        st->else_body = parse_body({"endfor"}, end, "for", line);
+        st->else_body = body_of_new_frame([&] { return parse_body({"endfor"}, end, "for", line); });
         close_tag("endfor");
       }
     } else if (name == "set") {
@@ -669,7 +701,7 @@ class TemplateParser {
           st->filter = p.parse_filter(std::move(input), false);
         }
         p.expect_end("set");
-        st->body = parse_body({"endset"}, end, "set", line);
+        st->body = body_of_new_frame([&] { return parse_body({"endset"}, end, "set", line); });
         close_tag("endset");
       }
     } else if (name == "macro") {
@@ -679,7 +711,7 @@ class TemplateParser {
       p.expect_end("macro");
       const int saved = loop_depth_;
       loop_depth_ = 0;
-      st->body = parse_body({"endmacro"}, end, "macro", line);
+      st->body = body_of_new_frame([&] { return parse_body({"endmacro"}, end, "macro", line); });
       loop_depth_ = saved;
       close_tag("endmacro");
     } else if (name == "call") {
@@ -688,7 +720,7 @@ class TemplateParser {
       st->expr = p.parse_expression();
       if (st->expr->kind != Expr::Kind::kCall) fail(line, "expected a call after 'call'");
       p.expect_end("call");
-      st->body = parse_body({"endcall"}, end, "call", line);
+      st->body = body_of_new_frame([&] { return parse_body({"endcall"}, end, "call", line); });
       close_tag("endcall");
     } else if (name == "filter") {
       st->kind = Stmt::Kind::kFilterBlock;
@@ -697,7 +729,7 @@ class TemplateParser {
       input->name = kBlockInput;
       st->filter = p.parse_filter(std::move(input), true);
       p.expect_end("filter");
-      st->body = parse_body({"endfilter"}, end, "filter", line);
+      st->body = body_of_new_frame([&] { return parse_body({"endfilter"}, end, "filter", line); });
       close_tag("endfilter");
     } else if (name == "break" || name == "continue") {
       if (loop_depth_ == 0) fail(line, "'" + name + "' outside a for loop");
@@ -711,12 +743,12 @@ class TemplateParser {
         p.expect_op("=");
         st->params.emplace_back(std::move(var), p.parse_expression());
       }
-      st->body = parse_body({"endwith"}, end, "with", line);
+      st->body = body_of_new_frame([&] { return parse_body({"endwith"}, end, "with", line); });
       close_tag("endwith");
     } else if (name == "generation") {
       st->kind = Stmt::Kind::kGeneration;
       p.expect_end("generation");
-      st->body = parse_body({"endgeneration"}, end, "generation", line);
+      st->body = body_of_new_frame([&] { return parse_body({"endgeneration"}, end, "generation", line); });
       close_tag("endgeneration");
     } else {
       static const std::set<std::string> kKnownUnsupported = {
@@ -727,8 +759,22 @@ class TemplateParser {
     return st;
   }
 
+  // Loops, macros, call/filter/set blocks and with open a new frame in jinja2: not soft.
+  template <typename F>
+  StmtList body_of_new_frame(F parse) {
+    SoftScope hard(soft_, false);
+    return parse();
+  }
+
+  struct SoftScope {
+    SoftScope(bool& flag, bool value) : flag_(flag), saved_(flag) { flag_ = value; }
+    ~SoftScope() { flag_ = saved_; }
+    bool& flag_;
+    bool saved_;
+  };
+
   void close_tag(const std::string& expected) {
-    ExprParser q(segs_[pos_].tokens);
+    ExprParser q(segs_[pos_].tokens, soft_);
     q.next();
     q.expect_end(expected);
     ++pos_;
@@ -750,6 +796,7 @@ class TemplateParser {
   size_t pos_ = 0;
   int loop_depth_ = 0;
   int nesting_ = 0;
+  bool soft_ = false;  // directly inside an if statement (see ExprParser)
 };
 
 }  // namespace
