@@ -11,7 +11,7 @@ jobs=${FUZZ_JOBS:-$(nproc)}
 build=${FUZZ_BUILD_DIR:-build-fuzz}
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(gguf_fuzz safetensors_fuzz json_config_fuzz)
+  targets=(gguf_fuzz safetensors_fuzz json_config_fuzz imatrix_fuzz)
 fi
 
 CC=clang CXX=clang++ cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DINSITU_BUILD_FUZZ=ON \
@@ -23,7 +23,7 @@ mkdir -p "$run_dir/artifacts"
 seed_dir=$(mktemp -d)
 trap 'rm -rf "$seed_dir"' EXIT
 
-# Seeds per target: every malformed file of the format plus the small valid references.
+# Seeds per target: every malformed file of the format plus small valid files.
 seed() {
   local target=$1
   shift
@@ -36,6 +36,26 @@ seed() {
 seed gguf_fuzz tests/data/malformed/*.gguf tests/data/io/python_writer.gguf
 seed safetensors_fuzz tests/data/malformed/*.safetensors tests/data/io/reference.safetensors
 seed json_config_fuzz tests/data/malformed/*.json
+seed imatrix_fuzz
+# imatrix seeds carry a selector byte (even: GGUF/legacy reader, odd: .cimatrix reader).
+python3 - "$seed_dir/imatrix_fuzz" <<'PY'
+import struct, sys
+out = sys.argv[1]
+legacy = struct.pack("<i", 1) + struct.pack("<i", 5) + b"blk.0" + struct.pack("<ii", 2, 2) + \
+    struct.pack("<ff", 1.0, 2.0) + struct.pack("<i", 3)
+cim = struct.pack("<Q", 1) + struct.pack("<Q", 3) + b"a.b" + struct.pack("<Q", 2) + struct.pack("<ff", 1, 2)
+open(out + "/legacy.dat", "wb").write(b"\0" + legacy)
+open(out + "/m.cimatrix", "wb").write(b"\1" + cim)
+def gstr(t):
+    return struct.pack("<Q", len(t)) + t
+def info(name, ne, offset):
+    return gstr(name) + struct.pack("<I", len(ne)) + b"".join(struct.pack("<Q", d) for d in ne) + \
+        struct.pack("<IQ", 0, offset)
+g = b"GGUF" + struct.pack("<IQQ", 3, 2, 1) + gstr(b"general.type") + struct.pack("<I", 8) + gstr(b"imatrix")
+g += info(b"a.in_sum2", [2, 1], 0) + info(b"a.counts", [1, 1], 32)
+g += b"\0" * (-len(g) % 32) + struct.pack("<ff", 4, 2) + b"\0" * 24 + struct.pack("<f", 2) + b"\0" * 28
+open(out + "/gguf.imatrix", "wb").write(b"\0" + g)
+PY
 cat >"$seed_dir/json_config_fuzz/config.json" <<'JSON'
 {"architectures": ["LlamaForCausalLM"], "hidden_size": 576, "num_attention_heads": 9,
  "rms_norm_eps": 1e-05, "tie_word_embeddings": true, "model_type": "llama", "rope_scaling": null,

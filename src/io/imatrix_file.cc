@@ -62,7 +62,7 @@ class Cursor {
       fail(file_, item, std::to_string(n) + " values run past the end of the file");
     }
     std::vector<float> v(n);
-    std::memcpy(v.data(), b_.data() + pos_, n * sizeof(float));
+    if (n > 0) std::memcpy(v.data(), b_.data() + pos_, n * sizeof(float));
     pos_ += n * sizeof(float);
     return v;
   }
@@ -98,14 +98,40 @@ std::map<std::string, std::vector<float>> Imatrix::importance() const {
 }
 
 Imatrix Imatrix::load(const std::string& path) {
-  if (std::filesystem::path(path).extension() == ".cimatrix") return load_cimatrix(path);
   auto f = MappedFile::open(path);
-  if (f->size() >= 4 && std::memcmp(f->data(), "GGUF", 4) == 0) return load_gguf(path);
-  return load_legacy(path);
+  return parse(f->bytes(), path);
 }
 
-Imatrix Imatrix::load_gguf(const std::string& path) {
-  auto g = gguf::GgufFile::open(path);
+namespace {
+Imatrix from_gguf(const gguf::GgufFile& g, const std::string& path);
+Imatrix from_legacy(std::span<const uint8_t> bytes, const std::string& path);
+Imatrix from_cimatrix(std::span<const uint8_t> bytes, const std::string& path);
+}  // namespace
+
+Imatrix Imatrix::parse(std::span<const uint8_t> bytes, const std::string& name) {
+  if (std::filesystem::path(name).extension() == ".cimatrix") return from_cimatrix(bytes, name);
+  if (bytes.size() >= 4 && std::memcmp(bytes.data(), "GGUF", 4) == 0) {
+    return from_gguf(*gguf::GgufFile::parse(bytes, name), name);
+  }
+  return from_legacy(bytes, name);
+}
+
+Imatrix Imatrix::load_gguf(const std::string& path) { return from_gguf(*gguf::GgufFile::open(path), path); }
+
+Imatrix Imatrix::load_legacy(const std::string& path) {
+  auto f = MappedFile::open(path);
+  return from_legacy(f->bytes(), path);
+}
+
+Imatrix Imatrix::load_cimatrix(const std::string& path) {
+  auto f = MappedFile::open(path);
+  return from_cimatrix(f->bytes(), path);
+}
+
+namespace {
+
+Imatrix from_gguf(const gguf::GgufFile& gf, const std::string& path) {
+  const gguf::GgufFile* g = &gf;
   Imatrix im;
   const std::string type = g->get_string("general.type", "imatrix");
   if (type != "imatrix") fail(path, "key 'general.type'", "is '" + type + "', not 'imatrix'");
@@ -121,7 +147,7 @@ Imatrix Imatrix::load_gguf(const std::string& path) {
     }
     const auto* p = reinterpret_cast<const float*>(t.data);
     std::vector<float> v(static_cast<size_t>(t.n_elements()));
-    std::memcpy(v.data(), p, v.size() * sizeof(float));
+    if (!v.empty()) std::memcpy(v.data(), p, v.size() * sizeof(float));
     return v;
   };
   constexpr std::string_view kSums = ".in_sum2";
@@ -159,15 +185,14 @@ Imatrix Imatrix::load_gguf(const std::string& path) {
   return im;
 }
 
-Imatrix Imatrix::load_legacy(const std::string& path) {
-  auto f = MappedFile::open(path);
-  Cursor r(f->bytes(), path);
+Imatrix from_legacy(std::span<const uint8_t> bytes, const std::string& path) {
+  Cursor r(bytes, path);
   Imatrix im;
   const int32_t n = r.read<int32_t>("header", "entry count");
   // Each entry needs at least 16 bytes (len, ncall, nval, one value).
   if (n <= 0 || static_cast<uint64_t>(n) > r.remaining() / 16) {
     fail(path, "header", "entry count " + std::to_string(n) + " is not plausible for a " +
-                             std::to_string(f->size()) + "-byte file");
+                             std::to_string(bytes.size()) + "-byte file");
   }
   for (int32_t i = 0; i < n; ++i) {
     const std::string idx = "entry " + std::to_string(i);
@@ -198,12 +223,11 @@ Imatrix Imatrix::load_legacy(const std::string& path) {
   return im;
 }
 
-Imatrix Imatrix::load_cimatrix(const std::string& path) {
-  auto f = MappedFile::open(path);
-  Cursor r(f->bytes(), path);
+Imatrix from_cimatrix(std::span<const uint8_t> bytes, const std::string& path) {
+  Cursor r(bytes, path);
   Imatrix im;
   const uint64_t n = r.read<uint64_t>("header", "entry count");
-  if (n > r.remaining() / 20) {  // key_len + one key byte + n_values + one value, at least
+  if (n > r.remaining() / 16) {  // key_len + n_values at least
     fail(path, "header", "entry count " + std::to_string(n) + " cannot fit in the file");
   }
   for (uint64_t i = 0; i < n; ++i) {
@@ -222,6 +246,8 @@ Imatrix Imatrix::load_cimatrix(const std::string& path) {
   if (!r.done()) fail(path, "", std::to_string(r.remaining()) + " unexpected bytes after the entries");
   return im;
 }
+
+}  // namespace
 
 void Imatrix::save_gguf(const std::string& path) const {
   gguf::GgufWriter w;

@@ -23,6 +23,7 @@
 
 #include <cstdint>
 #include <map>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -51,6 +52,9 @@ struct Imatrix {
   static Imatrix load_gguf(const std::string& path);
   static Imatrix load_legacy(const std::string& path);
   static Imatrix load_cimatrix(const std::string& path);
+  // The same from an in-memory image (fuzzer, tests); `name` appears in errors and its extension
+  // selects .cimatrix. The result does not refer to `bytes` after return.
+  static Imatrix parse(std::span<const uint8_t> bytes, const std::string& name);
 
   // name -> importance() for every entry.
   std::map<std::string, std::vector<float>> importance() const;

@@ -146,6 +146,18 @@ TEST(Imatrix, ReadsCimatrix) {
   EXPECT_NE(error_of(path).find("unexpected bytes"), std::string::npos);
 }
 
+// Found by imatrix_fuzz: an entry with no values copied from a null buffer.
+TEST(Imatrix, EmptyEntryParsesFromMemory) {
+  test::GgufBytes b;
+  b.u64(1).str("k").u64(0);
+  const Imatrix im = Imatrix::parse(b.bytes, "mem.cimatrix");
+  ASSERT_EQ(im.entries.size(), 1u);
+  EXPECT_TRUE(im.entries.at("k").importance().empty());
+  // parse() picks the reader by content and name, as load() does.
+  EXPECT_EQ(Imatrix::parse(gguf_imatrix().bytes, "mem.imatrix").entries.size(), 2u);
+  EXPECT_EQ(Imatrix::parse(legacy(true), "mem.dat").chunk_count, 7);
+}
+
 TEST(Imatrix, RejectsHostileFiles) {
   const std::string path = temp_path("bad.dat");
   auto bytes = legacy(false);
