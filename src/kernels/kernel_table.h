@@ -30,6 +30,10 @@ using VecDotFn = float (*)(int64_t n, const void* w, const void* a);
 // values of the reference quantizer (ggml's quantize_row_q8_*_ref).
 using QuantizeActFn = void (*)(const float* x, void* dst, int64_t n);
 
+// Decodes one weight block into int8 values and per-sub-block scale / min (generic/decode.h has
+// the contract); SIMD versions return exactly what the scalar decoders return.
+using DecodeBlockFn = void (*)(const void* block, int8_t* v, float* scale, float* min);
+
 // A panel: kPanelRows weight rows decoded into the form the GEMM kernel reads. Every weight type
 // is expressed per sub-block of `sub` elements (16 or 32) as
 //   w[r][i] = scale[s][r] * v[r][i] + min[s][r]      (s = i / sub, v an int8)
@@ -71,6 +75,7 @@ struct KernelTable {
   Isa isa = Isa::kGeneric;
   std::array<VecDotFn, kTypeSlots> vec_dot{};          // by weight type id
   std::array<QuantizeActFn, kTypeSlots> quantize_act{};  // by activation type id (8, 9, 15)
+  std::array<DecodeBlockFn, kTypeSlots> decode{};        // by weight type id (GEMM panel packing)
   PanelGemmFn panel_gemm = nullptr;  // null: GEMM runs tiles of vec_dot calls instead
 };
 

@@ -109,6 +109,8 @@ void gemm_panels(const WeightView& w, const DecodeInfo& info, const KernelTable&
   const int64_t n_panels = (w.n_out + kPanelRows - 1) / kPanelRows;
   const int64_t chunk_sub = std::max<int64_t>(1, kChunk / sub);
   const auto* wdata = static_cast<const uint8_t*>(w.data);
+  const DecodeBlockFn decode =
+      k.decode[type_slot(w.type)] != nullptr ? k.decode[type_slot(w.type)] : info.decode;
   pool.parallel_for(n_panels, [&](int, int64_t begin, int64_t end) {
     static thread_local std::vector<PanelBuffer> bufs(kGroupPanels);
     static thread_local std::vector<float> out;
@@ -120,7 +122,7 @@ void gemm_panels(const WeightView& w, const DecodeInfo& info, const KernelTable&
         const int64_t row0 = (g0 + j) * kPanelRows;
         const int rows = static_cast<int>(std::min<int64_t>(kPanelRows, w.n_out - row0));
         panels[j] = bufs[j].bind(n, sub, info.has_min);
-        pack_panel(info, wdata + row0 * w.row_bytes, w.row_bytes, rows, n, panels[j]);
+        pack_panel(info, decode, wdata + row0 * w.row_bytes, w.row_bytes, rows, n, panels[j]);
       }
       for (int64_t s0 = 0; s0 < n_sub; s0 += chunk_sub) {
         const int64_t s1 = std::min(n_sub, s0 + chunk_sub);

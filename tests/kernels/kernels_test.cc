@@ -227,6 +227,30 @@ TEST(Decode, MatchesTypeTableDequantizerExactly) {
   }
 }
 
+// The SIMD block decoders used for GEMM panels return exactly the scalar decoders' output.
+TEST(Decode, EveryIsaDecoderMatchesScalarDecoder) {
+  std::mt19937 rng(19);
+  for (Q t : kKernelTypes) {
+    const DecodeInfo* info = decode_info(t);
+    if (info == nullptr) continue;
+    const std::vector<uint8_t> w = make_weights(t, 1, 8 * info->block, rng, true);
+    for (Isa isa : supported_isas()) {
+      const DecodeBlockFn fn = kernel_table(isa).decode[type_slot(t)];
+      ASSERT_NE(fn, nullptr) << label(t, isa);
+      for (int b = 0; b < 8; ++b) {
+        int8_t v0[256], v1[256];
+        float s0[16], s1[16], m0[16], m1[16];
+        info->decode(w.data() + b * info->block_bytes, v0, s0, m0);
+        fn(w.data() + b * info->block_bytes, v1, s1, m1);
+        const int subs = info->block / info->sub;
+        EXPECT_EQ(0, std::memcmp(v0, v1, static_cast<size_t>(info->block))) << label(t, isa);
+        EXPECT_EQ(0, std::memcmp(s0, s1, sizeof(float) * subs)) << label(t, isa);
+        EXPECT_EQ(0, std::memcmp(m0, m1, sizeof(float) * subs)) << label(t, isa);
+      }
+    }
+  }
+}
+
 // |got - want| <= 1e-6 * n * sum |w_i * a_i|: the float summation bound, relative to the size of
 // the terms (a relative bound on the result itself cannot hold when terms cancel).
 void expect_close(double got, double want, double abs_terms, int64_t n, const std::string& what) {

@@ -275,44 +275,43 @@ const DecodeInfo* decode_info(QuantType type) {
   return nullptr;
 }
 
-void pack_panel(const DecodeInfo& info, const uint8_t* rows, size_t row_bytes, int n_rows,
-                int64_t n, PackedPanel& out) {
-  // The interleaved layout [n/4][kPanelRows][4] is filled one row at a time: decode the row into
-  // a contiguous buffer, then scatter its 4-byte groups with a stride of one panel line.
+void pack_panel(const DecodeInfo& info, DecodeBlockFn decode, const uint8_t* rows,
+                size_t row_bytes, int n_rows, int64_t n, PackedPanel& out) {
+  // Block by block: decode the block of all 16 rows into a small (L1-resident) buffer, then write
+  // the block's panel lines [block/4][kPanelRows][4] in order, so each output line is written
+  // once and sequentially.
   const int sub = info.sub;
-  const int subs_per_block = info.block / sub;
-  const int64_t n_blocks = n / info.block;
-  const int64_t n_sub = n / sub;
+  const int block = info.block;
+  const int subs = block / sub;
+  const int64_t n_blocks = n / block;
   out.sub = sub;
-  out.n_sub = n_sub;
-  static thread_local std::vector<int8_t> v;
-  static thread_local std::vector<float> scale, min;
-  if (static_cast<int64_t>(v.size()) < n) v.resize(static_cast<size_t>(n));
-  if (static_cast<int64_t>(scale.size()) < n_sub) {
-    scale.resize(static_cast<size_t>(n_sub));
-    min.resize(static_cast<size_t>(n_sub));
+  out.n_sub = n / sub;
+  int8_t v[kPanelRows][256];
+  float scale[kPanelRows][16], min[kPanelRows][16];
+  for (int r = n_rows; r < kPanelRows; ++r) {
+    std::memset(v[r], 0, sizeof(v[r]));
+    std::memset(scale[r], 0, sizeof(scale[r]));
+    std::memset(min[r], 0, sizeof(min[r]));
   }
-  for (int r = 0; r < kPanelRows; ++r) {
-    if (r < n_rows) {
-      const uint8_t* row = rows + r * row_bytes;
-      for (int64_t b = 0; b < n_blocks; ++b) {
-        info.decode(row + b * info.block_bytes, v.data() + b * info.block,
-                    scale.data() + b * subs_per_block, min.data() + b * subs_per_block);
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    for (int r = 0; r < n_rows; ++r) {
+      decode(rows + r * row_bytes + b * info.block_bytes, v[r], scale[r], min[r]);
+    }
+    uint8_t* line = out.q + b * block * kPanelRows;
+    for (int g = 0; g < block / 4; ++g, line += 4 * kPanelRows) {
+      for (int r = 0; r < kPanelRows; ++r) {
+        uint32_t word;
+        std::memcpy(&word, v[r] + 4 * g, 4);
+        word ^= 0x80808080u;  // int8 v -> uint8 v + 128
+        std::memcpy(line + 4 * r, &word, 4);
       }
-    } else {
-      std::memset(v.data(), 0, static_cast<size_t>(n));
-      std::memset(scale.data(), 0, static_cast<size_t>(n_sub) * sizeof(float));
-      std::memset(min.data(), 0, static_cast<size_t>(n_sub) * sizeof(float));
     }
-    for (int64_t g = 0; g < n / 4; ++g) {
-      uint32_t word;
-      std::memcpy(&word, v.data() + 4 * g, 4);
-      word ^= 0x80808080u;  // int8 v -> uint8 v + 128
-      std::memcpy(out.q + (g * kPanelRows + r) * 4, &word, 4);
-    }
-    for (int64_t s = 0; s < n_sub; ++s) {
-      out.scale[s * kPanelRows + r] = scale[s];
-      if (out.min != nullptr) out.min[s * kPanelRows + r] = min[s];
+    for (int j = 0; j < subs; ++j) {
+      const int64_t s = b * subs + j;
+      for (int r = 0; r < kPanelRows; ++r) {
+        out.scale[s * kPanelRows + r] = scale[r][j];
+        if (out.min != nullptr) out.min[s * kPanelRows + r] = min[r][j];
+      }
     }
   }
 }

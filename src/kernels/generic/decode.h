@@ -15,8 +15,6 @@
 
 namespace insitu {
 
-using DecodeBlockFn = void (*)(const void* block, int8_t* v, float* scale, float* min);
-
 struct DecodeInfo {
   QuantType type;
   int block;       // elements per weight block
@@ -30,10 +28,11 @@ struct DecodeInfo {
 // The decoder of a weight type, or null for types without one (floats, grid-based i-quants).
 const DecodeInfo* decode_info(QuantType type);
 
-// Decodes rows [0, n_rows) of a weight (row_bytes apart, n elements each) into `out`, whose
-// buffers must hold n / info.sub sub-blocks; rows n_rows..kPanelRows-1 are zero-filled.
-void pack_panel(const DecodeInfo& info, const uint8_t* rows, size_t row_bytes, int n_rows,
-                int64_t n, PackedPanel& out);
+// Decodes rows [0, n_rows) of a weight (row_bytes apart, n elements each) into `out` with
+// `decode` (info.decode or a SIMD equivalent), whose buffers must hold n / info.sub sub-blocks;
+// rows n_rows..kPanelRows-1 are zero-filled.
+void pack_panel(const DecodeInfo& info, DecodeBlockFn decode, const uint8_t* rows,
+                size_t row_bytes, int n_rows, int64_t n, PackedPanel& out);
 
 // Converts activation rows [tok0, tok1) (paired-type blocks, act_row_bytes apart, row 0 at
 // act_rows) into the tiled GEMM form of PackedActs for sub-blocks of `sub`. The arrays cover every

@@ -111,6 +111,7 @@ void set_via_dequant(KernelTable& t) {
 template <QuantType kType>
 void set_decoded(KernelTable& t) {
   t.vec_dot[type_slot(kType)] = vec_dot_decoded<kType>;
+  t.decode[type_slot(kType)] = decode_info(kType)->decode;
 }
 
 }  // namespace
