@@ -32,11 +32,7 @@ typedef int32_t V8i __attribute__((vector_size(32)));
 constexpr int kLanes = 8;
 constexpr int kMaxN = 64;  // groups longer than this use the scalar oracle
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(INSITU_NO_CLONES)
-#define INSITU_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define INSITU_CLONES
-#endif
+#define INSITU_CLONES INSITU_QUANT_CLONES
 
 // Vector helpers are always inlined into the cloned callers, so no vector crosses a call
 // boundary (whose ABI would differ between the AVX2 and baseline clones).
