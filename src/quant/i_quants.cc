@@ -417,6 +417,10 @@ template <typename Block, int kBlock, const char* kName, bool kNeedsImatrix,
           void (*kRow)(const float*, Block*, int64_t, const float*)>
 size_t quantize_rows(const float* src, void* dst, int64_t nrows, int64_t n_per_row,
                      const float* imatrix) {
+  if (nrows < 0) {
+    throw InvalidArgument(std::string("quant: ") + kName + ": negative row count " +
+                          std::to_string(nrows));
+  }
   if (n_per_row <= 0 || n_per_row % kBlock != 0) {
     throw InvalidArgument(
         std::string("quant: ") + kName + ": row length " + std::to_string(n_per_row) +

@@ -30,7 +30,11 @@
 namespace insitu {
 namespace {
 
-void check_row_length(const char* type, int64_t n_per_row, int64_t block) {
+void check_shape(const char* type, int64_t nrows, int64_t n_per_row, int64_t block) {
+  if (nrows < 0) {
+    throw InvalidArgument(std::string("quant: ") + type + ": negative row count " +
+                          std::to_string(nrows));
+  }
   if (n_per_row <= 0 || n_per_row % block != 0) {
     throw InvalidArgument(std::string("quant: ") + type + ": row length " +
                           std::to_string(n_per_row) +
@@ -209,7 +213,7 @@ template <typename Block, int kBlock, const char* kName,
           void (*kQuantizeBlock)(const float*, Block*)>
 size_t quantize_blocks(const float* src, void* dst, int64_t nrows, int64_t n_per_row,
                        const float* /*imatrix*/) {
-  check_row_length(kName, n_per_row, kBlock);
+  check_shape(kName, nrows, n_per_row, kBlock);
   const int64_t nblocks = nrows * (n_per_row / kBlock);
   auto* y = static_cast<Block*>(dst);
   for (int64_t b = 0; b < nblocks; ++b) kQuantizeBlock(src + b * kBlock, y + b);

@@ -338,13 +338,15 @@ TEST_P(IqRoundTrip, ImatrixRequirementMatchesGgml) {
   }
 }
 
-TEST_P(IqRoundTrip, RejectsRowLengthNotMultipleOfBlock) {
+TEST_P(IqRoundTrip, RejectsBadShapes) {
   const auto x = gaussian(1024, 0.02f, 1);
   const auto flat = flat_imatrix(1024);
   std::vector<uint8_t> q(4096);
   EXPECT_THROW(tt().quantize(x.data(), q.data(), 1, tt().block_size + 16, needed(flat)),
                InvalidArgument);
   EXPECT_THROW(tt().quantize(x.data(), q.data(), 1, 0, needed(flat)), InvalidArgument);
+  EXPECT_THROW(tt().quantize(x.data(), q.data(), -1, 256, needed(flat)), InvalidArgument);
+  EXPECT_EQ(tt().quantize(x.data(), q.data(), 0, 256, needed(flat)), 0u);
 }
 
 TEST_P(IqRoundTrip, WritesExactlyTheRowSizes) {
