@@ -54,18 +54,16 @@ INSITU_QUANT_CLONES void requantize_q2_K(const float* x, const BlockQ2K& b, uint
 void quantize_row_q2_K_ref(const float* x, BlockQ2K* y, int64_t k) {
   const int64_t nb = k / kQK;
   uint8_t L[kQK];
-  uint8_t Laux[16];
-  float weights[16];
+  float weights[kQK];
   float mins[kQK / 16];
   float scales[kQK / 16];
   const float q4scale = 15.f;
   for (int64_t i = 0; i < nb; ++i, x += kQK) {
     float max_scale = 0;  // scales are positive: the min is subtracted
     float max_min = 0;
+    for (int l = 0; l < kQK; ++l) weights[l] = std::fabs(x[l]);
+    make_qkx2_quants_groups(kQK / 16, 16, 3, x, weights, L, scales, mins, -0.5f, 0.1f, 15, true);
     for (int j = 0; j < kQK / 16; ++j) {
-      for (int l = 0; l < 16; ++l) weights[l] = std::fabs(x[16 * j + l]);
-      scales[j] = make_qkx2_quants(16, 3, x + 16 * j, weights, L + 16 * j, &mins[j], Laux, -0.5f,
-                                   0.1f, 15, true);
       if (scales[j] > max_scale) max_scale = scales[j];
       if (mins[j] > max_min) max_min = mins[j];
     }
@@ -98,11 +96,10 @@ void quantize_row_q2_K_ref(const float* x, BlockQ2K* y, int64_t k) {
 void quantize_row_q2_K_imat(const float* x, BlockQ2K* y, int64_t n_per_row, const float* qw_row) {
   const int64_t nb = n_per_row / kQK;
   uint8_t L[kQK];
-  uint8_t Laux[16];
   float mins[kQK / 16];
   float scales[kQK / 16];
   float sw[kQK / 16];
-  float weight[16];
+  float weight[kQK];
   uint8_t Ls[kQK / 16];
   uint8_t Lm[kQK / 16];
   for (int64_t i = 0; i < nb; ++i, x += kQK) {
@@ -111,15 +108,13 @@ void quantize_row_q2_K_imat(const float* x, BlockQ2K* y, int64_t n_per_row, cons
     const float sigma2 = sumx2 / kQK;
     for (int j = 0; j < kQK / 16; ++j) {
       const float* qw = qw_row + kQK * i + 16 * j;
-      for (int l = 0; l < 16; ++l) {
-        weight[l] = qw[l] * std::sqrt(sigma2 + x[16 * j + l] * x[16 * j + l]);
-      }
+      float* wj = weight + 16 * j;
+      for (int l = 0; l < 16; ++l) wj[l] = qw[l] * std::sqrt(sigma2 + x[16 * j + l] * x[16 * j + l]);
       float s = 0;
-      for (int l = 0; l < 16; ++l) s += weight[l];
+      for (int l = 0; l < 16; ++l) s += wj[l];
       sw[j] = s;
-      scales[j] = make_qkx3_quants(16, 3, x + 16 * j, weight, L + 16 * j, &mins[j], Laux, -0.9f,
-                                   0.05f, 36, false);
     }
+    make_qkx3_quants_groups(kQK / 16, 16, 3, x, weight, L, scales, mins, -0.9f, 0.05f, 36, false);
     const float dm = make_qp_quants(kQK / 16, 15, scales, Ls, sw);
     const float mm = make_qp_quants(kQK / 16, 15, mins, Lm, sw);
     BlockQ2K& b = y[i];
@@ -371,8 +366,7 @@ template <int kNmax, typename Block>
 void quantize_row_k4_ref(const float* x, Block* y, int64_t k, float rmin, int nstep) {
   const int64_t nb = k / kQK;
   uint8_t L[kQK];
-  uint8_t Laux[32];
-  float weights[32];
+  float weights[kQK];
   float mins[kQK / 32];
   float scales[kQK / 32];
   for (int64_t i = 0; i < nb; ++i, x += kQK) {
@@ -382,9 +376,11 @@ void quantize_row_k4_ref(const float* x, Block* y, int64_t k, float rmin, int ns
       float sum_x2 = 0;
       for (int l = 0; l < 32; ++l) sum_x2 += x[32 * j + l] * x[32 * j + l];
       const float av_x = std::sqrt(sum_x2 / 32);
-      for (int l = 0; l < 32; ++l) weights[l] = av_x + std::fabs(x[32 * j + l]);
-      scales[j] = make_qkx2_quants(32, kNmax, x + 32 * j, weights, L + 32 * j, &mins[j], Laux,
-                                   rmin, 0.1f, nstep, false);
+      for (int l = 0; l < 32; ++l) weights[32 * j + l] = av_x + std::fabs(x[32 * j + l]);
+    }
+    make_qkx2_quants_groups(kQK / 32, 32, kNmax, x, weights, L, scales, mins, rmin, 0.1f, nstep,
+                            false);
+    for (int j = 0; j < kQK / 32; ++j) {
       if (scales[j] > max_scale) max_scale = scales[j];
       if (mins[j] > max_min) max_min = mins[j];
     }
@@ -410,10 +406,9 @@ template <int kNmax, typename Block>
 void quantize_row_k4_imat(const float* x, Block* y, int64_t n_per_row, const float* qw_row) {
   const int64_t nb = n_per_row / kQK;
   uint8_t L[kQK];
-  uint8_t Laux[32];
   uint8_t Ls[kQK / 32];
   uint8_t Lm[kQK / 32];
-  float weights[32];
+  float weights[kQK];
   float sw[kQK / 32];
   float mins[kQK / 32];
   float scales[kQK / 32];
@@ -423,15 +418,14 @@ void quantize_row_k4_imat(const float* x, Block* y, int64_t n_per_row, const flo
     const float sigma2 = 2 * sum_x2 / kQK;
     for (int j = 0; j < kQK / 32; ++j) {
       const float* qw = qw_row + kQK * i + 32 * j;
-      for (int l = 0; l < 32; ++l) {
-        weights[l] = qw[l] * std::sqrt(sigma2 + x[32 * j + l] * x[32 * j + l]);
-      }
+      float* wj = weights + 32 * j;
+      for (int l = 0; l < 32; ++l) wj[l] = qw[l] * std::sqrt(sigma2 + x[32 * j + l] * x[32 * j + l]);
       float sumw = 0;
-      for (int l = 0; l < 32; ++l) sumw += weights[l];
+      for (int l = 0; l < 32; ++l) sumw += wj[l];
       sw[j] = sumw;
-      scales[j] = make_qkx3_quants(32, kNmax, x + 32 * j, weights, L + 32 * j, &mins[j], Laux,
-                                   -0.9f, 0.05f, 36, false);
     }
+    make_qkx3_quants_groups(kQK / 32, 32, kNmax, x, weights, L, scales, mins, -0.9f, 0.05f, 36,
+                            false);
     const float d_block = make_qp_quants(kQK / 32, 63, scales, Ls, sw);
     const float m_block = make_qp_quants(kQK / 32, 63, mins, Lm, sw);
     for (int j = 0; j < 8; ++j) {

@@ -258,23 +258,6 @@ inline void importance(const float* xb, const float* qw, float sigma2, float* we
   for (int j = 0; j < 32; ++j) weight[j] = qw[j] * std::sqrt(sigma2 + xb[j] * xb[j]);
 }
 
-void quantize_row_q4_1_imat(const float* x, BlockQ4_1* y, int64_t n_per_row, const float* qw) {
-  float weight[kQK4_1];
-  uint8_t L[kQK4_1];
-  uint8_t Laux[kQK4_1];
-  const float sigma2 = row_sigma2(x, n_per_row);
-  const int64_t nb = n_per_row / kQK4_1;
-  for (int64_t ib = 0; ib < nb; ++ib) {
-    const float* xb = x + kQK4_1 * ib;
-    importance(xb, qw + kQK4_1 * ib, sigma2, weight);
-    float min;
-    const float d = make_qkx3_quants(kQK4_1, 15, xb, weight, L, &min, Laux, -0.9f, 0.05f, 36, false);
-    y[ib].d = fp32_to_fp16(d);
-    y[ib].m = fp32_to_fp16(-min);
-    for (int j = 0; j < 16; ++j) y[ib].qs[j] = static_cast<uint8_t>(L[j] | (L[j + 16] << 4));
-  }
-}
-
 // Packs 32 five-bit values into q5_0 / q5_1's nibbles and high-bit word.
 inline void pack_q5(const uint8_t* L, uint8_t* qs, uint8_t* qh_bytes) {
   uint32_t qh = 0;
@@ -325,21 +308,44 @@ void quantize_row_q5_0_imat(const float* x, BlockQ5_0* y, int64_t n_per_row, con
   quantize_row_qx_0_imat<16>(x, y, n_per_row, qw);
 }
 
-void quantize_row_q5_1_imat(const float* x, BlockQ5_1* y, int64_t n_per_row, const float* qw) {
-  float weight[kQK5_1];
-  uint8_t L[kQK5_1];
-  uint8_t Laux[kQK5_1];
+// q4_1 / q5_1 with an imatrix: make_qkx3_quants(32, nmax, ..., -0.9, 0.05, 36) per block with
+// the weights above, run for up to eight blocks at once (same bits as one block at a time).
+template <int kNmax, typename Block>
+void quantize_row_qx_1_imat(const float* x, Block* y, int64_t n_per_row, const float* qw) {
+  constexpr int kGroups = 8;
+  float weight[kGroups * 32];
+  uint8_t L[kGroups * 32];
+  float d[kGroups];
+  float min[kGroups];
   const float sigma2 = row_sigma2(x, n_per_row);
-  const int64_t nb = n_per_row / kQK5_1;
-  for (int64_t ib = 0; ib < nb; ++ib) {
-    const float* xb = x + kQK5_1 * ib;
-    importance(xb, qw + kQK5_1 * ib, sigma2, weight);
-    float min;
-    const float d = make_qkx3_quants(kQK5_1, 31, xb, weight, L, &min, Laux, -0.9f, 0.05f, 36, false);
-    y[ib].d = fp32_to_fp16(d);
-    y[ib].m = fp32_to_fp16(-min);
-    pack_q5(L, y[ib].qs, y[ib].qh);
+  const int64_t nb = n_per_row / 32;
+  for (int64_t ib0 = 0; ib0 < nb; ib0 += kGroups) {
+    const int ng = static_cast<int>(std::min<int64_t>(kGroups, nb - ib0));
+    for (int g = 0; g < ng; ++g) {
+      importance(x + 32 * (ib0 + g), qw + 32 * (ib0 + g), sigma2, weight + 32 * g);
+    }
+    make_qkx3_quants_groups(ng, 32, kNmax, x + 32 * ib0, weight, L, d, min, -0.9f, 0.05f, 36,
+                            false);
+    for (int g = 0; g < ng; ++g) {
+      Block& b = y[ib0 + g];
+      const uint8_t* Lg = L + 32 * g;
+      b.d = fp32_to_fp16(d[g]);
+      b.m = fp32_to_fp16(-min[g]);
+      if constexpr (kNmax == 15) {
+        for (int j = 0; j < 16; ++j) b.qs[j] = static_cast<uint8_t>(Lg[j] | (Lg[j + 16] << 4));
+      } else {
+        pack_q5(Lg, b.qs, b.qh);
+      }
+    }
   }
+}
+
+void quantize_row_q4_1_imat(const float* x, BlockQ4_1* y, int64_t n_per_row, const float* qw) {
+  quantize_row_qx_1_imat<15>(x, y, n_per_row, qw);
+}
+
+void quantize_row_q5_1_imat(const float* x, BlockQ5_1* y, int64_t n_per_row, const float* qw) {
+  quantize_row_qx_1_imat<31>(x, y, n_per_row, qw);
 }
 
 // ---------------------------------------------------------------- table entry points

@@ -88,6 +88,16 @@ float make_qkx3_quants(int n, int nmax, const float* x, const float* weights, ui
                        float* the_min, uint8_t* Laux, float rmin, float rdelta, int nstep,
                        bool use_mad);
 
+// make_qkx2_quants / make_qkx3_quants(n, nmax, x + g*n, weights + g*n, L + g*n, &the_mins[g],
+// ...) for g in [0, ngroups), writing scales[g]: the same bits, computed for several groups at
+// once. weights holds ngroups*n values (qkx2: never null; qkx3: null means x^2).
+void make_qkx2_quants_groups(int ngroups, int n, int nmax, const float* x, const float* weights,
+                             uint8_t* L, float* scales, float* the_mins, float rmin, float rdelta,
+                             int nstep, bool use_mad);
+void make_qkx3_quants_groups(int ngroups, int n, int nmax, const float* x, const float* weights,
+                             uint8_t* L, float* scales, float* the_mins, float rmin, float rdelta,
+                             int nstep, bool use_mad);
+
 // Quantizes non-negative values (sub-block scales or mins) to L[i] in [0, nmax] against one
 // positive scale, minimising the error weighted by quant_weights (never null). Returns the scale.
 float make_qp_quants(int n, int nmax, const float* x, uint8_t* L, const float* quant_weights);

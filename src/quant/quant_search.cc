@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "quant/quant_common.h"
 
@@ -354,6 +355,93 @@ void make_qx_quants_lanes_groups(int ngroups, int n, int nmax, const float* x, i
   }
   for (int k = 0; k < ngroups; ++k) scales[k] = nonzero[k] ? scale[k] : 0.f;
 }
+
+// make_qkx2/3_quants for eight groups at once, one group per lane. Each lane runs ggml's whole
+// sequential search, including the update of `min` after a win that later candidates scale
+// against, with its own sums; nothing is speculative.
+template <bool kQkx3>
+INSITU_CLONES void make_qkx_lanes_groups(int ngroups, int n, int nmax, const float* x,
+                                         const float* weights, uint8_t* L, float* scales,
+                                         float* the_mins, float rmin, float rdelta, int nstep,
+                                         bool use_mad) {
+  if (n < 1) return;
+  V8f xt[kMaxN];
+  V8f wt[kMaxN];
+  V8i lv[kMaxN];
+  V8i aux[kMaxN];
+  for (int i = 0; i < n; ++i) {
+    for (int k = 0; k < kLanes; ++k) {
+      const float xv = k < ngroups ? x[k * n + i] : 0.0f;
+      xt[i][k] = xv;
+      wt[i][k] = k < ngroups ? ((!kQkx3 || weights) ? weights[k * n + i] : xv * xv) : 0.0f;
+    }
+  }
+  V8f min = xt[0];
+  V8f max = xt[0];
+  V8f sum_w = wt[0];
+  V8f sum_x = sum_w * xt[0];
+  for (int i = 1; i < n; ++i) {
+    min = xt[i] < min ? xt[i] : min;
+    max = xt[i] > max ? xt[i] : max;
+    sum_w += wt[i];
+    sum_x += wt[i] * xt[i];
+  }
+  min = min > 0.f ? V8f{} : min;
+  const V8i live = kQkx3 ? ~(max <= min) : (max != min);  // ggml's exits, NaNs included
+  const V8f iscale0 = static_cast<float>(nmax) / (max - min);
+  V8f scale = 1.f / iscale0;
+  V8f best_error = {};
+  for (int i = 0; i < n; ++i) {
+    lv[i] = clamp_v(nearest_int_v(iscale0 * (xt[i] - min)), 0, nmax);
+    V8f diff = scale * __builtin_convertvector(lv[i], V8f) + min - xt[i];
+    diff = use_mad ? abs_v(diff) : diff * diff;
+    best_error += wt[i] * diff;
+  }
+  for (int is = 0; nstep >= 1 && is <= nstep; ++is) {
+    const float num = rmin + rdelta * is + nmax;
+    const V8f isc = num / (max - min);
+    V8f sum_l = {};
+    V8f sum_l2 = {};
+    V8f sum_xl = {};
+    for (int i = 0; i < n; ++i) {
+      aux[i] = clamp_v(nearest_int_v(isc * (xt[i] - min)), 0, nmax);
+      const V8f wl = wt[i] * __builtin_convertvector(aux[i], V8f);
+      sum_l += wl;
+      sum_l2 += wl * __builtin_convertvector(aux[i], V8f);
+      sum_xl += wl * xt[i];
+    }
+    const V8f D = sum_w * sum_l2 - sum_l * sum_l;
+    V8f this_scale = (sum_w * sum_xl - sum_x * sum_l) / D;
+    V8f this_min = (sum_l2 * sum_x - sum_l * sum_xl) / D;
+    const V8i positive = this_min > 0.f;
+    this_scale = positive ? sum_xl / sum_l2 : this_scale;
+    this_min = positive ? V8f{} : this_min;
+    V8f err = {};
+    for (int i = 0; i < n; ++i) {
+      V8f diff = this_scale * __builtin_convertvector(aux[i], V8f) + this_min - xt[i];
+      diff = use_mad ? abs_v(diff) : diff * diff;
+      err += wt[i] * diff;
+    }
+    const V8i win = live & (D > 0.f) & (err < best_error);
+    bool any = false;
+    for (int k = 0; k < kLanes; ++k) any |= win[k] != 0;
+    if (!any) continue;
+    for (int i = 0; i < n; ++i) lv[i] = win ? aux[i] : lv[i];
+    best_error = win ? err : best_error;
+    scale = win ? this_scale : scale;
+    min = win ? this_min : min;
+  }
+  for (int k = 0; k < ngroups; ++k) {
+    if (live[k] == 0) {
+      std::memset(L + k * n, 0, static_cast<size_t>(n));
+      scales[k] = 0.f;
+    } else {
+      for (int i = 0; i < n; ++i) L[k * n + i] = static_cast<uint8_t>(lv[i][k]);
+      scales[k] = scale[k];
+    }
+    the_mins[k] = -min[k];
+  }
+}
 }  // namespace
 
 float make_qx_quants(int n, int nmax, const float* x, int8_t* L, int rmse_type, const float* qw) {
@@ -397,6 +485,47 @@ void make_qx_quants_rmse1_groups(int ngroups, int n, int nmax, const float* x, i
     make_qx_quants_lanes_groups(std::min(kLanes, ngroups - g), n, nmax, x + g * n, L + g * n,
                                 qw ? qw + g * n : nullptr, scales + g);
   }
+}
+
+template <bool kQkx3>
+void qkx_groups(int ngroups, int n, int nmax, const float* x, const float* weights, uint8_t* L,
+                float* scales, float* the_mins, float rmin, float rdelta, int nstep, bool use_mad) {
+  if (n > kMaxN) {
+    uint8_t aux[256];
+    std::vector<uint8_t> big;
+    uint8_t* scratch = aux;
+    if (n > 256) {
+      big.resize(static_cast<size_t>(n));
+      scratch = big.data();
+    }
+    for (int g = 0; g < ngroups; ++g) {
+      const float* w = weights ? weights + g * n : nullptr;
+      scales[g] = kQkx3 ? make_qkx3_quants(n, nmax, x + g * n, w, L + g * n, the_mins + g,
+                                           scratch, rmin, rdelta, nstep, use_mad)
+                        : make_qkx2_quants(n, nmax, x + g * n, w, L + g * n, the_mins + g,
+                                           scratch, rmin, rdelta, nstep, use_mad);
+    }
+    return;
+  }
+  for (int g = 0; g < ngroups; g += kLanes) {
+    make_qkx_lanes_groups<kQkx3>(std::min(kLanes, ngroups - g), n, nmax, x + g * n,
+                                 weights ? weights + g * n : nullptr, L + g * n, scales + g,
+                                 the_mins + g, rmin, rdelta, nstep, use_mad);
+  }
+}
+
+void make_qkx2_quants_groups(int ngroups, int n, int nmax, const float* x, const float* weights,
+                             uint8_t* L, float* scales, float* the_mins, float rmin, float rdelta,
+                             int nstep, bool use_mad) {
+  qkx_groups<false>(ngroups, n, nmax, x, weights, L, scales, the_mins, rmin, rdelta, nstep,
+                    use_mad);
+}
+
+void make_qkx3_quants_groups(int ngroups, int n, int nmax, const float* x, const float* weights,
+                             uint8_t* L, float* scales, float* the_mins, float rmin, float rdelta,
+                             int nstep, bool use_mad) {
+  qkx_groups<true>(ngroups, n, nmax, x, weights, L, scales, the_mins, rmin, rdelta, nstep,
+                   use_mad);
 }
 
 void make_q3_quants_rmse_groups(int ngroups, int n, int nmax, const float* x, int8_t* L,

@@ -168,6 +168,57 @@ TEST(QuantCommon, QxQuantsGroupsMatchScalar) {
   }
 }
 
+TEST(QuantCommon, QkxQuantsGroupsMatchScalar) {
+  std::mt19937 rng(6);
+  const QkxParams params[] = {
+      {16, 3, -0.5f, 0.1f, 15, true},    {32, 15, -1.f, 0.1f, 20, false},
+      {32, 31, -0.5f, 0.1f, 15, false},  {16, 3, -0.9f, 0.05f, 36, false},
+      {32, 15, -0.9f, 0.05f, 36, false}, {32, 31, -0.9f, 0.05f, 36, false},
+      {24, 7, -0.3f, 0.2f, 0, true},
+  };
+  for (const QkxParams& p : params) {
+    for (int ngroups : {1, 5, 8, 16, 11}) {
+      for (int kind = 0; kind < 9; ++kind) {
+        for (int rep = 0; rep < 10; ++rep) {
+          std::vector<float> x;
+          for (int g = 0; g < ngroups; ++g) {
+            const auto part = group(rng, p.n, (kind + 3 * g) % 9);
+            x.insert(x.end(), part.begin(), part.end());
+          }
+          const auto w = positive_weights(rng, p.n * ngroups);
+          for (int variant = 0; variant < 3; ++variant) {
+            const float* wp = variant == 2 ? nullptr : w.data();
+            std::vector<uint8_t> a(x.size()), b(x.size()), aux(p.n);
+            std::vector<float> sa(ngroups), ma(ngroups);
+            if (variant == 0) {
+              make_qkx2_quants_groups(ngroups, p.n, p.nmax, x.data(), wp, a.data(), sa.data(),
+                                      ma.data(), p.rmin, p.rdelta, p.nstep, p.use_mad);
+            } else {
+              make_qkx3_quants_groups(ngroups, p.n, p.nmax, x.data(), wp, a.data(), sa.data(),
+                                      ma.data(), p.rmin, p.rdelta, p.nstep, p.use_mad);
+            }
+            for (int g = 0; g < ngroups; ++g) {
+              float mb = 0;
+              const float* wg = wp ? wp + p.n * g : nullptr;
+              const float sb =
+                  variant == 0
+                      ? scalar_ref::make_qkx2_quants(p.n, p.nmax, x.data() + p.n * g, wg,
+                                                     b.data() + p.n * g, &mb, aux.data(), p.rmin,
+                                                     p.rdelta, p.nstep, p.use_mad)
+                      : scalar_ref::make_qkx3_quants(p.n, p.nmax, x.data() + p.n * g, wg,
+                                                     b.data() + p.n * g, &mb, aux.data(), p.rmin,
+                                                     p.rdelta, p.nstep, p.use_mad);
+              ASSERT_TRUE(same_bits(sa[g], sb) && same_bits(ma[g], mb))
+                  << "variant " << variant << " n " << p.n << " group " << g << " kind " << kind;
+            }
+            ASSERT_EQ(a, b) << "variant " << variant << " n " << p.n << " kind " << kind;
+          }
+        }
+      }
+    }
+  }
+}
+
 TEST(QuantCommon, Q3QuantsGroupsMatchScalar) {
   std::mt19937 rng(4);
   for (int ngroups : {1, 5, 8, 16, 19}) {
