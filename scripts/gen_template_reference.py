@@ -180,6 +180,8 @@ SNIPPETS = [
     ("macro_reads_outer", "{% set g = 'G' %}{% macro f() %}{{ g }}{% endmacro %}{{ f() }}", {}, None),
     ("macro_recursive", "{% macro fact(n) %}{% if n <= 1 %}1{% else %}{{ n * fact(n - 1) | int }}{% endif %}{% endmacro %}{{ fact(5) }}", {}, None),
     ("macro_whitespace", "{% macro item(x) %}\n  - {{ x }}\n{% endmacro %}\n{% for i in [1, 2] %}\n{{ item(i) }}\n{% endfor %}", {}, None),
+    ("macro_varargs_kwargs", "{% macro m(a) %}{{ a }}{{ varargs }}{{ kwargs }}{% endmacro %}{{ m(1, 2, 3, x=4) }}|{{ m(0) }}", {}, None),
+    ("macro_unknown_kwarg_errors", "{% macro f(a) %}{% endmacro %}{{ f(b=1) }}", {}, "no keyword argument 'b'"),
     ("macro_too_many_args", "{% macro f(a) %}{% endmacro %}{{ f(1, 2) }}", {}, None),
     ("call_block", "{% macro wrap(tag) %}<{{ tag }}>{{ caller() }}</{{ tag }}>{% endmacro %}{% call wrap('b') %}bold {{ 1 + 1 }}{% endcall %}", {}, None),
     ("call_block_args", "{% macro each(xs) %}{% for x in xs %}{{ caller(x) }}{% endfor %}{% endmacro %}{% call(item) each([1, 2]) %}({{ item }}){% endcall %}", {}, None),

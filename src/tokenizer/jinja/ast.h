@@ -76,6 +76,9 @@ struct Stmt {
   StmtList body;
   StmtList else_body;
   std::vector<std::pair<std::string, ExprPtr>> params;  // name, default (may be null)
+  // Macros whose body reads `varargs` / `kwargs` accept surplus positional / keyword arguments.
+  bool catch_varargs = false;
+  bool catch_kwargs = false;
 };
 
 // The variable a filter block's filter chain reads its input from (not a valid identifier).

@@ -161,22 +161,34 @@ Value Interpreter::make_macro(const Stmt& st, const std::shared_ptr<Scope>& scop
       [def, weak, name](Interpreter& in, CallArgs& args) -> Value {
         auto parent = weak.lock();
         if (!parent) throw RenderError("macro '" + name + "' called after its scope ended");
-        if (args.positional.size() > def->params.size()) {
+        if (args.positional.size() > def->params.size() && !def->catch_varargs) {
           throw RenderError("macro '" + name + "' takes not more than " +
                             std::to_string(def->params.size()) + " argument(s)");
         }
         auto frame = child_scope(parent);
         std::vector<bool> bound(def->params.size(), false);
+        std::vector<Value> extra_positional;
         for (size_t i = 0; i < args.positional.size(); ++i) {
+          if (i >= def->params.size()) {
+            extra_positional.push_back(args.positional[i]);
+            continue;
+          }
           frame->vars[def->params[i].first] = args.positional[i];
           bound[i] = true;
         }
+        if (def->catch_varargs) frame->vars["varargs"] = Value::tuple(std::move(extra_positional));
+        Value extra_keywords = Value::dict();
+        if (def->catch_kwargs) frame->vars["kwargs"] = extra_keywords;
         for (auto& [key, v] : args.keyword) {
           size_t i = 0;
           while (i < def->params.size() && def->params[i].first != key) ++i;
           if (i == def->params.size()) {
             if (key == "caller") {
               frame->vars["caller"] = v;
+              continue;
+            }
+            if (def->catch_kwargs) {
+              extra_keywords.dict_data().set(Value(key), v);
               continue;
             }
             throw RenderError("macro '" + name + "' takes no keyword argument '" + key + "'");

@@ -15,6 +15,38 @@ namespace {
   throw FormatError("jinja: template line " + std::to_string(line) + ": " + what);
 }
 
+// Whether an expression or statement list reads the variable `name` (macros: varargs, kwargs).
+bool uses_name(const Expr* e, const std::string& name);
+bool uses_name(const StmtList& list, const std::string& name);
+
+bool uses_name(const Expr* e, const std::string& name) {
+  if (e == nullptr) return false;
+  if (e->kind == Expr::Kind::kName && e->name == name) return true;
+  if (uses_name(e->obj.get(), name)) return true;
+  for (const auto& a : e->args) {
+    if (uses_name(a.get(), name)) return true;
+  }
+  for (const auto& [k, a] : e->kwargs) {
+    if (uses_name(a.get(), name)) return true;
+  }
+  return false;
+}
+
+bool uses_name(const StmtList& list, const std::string& name) {
+  for (const auto& st : list) {
+    if (uses_name(st->expr.get(), name) || uses_name(st->cond.get(), name) || uses_name(st->filter.get(), name) ||
+        uses_name(st->body, name) || uses_name(st->else_body, name))
+      return true;
+    for (const auto& [c, body] : st->branches) {
+      if (uses_name(c.get(), name) || uses_name(body, name)) return true;
+    }
+    for (const auto& [n, d] : st->params) {
+      if (uses_name(d.get(), name)) return true;
+    }
+  }
+  return false;
+}
+
 ExprPtr make(Expr::Kind kind, int line) {
   auto e = std::make_unique<Expr>();
   e->kind = kind;
@@ -712,6 +744,8 @@ class TemplateParser {
       const int saved = loop_depth_;
       loop_depth_ = 0;
       st->body = body_of_new_frame([&] { return parse_body({"endmacro"}, end, "macro", line); });
+      st->catch_varargs = uses_name(st->body, "varargs");
+      st->catch_kwargs = uses_name(st->body, "kwargs");
       loop_depth_ = saved;
       close_tag("endmacro");
     } else if (name == "call") {
