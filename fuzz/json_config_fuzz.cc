@@ -21,8 +21,8 @@ void attempt(F&& f) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {
-    auto file = insitu::JsonFile::parse(
-        std::string_view(reinterpret_cast<const char*>(data), size), "fuzz.json");
+    auto file = insitu::JsonFile::parse(std::string_view(reinterpret_cast<const char*>(data), size),
+                                        "fuzz.json");
     const insitu::JsonObject c = file.root();
     volatile int64_t sink = 0;
     attempt([&] { sink = sink + c.get_int("hidden_size"); });
@@ -32,10 +32,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     attempt([&] { sink = sink + c.get_bool("tie_word_embeddings", false); });
     attempt([&] { sink = sink + static_cast<int64_t>(c.get_string("model_type", "").size()); });
     attempt([&] { sink = sink + static_cast<int64_t>(c.get_int_array("eos_token_id").size()); });
-    attempt([&] { sink = sink + static_cast<int64_t>(c.get_string_array("architectures").size()); });
+    attempt(
+        [&] { sink = sink + static_cast<int64_t>(c.get_string_array("architectures").size()); });
     attempt([&] {
       if (auto q = c.find_object("quantization_config")) {
-        sink = sink + q->get_int("bits", 0) + static_cast<int64_t>(q->get_string("quant_method", "").size());
+        sink = sink + q->get_int("bits", 0) +
+               static_cast<int64_t>(q->get_string("quant_method", "").size());
       }
     });
   } catch (const insitu::Error&) {

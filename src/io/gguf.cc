@@ -16,10 +16,10 @@ namespace {
 
 constexpr uint32_t kMagic = 0x46554747;  // "GGUF" read as a little-endian u32
 constexpr uint64_t kDefaultAlignment = 32;
-constexpr uint64_t kMaxKeyLength = 65535;        // spec: keys are at most 65535 bytes
-constexpr uint64_t kMaxTensorNameLength = 63;    // GGML_MAX_NAME (64) includes the NUL
+constexpr uint64_t kMaxKeyLength = 65535;          // spec: keys are at most 65535 bytes
+constexpr uint64_t kMaxTensorNameLength = 63;      // GGML_MAX_NAME (64) includes the NUL
 constexpr uint64_t kMaxStringLength = 1ull << 30;  // ggml's GGUF_MAX_STRING_LENGTH
-constexpr int kMaxArrayDepth = 8;                // nesting beyond this is hostile, not useful
+constexpr int kMaxArrayDepth = 8;                  // nesting beyond this is hostile, not useful
 constexpr uint32_t kMaxDims = 4;
 
 static_assert(std::endian::native == std::endian::little, "the GGUF reader assumes little-endian");
@@ -31,12 +31,25 @@ static_assert(std::endian::native == std::endian::little, "the GGUF reader assum
 // The fewest bytes one element of a type occupies on disk; bounds array counts before allocation.
 uint64_t min_encoded_size(ValueType t) {
   switch (t) {
-    case ValueType::kU8: case ValueType::kI8: case ValueType::kBool: return 1;
-    case ValueType::kU16: case ValueType::kI16: return 2;
-    case ValueType::kU32: case ValueType::kI32: case ValueType::kF32: return 4;
-    case ValueType::kU64: case ValueType::kI64: case ValueType::kF64: return 8;
-    case ValueType::kString: return 8;   // u64 length
-    case ValueType::kArray: return 12;   // u32 type + u64 count
+    case ValueType::kU8:
+    case ValueType::kI8:
+    case ValueType::kBool:
+      return 1;
+    case ValueType::kU16:
+    case ValueType::kI16:
+      return 2;
+    case ValueType::kU32:
+    case ValueType::kI32:
+    case ValueType::kF32:
+      return 4;
+    case ValueType::kU64:
+    case ValueType::kI64:
+    case ValueType::kF64:
+      return 8;
+    case ValueType::kString:
+      return 8;  // u64 length
+    case ValueType::kArray:
+      return 12;  // u32 type + u64 count
   }
   return 1;
 }
@@ -54,9 +67,10 @@ class Reader {
   template <typename T>
   T read(const std::string& item, const char* what) {
     if (remaining() < sizeof(T)) {
-      fail(file_, item, std::string("truncated: need ") + std::to_string(sizeof(T)) +
-                            " bytes for " + what + " at offset " + std::to_string(pos_) +
-                            ", file has " + std::to_string(bytes_.size()));
+      fail(file_, item,
+           std::string("truncated: need ") + std::to_string(sizeof(T)) + " bytes for " + what +
+               " at offset " + std::to_string(pos_) + ", file has " +
+               std::to_string(bytes_.size()));
     }
     T v;
     std::memcpy(&v, bytes_.data() + pos_, sizeof(T));
@@ -67,13 +81,15 @@ class Reader {
   std::string read_string(const std::string& item, const char* what, uint64_t max_len) {
     const uint64_t len = read<uint64_t>(item, what);
     if (len > max_len) {
-      fail(file_, item, std::string(what) + " length " + std::to_string(len) +
-                            " exceeds the limit of " + std::to_string(max_len));
+      fail(file_, item,
+           std::string(what) + " length " + std::to_string(len) + " exceeds the limit of " +
+               std::to_string(max_len));
     }
     if (len > remaining()) {
-      fail(file_, item, std::string(what) + " length " + std::to_string(len) + " at offset " +
-                            std::to_string(pos_) + " runs past the end of the file (" +
-                            std::to_string(remaining()) + " bytes left)");
+      fail(file_, item,
+           std::string(what) + " length " + std::to_string(len) + " at offset " +
+               std::to_string(pos_) + " runs past the end of the file (" +
+               std::to_string(remaining()) + " bytes left)");
     }
     std::string s(reinterpret_cast<const char*>(bytes_.data() + pos_), len);
     pos_ += len;
@@ -103,9 +119,9 @@ Array read_array(Reader& r, const std::string& item, int depth) {
   // Every element needs at least min_encoded_size bytes, so a count the file cannot hold is
   // rejected here, before anything is allocated.
   if (count > r.remaining() / min_encoded_size(elem)) {
-    fail(r.file(), item, "array of " + std::to_string(count) + " " + value_type_name(elem) +
-                             " elements cannot fit in the " + std::to_string(r.remaining()) +
-                             " bytes left");
+    fail(r.file(), item,
+         "array of " + std::to_string(count) + " " + value_type_name(elem) +
+             " elements cannot fit in the " + std::to_string(r.remaining()) + " bytes left");
   }
   Array a;
   a.elem_type = elem;
@@ -118,24 +134,48 @@ Value read_value(Reader& r, ValueType type, const std::string& item, int depth) 
   Value v;
   v.type = type;
   switch (type) {
-    case ValueType::kU8: v.v = uint64_t{r.read<uint8_t>(item, "u8")}; break;
-    case ValueType::kI8: v.v = int64_t{r.read<int8_t>(item, "i8")}; break;
-    case ValueType::kU16: v.v = uint64_t{r.read<uint16_t>(item, "u16")}; break;
-    case ValueType::kI16: v.v = int64_t{r.read<int16_t>(item, "i16")}; break;
-    case ValueType::kU32: v.v = uint64_t{r.read<uint32_t>(item, "u32")}; break;
-    case ValueType::kI32: v.v = int64_t{r.read<int32_t>(item, "i32")}; break;
-    case ValueType::kU64: v.v = r.read<uint64_t>(item, "u64"); break;
-    case ValueType::kI64: v.v = r.read<int64_t>(item, "i64"); break;
-    case ValueType::kF32: v.v = double{r.read<float>(item, "f32")}; break;
-    case ValueType::kF64: v.v = r.read<double>(item, "f64"); break;
+    case ValueType::kU8:
+      v.v = uint64_t{r.read<uint8_t>(item, "u8")};
+      break;
+    case ValueType::kI8:
+      v.v = int64_t{r.read<int8_t>(item, "i8")};
+      break;
+    case ValueType::kU16:
+      v.v = uint64_t{r.read<uint16_t>(item, "u16")};
+      break;
+    case ValueType::kI16:
+      v.v = int64_t{r.read<int16_t>(item, "i16")};
+      break;
+    case ValueType::kU32:
+      v.v = uint64_t{r.read<uint32_t>(item, "u32")};
+      break;
+    case ValueType::kI32:
+      v.v = int64_t{r.read<int32_t>(item, "i32")};
+      break;
+    case ValueType::kU64:
+      v.v = r.read<uint64_t>(item, "u64");
+      break;
+    case ValueType::kI64:
+      v.v = r.read<int64_t>(item, "i64");
+      break;
+    case ValueType::kF32:
+      v.v = double{r.read<float>(item, "f32")};
+      break;
+    case ValueType::kF64:
+      v.v = r.read<double>(item, "f64");
+      break;
     case ValueType::kBool: {
       const uint8_t b = r.read<uint8_t>(item, "bool");
       if (b > 1) fail(r.file(), item, "bool value " + std::to_string(b) + " is not 0 or 1");
       v.v = b != 0;
       break;
     }
-    case ValueType::kString: v.v = r.read_string(item, "string", kMaxStringLength); break;
-    case ValueType::kArray: v.v = read_array(r, item, depth); break;
+    case ValueType::kString:
+      v.v = r.read_string(item, "string", kMaxStringLength);
+      break;
+    case ValueType::kArray:
+      v.v = read_array(r, item, depth);
+      break;
   }
   return v;
 }
@@ -146,19 +186,32 @@ std::string quoted(std::string_view s) { return "'" + std::string(s) + "'"; }
 
 const char* value_type_name(ValueType t) {
   switch (t) {
-    case ValueType::kU8: return "u8";
-    case ValueType::kI8: return "i8";
-    case ValueType::kU16: return "u16";
-    case ValueType::kI16: return "i16";
-    case ValueType::kU32: return "u32";
-    case ValueType::kI32: return "i32";
-    case ValueType::kF32: return "f32";
-    case ValueType::kBool: return "bool";
-    case ValueType::kString: return "string";
-    case ValueType::kArray: return "array";
-    case ValueType::kU64: return "u64";
-    case ValueType::kI64: return "i64";
-    case ValueType::kF64: return "f64";
+    case ValueType::kU8:
+      return "u8";
+    case ValueType::kI8:
+      return "i8";
+    case ValueType::kU16:
+      return "u16";
+    case ValueType::kI16:
+      return "i16";
+    case ValueType::kU32:
+      return "u32";
+    case ValueType::kI32:
+      return "i32";
+    case ValueType::kF32:
+      return "f32";
+    case ValueType::kBool:
+      return "bool";
+    case ValueType::kString:
+      return "string";
+    case ValueType::kArray:
+      return "array";
+    case ValueType::kU64:
+      return "u64";
+    case ValueType::kI64:
+      return "i64";
+    case ValueType::kF64:
+      return "f64";
   }
   return "unknown";
 }
@@ -277,7 +330,8 @@ void GgufFile::parse_bytes(std::span<const uint8_t> bytes) {
   Reader r(bytes, file);
 
   // Header.
-  if (bytes.size() < 4) fail(file, "", "truncated: " + std::to_string(bytes.size()) + " bytes, not a GGUF file");
+  if (bytes.size() < 4)
+    fail(file, "", "truncated: " + std::to_string(bytes.size()) + " bytes, not a GGUF file");
   const uint32_t magic = r.read<uint32_t>("header", "magic");
   if (magic != kMagic) {
     char shown[5] = {};
@@ -299,12 +353,14 @@ void GgufFile::parse_bytes(std::span<const uint8_t> bytes) {
   // Each key/value pair needs at least 13 bytes and each tensor info 24, so counts the file cannot
   // hold fail before any allocation.
   if (n_kv > r.remaining() / 13) {
-    fail(file, "header", "metadata count " + std::to_string(n_kv) + " cannot fit in a " +
-                             std::to_string(bytes.size()) + "-byte file");
+    fail(file, "header",
+         "metadata count " + std::to_string(n_kv) + " cannot fit in a " +
+             std::to_string(bytes.size()) + "-byte file");
   }
   if (n_tensors > r.remaining() / 24) {
-    fail(file, "header", "tensor count " + std::to_string(n_tensors) + " cannot fit in a " +
-                             std::to_string(bytes.size()) + "-byte file");
+    fail(file, "header",
+         "tensor count " + std::to_string(n_tensors) + " cannot fit in a " +
+             std::to_string(bytes.size()) + "-byte file");
   }
 
   // Metadata.
@@ -356,8 +412,9 @@ void GgufFile::parse_bytes(std::span<const uint8_t> bytes) {
     for (uint32_t d = 0; d < n_dims; ++d) {
       const uint64_t raw = r.read<uint64_t>(titem, "dimension");
       if (raw > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
-        fail(file, titem, "dimension " + std::to_string(d) + " is negative (" +
-                              std::to_string(static_cast<int64_t>(raw)) + ")");
+        fail(file, titem,
+             "dimension " + std::to_string(d) + " is negative (" +
+                 std::to_string(static_cast<int64_t>(raw)) + ")");
       }
       const auto ne = static_cast<int64_t>(raw);
       if (ne != 0) {
@@ -371,14 +428,16 @@ void GgufFile::parse_bytes(std::span<const uint8_t> bytes) {
     if (t.ne.empty()) t.ne.push_back(1);  // a 0-d tensor is a single element, as in ggml
     const uint32_t type_id = r.read<uint32_t>(titem, "type");
     if (type_id >= 1000 || !is_known_quant_type(type_id)) {
-      fail(file, titem, "type " + std::to_string(type_id) + " unsupported; supported: " +
-                            quant_type_name_list());
+      fail(
+          file, titem,
+          "type " + std::to_string(type_id) + " unsupported; supported: " + quant_type_name_list());
     }
     t.type = static_cast<QuantType>(type_id);
     const int64_t block = quant_block_size(t.type);
     if (t.ne[0] % block != 0) {
-      fail(file, titem, "row length ne[0]=" + std::to_string(t.ne[0]) + " is not a multiple of " +
-                            quant_type_name(t.type) + "'s block size " + std::to_string(block));
+      fail(file, titem,
+           "row length ne[0]=" + std::to_string(t.ne[0]) + " is not a multiple of " +
+               quant_type_name(t.type) + "'s block size " + std::to_string(block));
     }
     // nbytes = row size * rows, checked against overflow.
     uint64_t row_bytes = 0;
@@ -403,21 +462,22 @@ void GgufFile::parse_bytes(std::span<const uint8_t> bytes) {
   data_offset_ = (header_end + alignment_ - 1) / alignment_ * alignment_;
   if (tensors_.empty()) return;
   if (data_offset_ > bytes.size()) {
-    fail(file, "data section", "starts at offset " + std::to_string(data_offset_) +
-                                   " past the end of the " + std::to_string(bytes.size()) +
-                                   "-byte file");
+    fail(file, "data section",
+         "starts at offset " + std::to_string(data_offset_) + " past the end of the " +
+             std::to_string(bytes.size()) + "-byte file");
   }
   const uint64_t data_size = bytes.size() - data_offset_;
   for (TensorInfo& t : tensors_) {
     const std::string titem = "tensor " + quoted(t.name);
     if (t.offset % alignment_ != 0) {
-      fail(file, titem, "data offset " + std::to_string(t.offset) +
-                            " is not a multiple of the alignment " + std::to_string(alignment_));
+      fail(file, titem,
+           "data offset " + std::to_string(t.offset) + " is not a multiple of the alignment " +
+               std::to_string(alignment_));
     }
     if (t.offset > data_size || t.nbytes > data_size - t.offset) {
-      fail(file, titem, "data [" + std::to_string(t.offset) + ", +" + std::to_string(t.nbytes) +
-                            ") runs past the end of the " + std::to_string(data_size) +
-                            "-byte data section");
+      fail(file, titem,
+           "data [" + std::to_string(t.offset) + ", +" + std::to_string(t.nbytes) +
+               ") runs past the end of the " + std::to_string(data_size) + "-byte data section");
     }
     t.data = bytes.data() + data_offset_ + t.offset;
   }
@@ -427,9 +487,8 @@ void GgufFile::parse_bytes(std::span<const uint8_t> bytes) {
   for (const TensorInfo& t : tensors_) {
     if (t.nbytes != 0) by_offset.push_back(&t);
   }
-  std::sort(by_offset.begin(), by_offset.end(), [](const TensorInfo* a, const TensorInfo* b) {
-    return a->offset < b->offset;
-  });
+  std::sort(by_offset.begin(), by_offset.end(),
+            [](const TensorInfo* a, const TensorInfo* b) { return a->offset < b->offset; });
   for (size_t i = 1; i < by_offset.size(); ++i) {
     const TensorInfo& prev = *by_offset[i - 1];
     const TensorInfo& cur = *by_offset[i];

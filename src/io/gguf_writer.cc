@@ -16,7 +16,9 @@ constexpr uint64_t kMaxTensorNameLength = 63;
   throw InvalidArgument("gguf writer: " + what + ": " + why);
 }
 
-uint64_t pad_to(uint64_t n, uint64_t alignment) { return (n + alignment - 1) / alignment * alignment; }
+uint64_t pad_to(uint64_t n, uint64_t alignment) {
+  return (n + alignment - 1) / alignment * alignment;
+}
 
 // Reads an integer Value as an unsigned or signed quantity within [lo, hi].
 void check_int(const Value& v, const std::string& what, int64_t lo, uint64_t hi) {
@@ -36,14 +38,30 @@ void check_int(const Value& v, const std::string& what, int64_t lo, uint64_t hi)
 void validate(const Value& v, const std::string& what) {
   constexpr auto kI64Max = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
   switch (v.type) {
-    case ValueType::kU8: check_int(v, what, 0, 0xFF); break;
-    case ValueType::kU16: check_int(v, what, 0, 0xFFFF); break;
-    case ValueType::kU32: check_int(v, what, 0, 0xFFFFFFFFu); break;
-    case ValueType::kU64: check_int(v, what, 0, std::numeric_limits<uint64_t>::max()); break;
-    case ValueType::kI8: check_int(v, what, -128, 127); break;
-    case ValueType::kI16: check_int(v, what, -32768, 32767); break;
-    case ValueType::kI32: check_int(v, what, std::numeric_limits<int32_t>::min(), 0x7FFFFFFF); break;
-    case ValueType::kI64: check_int(v, what, std::numeric_limits<int64_t>::min(), kI64Max); break;
+    case ValueType::kU8:
+      check_int(v, what, 0, 0xFF);
+      break;
+    case ValueType::kU16:
+      check_int(v, what, 0, 0xFFFF);
+      break;
+    case ValueType::kU32:
+      check_int(v, what, 0, 0xFFFFFFFFu);
+      break;
+    case ValueType::kU64:
+      check_int(v, what, 0, std::numeric_limits<uint64_t>::max());
+      break;
+    case ValueType::kI8:
+      check_int(v, what, -128, 127);
+      break;
+    case ValueType::kI16:
+      check_int(v, what, -32768, 32767);
+      break;
+    case ValueType::kI32:
+      check_int(v, what, std::numeric_limits<int32_t>::min(), 0x7FFFFFFF);
+      break;
+    case ValueType::kI64:
+      check_int(v, what, std::numeric_limits<int64_t>::min(), kI64Max);
+      break;
     case ValueType::kF32:
     case ValueType::kF64:
       if (!std::holds_alternative<double>(v.v)) bad(what, "float type holds a non-float");
@@ -91,14 +109,34 @@ void put_string(ByteSink& out, const std::string& s) {
 
 void write_value(ByteSink& out, const Value& v) {
   switch (v.type) {
-    case ValueType::kU8: case ValueType::kI8: put(out, static_cast<uint8_t>(int_bits(v))); break;
-    case ValueType::kU16: case ValueType::kI16: put(out, static_cast<uint16_t>(int_bits(v))); break;
-    case ValueType::kU32: case ValueType::kI32: put(out, static_cast<uint32_t>(int_bits(v))); break;
-    case ValueType::kU64: case ValueType::kI64: put(out, int_bits(v)); break;
-    case ValueType::kF32: put(out, static_cast<float>(std::get<double>(v.v))); break;
-    case ValueType::kF64: put(out, std::get<double>(v.v)); break;
-    case ValueType::kBool: put<uint8_t>(out, std::get<bool>(v.v) ? 1 : 0); break;
-    case ValueType::kString: put_string(out, std::get<std::string>(v.v)); break;
+    case ValueType::kU8:
+    case ValueType::kI8:
+      put(out, static_cast<uint8_t>(int_bits(v)));
+      break;
+    case ValueType::kU16:
+    case ValueType::kI16:
+      put(out, static_cast<uint16_t>(int_bits(v)));
+      break;
+    case ValueType::kU32:
+    case ValueType::kI32:
+      put(out, static_cast<uint32_t>(int_bits(v)));
+      break;
+    case ValueType::kU64:
+    case ValueType::kI64:
+      put(out, int_bits(v));
+      break;
+    case ValueType::kF32:
+      put(out, static_cast<float>(std::get<double>(v.v)));
+      break;
+    case ValueType::kF64:
+      put(out, std::get<double>(v.v));
+      break;
+    case ValueType::kBool:
+      put<uint8_t>(out, std::get<bool>(v.v) ? 1 : 0);
+      break;
+    case ValueType::kString:
+      put_string(out, std::get<std::string>(v.v));
+      break;
     case ValueType::kArray: {
       const Array& a = std::get<Array>(v.v);
       put(out, static_cast<uint32_t>(a.elem_type));
@@ -125,8 +163,8 @@ class BoundedSink final : public ByteSink {
   using ByteSink::write;
   void write(std::span<const uint8_t> bytes) override {
     if (bytes.size() > limit_ - written_) {
-      bad("tensor '" + name_ + "'", "producer wrote more than the tensor's " +
-                                        std::to_string(limit_) + " bytes");
+      bad("tensor '" + name_ + "'",
+          "producer wrote more than the tensor's " + std::to_string(limit_) + " bytes");
     }
     out_.write(bytes);
     written_ += bytes.size();
@@ -150,7 +188,8 @@ uint64_t encoded_value_size(const Value& v) {
 
 void GgufWriter::set(const std::string& key, Value value) {
   if (key.empty()) bad("metadata", "empty key");
-  if (key.size() > kMaxKeyLength) bad("key '" + key.substr(0, 64) + "...'", "longer than 65535 bytes");
+  if (key.size() > kMaxKeyLength)
+    bad("key '" + key.substr(0, 64) + "...'", "longer than 65535 bytes");
   validate(value, "key '" + key + "'");
   if (key == "general.alignment") {
     if (value.type != ValueType::kU32) bad("key 'general.alignment'", "must be u32");
@@ -270,8 +309,8 @@ size_t GgufWriter::add_tensor(std::string name, QuantType type, std::vector<int6
   if (tensors_[index].nbytes != data.size()) {
     const uint64_t want = tensors_[index].nbytes;
     tensors_.pop_back();
-    bad("tensor '" + n + "'", "given " + std::to_string(data.size()) + " bytes, its shape and type need " +
-                                  std::to_string(want));
+    bad("tensor '" + n + "'", "given " + std::to_string(data.size()) +
+                                  " bytes, its shape and type need " + std::to_string(want));
   }
   return index;
 }

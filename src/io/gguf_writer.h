@@ -37,7 +37,7 @@ class GgufWriter {
     QuantType type = QuantType::kF32;
     std::vector<int64_t> ne;  // ggml order
     uint64_t nbytes = 0;
-    uint64_t offset = 0;      // relative to the data section; running sum of padded sizes
+    uint64_t offset = 0;  // relative to the data section; running sum of padded sizes
     Producer produce;
   };
 

@@ -24,8 +24,9 @@ void check_values(const std::string& file, const std::string& item, const float*
                   const char* what) {
   for (size_t i = 0; i < n; ++i) {
     if (!std::isfinite(v[i]) || v[i] < 0) {
-      fail(file, item, std::string(what) + "[" + std::to_string(i) + "] = " +
-                           std::to_string(v[i]) + " is not a finite non-negative number");
+      fail(file, item,
+           std::string(what) + "[" + std::to_string(i) + "] = " + std::to_string(v[i]) +
+               " is not a finite non-negative number");
     }
   }
 }
@@ -40,8 +41,8 @@ class Cursor {
   template <typename T>
   T read(const std::string& item, const char* what) {
     if (remaining() < sizeof(T)) {
-      fail(file_, item, std::string("truncated reading ") + what + " at offset " +
-                            std::to_string(pos_));
+      fail(file_, item,
+           std::string("truncated reading ") + what + " at offset " + std::to_string(pos_));
     }
     T v;
     std::memcpy(&v, b_.data() + pos_, sizeof(T));
@@ -50,8 +51,8 @@ class Cursor {
   }
   std::string read_bytes(uint64_t n, const std::string& item, const char* what) {
     if (n > remaining()) {
-      fail(file_, item, std::string(what) + " length " + std::to_string(n) +
-                            " runs past the end of the file");
+      fail(file_, item,
+           std::string(what) + " length " + std::to_string(n) + " runs past the end of the file");
     }
     std::string s(reinterpret_cast<const char*>(b_.data() + pos_), n);
     pos_ += n;
@@ -74,7 +75,8 @@ class Cursor {
 };
 
 bool ends_with(const std::string& s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 }  // namespace
@@ -116,7 +118,9 @@ Imatrix Imatrix::parse(std::span<const uint8_t> bytes, const std::string& name) 
   return from_legacy(bytes, name);
 }
 
-Imatrix Imatrix::load_gguf(const std::string& path) { return from_gguf(*gguf::GgufFile::open(path), path); }
+Imatrix Imatrix::load_gguf(const std::string& path) {
+  return from_gguf(*gguf::GgufFile::open(path), path);
+}
 
 Imatrix Imatrix::load_legacy(const std::string& path) {
   auto f = MappedFile::open(path);
@@ -179,7 +183,8 @@ Imatrix from_gguf(const gguf::GgufFile& gf, const std::string& path) {
   for (const gguf::TensorInfo& t : g->tensors()) {
     if (ends_with(t.name, kCounts)) {
       const std::string name = t.name.substr(0, t.name.size() - kCounts.size());
-      if (im.entries.count(name) == 0) fail(path, "entry '" + name + "'", "has counts but no in_sum2");
+      if (im.entries.count(name) == 0)
+        fail(path, "entry '" + name + "'", "has counts but no in_sum2");
     }
   }
   return im;
@@ -191,8 +196,9 @@ Imatrix from_legacy(std::span<const uint8_t> bytes, const std::string& path) {
   const int32_t n = r.read<int32_t>("header", "entry count");
   // Each entry needs at least 16 bytes (len, ncall, nval, one value).
   if (n <= 0 || static_cast<uint64_t>(n) > r.remaining() / 16) {
-    fail(path, "header", "entry count " + std::to_string(n) + " is not plausible for a " +
-                             std::to_string(bytes.size()) + "-byte file");
+    fail(path, "header",
+         "entry count " + std::to_string(n) + " is not plausible for a " +
+             std::to_string(bytes.size()) + "-byte file");
   }
   for (int32_t i = 0; i < n; ++i) {
     const std::string idx = "entry " + std::to_string(i);
@@ -243,7 +249,8 @@ Imatrix from_cimatrix(std::span<const uint8_t> bytes, const std::string& path) {
     e.counts = {1.0f};
     if (!im.entries.emplace(key, std::move(e)).second) fail(path, item, "duplicate entry");
   }
-  if (!r.done()) fail(path, "", std::to_string(r.remaining()) + " unexpected bytes after the entries");
+  if (!r.done())
+    fail(path, "", std::to_string(r.remaining()) + " unexpected bytes after the entries");
   return im;
 }
 
@@ -257,7 +264,8 @@ void Imatrix::save_gguf(const std::string& path) const {
   w.set("imatrix.datasets", gguf::Value::array(gguf::ValueType::kString, std::move(ds)));
   auto u32 = [](int64_t x, const char* what) {
     if (x < 0 || x > 0xFFFFFFFFll) {
-      throw InvalidArgument(std::string("imatrix: ") + what + " " + std::to_string(x) + " out of range");
+      throw InvalidArgument(std::string("imatrix: ") + what + " " + std::to_string(x) +
+                            " out of range");
     }
     return gguf::Value::u32(static_cast<uint32_t>(x));
   };

@@ -30,10 +30,10 @@
 namespace insitu {
 
 struct ImatrixEntry {
-  int64_t n_cols = 0;           // ne0 of the weight (input features)
-  int64_t n_mat = 1;            // matrices: 1 for a dense weight, the expert count for MoE
-  std::vector<float> sums;      // [n_mat][n_cols] Σx² per column
-  std::vector<float> counts;    // [n_mat] activation rows accumulated per matrix
+  int64_t n_cols = 0;         // ne0 of the weight (input features)
+  int64_t n_mat = 1;          // matrices: 1 for a dense weight, the expert count for MoE
+  std::vector<float> sums;    // [n_mat][n_cols] Σx² per column
+  std::vector<float> counts;  // [n_mat] activation rows accumulated per matrix
 
   // E[x²] per column: sums / count per matrix, or 1 where a matrix saw no rows (llama-quantize's
   // rule). Size n_mat * n_cols, row-major by matrix.

@@ -14,15 +14,23 @@ using Json = nlohmann::json;
 
 std::string json_kind(const Json& j) {
   switch (j.type()) {
-    case Json::value_t::null: return "null";
-    case Json::value_t::object: return "object";
-    case Json::value_t::array: return "array";
-    case Json::value_t::string: return "string";
-    case Json::value_t::boolean: return "boolean";
+    case Json::value_t::null:
+      return "null";
+    case Json::value_t::object:
+      return "object";
+    case Json::value_t::array:
+      return "array";
+    case Json::value_t::string:
+      return "string";
+    case Json::value_t::boolean:
+      return "boolean";
     case Json::value_t::number_integer:
-    case Json::value_t::number_unsigned: return "integer";
-    case Json::value_t::number_float: return "number";
-    default: return "value";
+    case Json::value_t::number_unsigned:
+      return "integer";
+    case Json::value_t::number_float:
+      return "number";
+    default:
+      return "value";
   }
 }
 
@@ -89,8 +97,8 @@ std::string JsonObject::path_of(std::string_view field) const {
 
 void JsonObject::type_error(std::string_view field, std::string_view expected,
                             const Json& got) const {
-  throw FormatError(*file_ + ": field '" + path_of(field) + "': expected " +
-                    std::string(expected) + ", got " + json_kind(got));
+  throw FormatError(*file_ + ": field '" + path_of(field) + "': expected " + std::string(expected) +
+                    ", got " + json_kind(got));
 }
 
 const Json* JsonObject::find_raw(std::string_view field) const {

@@ -29,10 +29,10 @@ struct DtypeRow {
   size_t size;
 };
 constexpr DtypeRow kDtypes[] = {
-    {Dtype::kBool, "BOOL", 1}, {Dtype::kU8, "U8", 1},       {Dtype::kI8, "I8", 1},
-    {Dtype::kI16, "I16", 2},   {Dtype::kU16, "U16", 2},     {Dtype::kF16, "F16", 2},
-    {Dtype::kBF16, "BF16", 2}, {Dtype::kI32, "I32", 4},     {Dtype::kU32, "U32", 4},
-    {Dtype::kF32, "F32", 4},   {Dtype::kF64, "F64", 8},     {Dtype::kI64, "I64", 8},
+    {Dtype::kBool, "BOOL", 1}, {Dtype::kU8, "U8", 1},          {Dtype::kI8, "I8", 1},
+    {Dtype::kI16, "I16", 2},   {Dtype::kU16, "U16", 2},        {Dtype::kF16, "F16", 2},
+    {Dtype::kBF16, "BF16", 2}, {Dtype::kI32, "I32", 4},        {Dtype::kU32, "U32", 4},
+    {Dtype::kF32, "F32", 4},   {Dtype::kF64, "F64", 8},        {Dtype::kI64, "I64", 8},
     {Dtype::kU64, "U64", 8},   {Dtype::kF8E4M3, "F8_E4M3", 1}, {Dtype::kF8E5M2, "F8_E5M2", 1},
 };
 
@@ -42,15 +42,24 @@ constexpr DtypeRow kDtypes[] = {
 
 std::string json_kind(const Json& j) {
   switch (j.type()) {
-    case Json::value_t::null: return "null";
-    case Json::value_t::object: return "object";
-    case Json::value_t::array: return "array";
-    case Json::value_t::string: return "string";
-    case Json::value_t::boolean: return "boolean";
-    case Json::value_t::number_integer: return "negative integer";
-    case Json::value_t::number_unsigned: return "integer";
-    case Json::value_t::number_float: return "float";
-    default: return "value";
+    case Json::value_t::null:
+      return "null";
+    case Json::value_t::object:
+      return "object";
+    case Json::value_t::array:
+      return "array";
+    case Json::value_t::string:
+      return "string";
+    case Json::value_t::boolean:
+      return "boolean";
+    case Json::value_t::number_integer:
+      return "negative integer";
+    case Json::value_t::number_unsigned:
+      return "integer";
+    case Json::value_t::number_float:
+      return "float";
+    default:
+      return "value";
   }
 }
 
@@ -146,18 +155,21 @@ std::shared_ptr<const SafetensorsFile> SafetensorsFile::parse(std::span<const ui
 void SafetensorsFile::parse_bytes(std::span<const uint8_t> bytes) {
   const std::string& file = path_;
   if (bytes.size() < 8) {
-    fail(file, "header", "truncated: " + std::to_string(bytes.size()) +
-                             " bytes, need at least 8 for the header length");
+    fail(file, "header",
+         "truncated: " + std::to_string(bytes.size()) +
+             " bytes, need at least 8 for the header length");
   }
   uint64_t n = 0;
   std::memcpy(&n, bytes.data(), 8);
   if (n > kMaxHeaderSize) {
-    fail(file, "header", "length " + std::to_string(n) + " exceeds the limit of " +
-                             std::to_string(kMaxHeaderSize) + " bytes");
+    fail(file, "header",
+         "length " + std::to_string(n) + " exceeds the limit of " + std::to_string(kMaxHeaderSize) +
+             " bytes");
   }
   if (n > bytes.size() - 8) {
-    fail(file, "header", "length " + std::to_string(n) + " runs past the end of the " +
-                             std::to_string(bytes.size()) + "-byte file");
+    fail(file, "header",
+         "length " + std::to_string(n) + " runs past the end of the " +
+             std::to_string(bytes.size()) + "-byte file");
   }
   if (n < 2 || bytes[8] != '{') {
     fail(file, "header", "does not start with a JSON object ('{')");
@@ -165,7 +177,8 @@ void SafetensorsFile::parse_bytes(std::span<const uint8_t> bytes) {
   data_offset_ = 8 + n;
   const std::string_view text(reinterpret_cast<const char*>(bytes.data() + 8), n);
   const Json header = parse_header_json(text, file);
-  if (!header.is_object()) fail(file, "header", "is a JSON " + json_kind(header) + ", not an object");
+  if (!header.is_object())
+    fail(file, "header", "is a JSON " + json_kind(header) + ", not an object");
 
   const uint64_t data_size = bytes.size() - data_offset_;
   for (const auto& [name, entry] : header.items()) {
@@ -188,17 +201,19 @@ void SafetensorsFile::parse_bytes(std::span<const uint8_t> bytes) {
 
     const auto dt = entry.find("dtype");
     if (dt == entry.end()) fail(file, item, "missing field 'dtype'");
-    if (!dt->is_string()) fail(file, item, "field 'dtype': expected a string, got " + json_kind(*dt));
+    if (!dt->is_string())
+      fail(file, item, "field 'dtype': expected a string, got " + json_kind(*dt));
     const auto dtype = parse_dtype(dt->get_ref<const std::string&>());
     if (!dtype) {
-      fail(file, item, "dtype '" + dt->get<std::string>() + "' unsupported; supported: " +
-                           dtype_name_list());
+      fail(file, item,
+           "dtype '" + dt->get<std::string>() + "' unsupported; supported: " + dtype_name_list());
     }
     t.dtype = *dtype;
 
     const auto sh = entry.find("shape");
     if (sh == entry.end()) fail(file, item, "missing field 'shape'");
-    if (!sh->is_array()) fail(file, item, "field 'shape': expected an array, got " + json_kind(*sh));
+    if (!sh->is_array())
+      fail(file, item, "field 'shape': expected an array, got " + json_kind(*sh));
     for (const Json& d : *sh) {
       if (!d.is_number_unsigned() ||
           d.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
@@ -211,32 +226,35 @@ void SafetensorsFile::parse_bytes(std::span<const uint8_t> bytes) {
     if (off == entry.end()) fail(file, item, "missing field 'data_offsets'");
     if (!off->is_array() || off->size() != 2 || !(*off)[0].is_number_unsigned() ||
         !(*off)[1].is_number_unsigned()) {
-      fail(file, item, "field 'data_offsets': expected [begin, end] of non-negative integers, got " +
-                           off->dump());
+      fail(file, item,
+           "field 'data_offsets': expected [begin, end] of non-negative integers, got " +
+               off->dump());
     }
     const uint64_t begin = (*off)[0].get<uint64_t>();
     const uint64_t end = (*off)[1].get<uint64_t>();
     if (begin > end) {
-      fail(file, item, "data_offsets [" + std::to_string(begin) + ", " + std::to_string(end) +
-                           "] are out of order");
+      fail(file, item,
+           "data_offsets [" + std::to_string(begin) + ", " + std::to_string(end) +
+               "] are out of order");
     }
     if (end > data_size) {
-      fail(file, item, "data_offsets [" + std::to_string(begin) + ", " + std::to_string(end) +
-                           "] run past the end of the " + std::to_string(data_size) +
-                           "-byte data section");
+      fail(file, item,
+           "data_offsets [" + std::to_string(begin) + ", " + std::to_string(end) +
+               "] run past the end of the " + std::to_string(data_size) + "-byte data section");
     }
     bool overflow = false;
     const uint64_t elements = checked_elements(t.shape, &overflow);
-    if (overflow || (elements != 0 && dtype_size(t.dtype) >
-                                          std::numeric_limits<uint64_t>::max() / elements)) {
+    if (overflow ||
+        (elements != 0 && dtype_size(t.dtype) > std::numeric_limits<uint64_t>::max() / elements)) {
       fail(file, item, "element count of the shape overflows");
     }
     const uint64_t want = elements * dtype_size(t.dtype);
     if (end - begin != want) {
       std::string shape;
       for (int64_t d : t.shape) shape += (shape.empty() ? "" : ", ") + std::to_string(d);
-      fail(file, item, "data_offsets span " + std::to_string(end - begin) + " bytes but shape [" +
-                           shape + "] of " + dtype_name(t.dtype) + " needs " + std::to_string(want));
+      fail(file, item,
+           "data_offsets span " + std::to_string(end - begin) + " bytes but shape [" + shape +
+               "] of " + dtype_name(t.dtype) + " needs " + std::to_string(want));
     }
     t.offset = begin;
     t.nbytes = want;
@@ -252,8 +270,8 @@ void SafetensorsFile::parse_bytes(std::span<const uint8_t> bytes) {
     if (t.nbytes == 0) continue;
     if (prev != nullptr && t.offset < prev->offset + prev->nbytes) {
       fail(file, "tensor '" + t.name + "'",
-           "data_offsets [" + std::to_string(t.offset) + ", " + std::to_string(t.offset + t.nbytes) +
-               "] overlap tensor '" + prev->name + "'");
+           "data_offsets [" + std::to_string(t.offset) + ", " +
+               std::to_string(t.offset + t.nbytes) + "] overlap tensor '" + prev->name + "'");
     }
     prev = &t;
   }
@@ -332,7 +350,8 @@ std::shared_ptr<const ShardedSafetensors> ShardedSafetensors::open(const std::st
   std::map<std::string, size_t> shard_of_file;
   for (const auto& [tensor, shard] : wm->items()) {
     const std::string item = "weight_map tensor '" + tensor + "'";
-    if (!shard.is_string()) fail(ipath, item, "expected a shard file name, got " + json_kind(shard));
+    if (!shard.is_string())
+      fail(ipath, item, "expected a shard file name, got " + json_kind(shard));
     const std::string name = shard.get<std::string>();
     const fs::path rel(name);
     bool escapes = name.empty() || rel.is_absolute();
@@ -415,8 +434,8 @@ size_t SafetensorsWriter::add_tensor(std::string name, Dtype dtype, std::vector<
     bad(what, "size overflows");
   }
   if (!produce) bad(what, "no producer");
-  tensors_.push_back(Planned{std::move(name), dtype, std::move(shape), elements * size,
-                             std::move(produce)});
+  tensors_.push_back(
+      Planned{std::move(name), dtype, std::move(shape), elements * size, std::move(produce)});
   return tensors_.size() - 1;
 }
 
@@ -465,8 +484,8 @@ void SafetensorsWriter::write(const std::string& path) const {
       using ByteSink::write;
       void write(std::span<const uint8_t> bytes) override {
         if (bytes.size() > plan.nbytes - written) {
-          bad("tensor '" + plan.name + "'", "producer wrote more than the tensor's " +
-                                                std::to_string(plan.nbytes) + " bytes");
+          bad("tensor '" + plan.name + "'",
+              "producer wrote more than the tensor's " + std::to_string(plan.nbytes) + " bytes");
         }
         out.write(bytes);
         written += bytes.size();

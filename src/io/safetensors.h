@@ -32,7 +32,21 @@
 namespace insitu::safetensors {
 
 enum class Dtype : uint8_t {
-  kBool, kU8, kI8, kI16, kU16, kF16, kBF16, kI32, kU32, kF32, kF64, kI64, kU64, kF8E4M3, kF8E5M2,
+  kBool,
+  kU8,
+  kI8,
+  kI16,
+  kU16,
+  kF16,
+  kBF16,
+  kI32,
+  kU32,
+  kF32,
+  kF64,
+  kI64,
+  kU64,
+  kF8E4M3,
+  kF8E5M2,
 };
 
 // The header spelling ("F16", "BF16", "F8_E4M3"), its size in bytes, and the reverse lookup

@@ -90,11 +90,12 @@ TEST(CliInspect, SafetensorsAndErrors) {
   EXPECT_EQ(j["metadata"]["format"], "pt");
   EXPECT_EQ(j["totals"]["tensors"], 14);
   EXPECT_EQ(j["totals"]["bytes"], 86);
-  const std::string err = run(cli() + " inspect '" + test::data_dir() +
-                                  "/malformed/gguf_tensor_overlap.gguf' 2>&1",
-                              &status);
+  const std::string err =
+      run(cli() + " inspect '" + test::data_dir() + "/malformed/gguf_tensor_overlap.gguf' 2>&1",
+          &status);
   EXPECT_EQ(status, 1);
-  EXPECT_NE(err.find("tensor 'b': data at offset 32 overlaps tensor 'a'"), std::string::npos) << err;
+  EXPECT_NE(err.find("tensor 'b': data at offset 32 overlaps tensor 'a'"), std::string::npos)
+      << err;
 }
 
 TEST(CliInspect, HuggingFaceDirectory) {

@@ -35,7 +35,8 @@ void expect_format_error(const GgufBytes& b, std::initializer_list<std::string> 
 // ---- real models against the Python gguf package's view ----------------------------------------
 
 void compare_with_reference(const std::string& model, const std::string& ref) {
-  if (!std::filesystem::exists(model)) GTEST_SKIP() << model << " missing; run scripts/fetch-models.sh";
+  if (!std::filesystem::exists(model))
+    GTEST_SKIP() << model << " missing; run scripts/fetch-models.sh";
   auto f = GgufFile::open(model);
   std::ifstream in(ref);
   ASSERT_TRUE(in) << ref;
@@ -326,7 +327,8 @@ TEST(Gguf, RejectsBadTensorInfos) {
   expect_format_error(one_tensor({1ull << 62}, 0, 0, 4), {"tensor 't'", "overflow"});
   expect_format_error(one_tensor({4}, 4, 0, 16), {"tensor 't'", "type 4 unsupported"});
   expect_format_error(one_tensor({4}, 1000, 0, 16), {"tensor 't'", "type 1000 unsupported"});
-  expect_format_error(one_tensor({4}, 0, 16, 64), {"tensor 't'", "not a multiple of the alignment"});
+  expect_format_error(one_tensor({4}, 0, 16, 64),
+                      {"tensor 't'", "not a multiple of the alignment"});
   expect_format_error(one_tensor({4}, 0, 32, 40), {"tensor 't'", "past the end"});
   expect_format_error(one_tensor({4}, 0, 0, 15), {"tensor 't'", "past the end"});
   expect_format_error(one_tensor({4}, 0, 1ull << 63, 16), {"tensor 't'", "past the end"});

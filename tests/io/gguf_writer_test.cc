@@ -49,8 +49,8 @@ TEST(GgufWriter, ByteIdenticalToPythonGguf) {
   w.set("t.u64", Value::u64(1ull << 63));
   w.set("t.i64", Value{ValueType::kI64, int64_t{-(1ll << 62)}});
   w.set("t.f64", Value{ValueType::kF64, -0.25});
-  w.set("t.strings", Value::array(ValueType::kString, {Value::string("x"), Value::string(""),
-                                                       Value::string("yz")}));
+  w.set("t.strings", Value::array(ValueType::kString,
+                                  {Value::string("x"), Value::string(""), Value::string("yz")}));
   w.set("t.i32s", Value::array(ValueType::kI32, {Value::i32(1), Value::i32(-2), Value::i32(3)}));
 
   const float v[3] = {1, 2, 3};
@@ -60,7 +60,8 @@ TEST(GgufWriter, ByteIdenticalToPythonGguf) {
   for (int i = 0; i < 15; ++i) h[i] = fp32_to_fp16(static_cast<float>(i));
   w.add_tensor("v", QuantType::kF32, {3}, std::span(reinterpret_cast<const uint8_t*>(v), 12));
   w.add_tensor("w", QuantType::kQ8_0, {32, 2}, q8);
-  w.add_tensor("h", QuantType::kF16, {5, 3}, std::span(reinterpret_cast<const uint8_t*>(h.data()), 30));
+  w.add_tensor("h", QuantType::kF16, {5, 3},
+               std::span(reinterpret_cast<const uint8_t*>(h.data()), 30));
 
   const std::string dir = temp_dir("python");
   const std::string path = dir + "/ours.gguf";
@@ -151,9 +152,7 @@ TEST(GgufWriter, RewritingARealModelReproducesItByteForByte) {
 TEST(GgufWriter, FailedWritesLeaveNothing) {
   const std::string dir = temp_dir("atomic");
   const std::string path = dir + "/m.gguf";
-  {
-    std::ofstream(path) << "previous";
-  }
+  { std::ofstream(path) << "previous"; }
   auto expect_untouched = [&] {
     EXPECT_EQ(entries_in(dir), 1u);
     std::ifstream in(path);

@@ -108,7 +108,8 @@ TEST(Imatrix, GgufRoundTrip) {
 std::vector<uint8_t> legacy(bool trailer) {
   test::GgufBytes b;  // only its little-endian put() is used
   b.put<int32_t>(2);
-  b.put<int32_t>(13).bytes.insert(b.bytes.end(), {'b', 'l', 'k', '.', '0', '.', 'a', 't', 't', 'n', '_', 'k', '.'});
+  b.put<int32_t>(13).bytes.insert(
+      b.bytes.end(), {'b', 'l', 'k', '.', '0', '.', 'a', 't', 't', 'n', '_', 'k', '.'});
   b.put<int32_t>(4).put<int32_t>(2);  // ncall 4, 2 values
   b.put(8.0f).put(2.0f);
   b.put<int32_t>(1).bytes.push_back('z');
@@ -190,7 +191,12 @@ TEST(Imatrix, RejectsHostileFiles) {
   write_bytes(gpath, g.bytes);
   EXPECT_NE(error_of(gpath).find("no w.counts"), std::string::npos) << error_of(gpath);
   test::GgufBytes m;
-  m.header(3, 1, 1).key("general.type", 8).str("model").tensor_info("w", {4}, 0, 0).pad_to(32).fill(16);
+  m.header(3, 1, 1)
+      .key("general.type", 8)
+      .str("model")
+      .tensor_info("w", {4}, 0, 0)
+      .pad_to(32)
+      .fill(16);
   write_bytes(gpath, m.bytes);
   EXPECT_NE(error_of(gpath).find("not 'imatrix'"), std::string::npos) << error_of(gpath);
 }

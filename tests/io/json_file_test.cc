@@ -60,7 +60,8 @@ TEST(JsonFile, ErrorsNameFileFieldAndTypes) {
   EXPECT_EQ(error_of([&] { c.get_int("num_attention_heads"); }),
             "config.json: field 'num_attention_heads': expected integer, got string");
   EXPECT_EQ(error_of([&] { c.get_int("vocab_size"); }), "config.json: field 'vocab_size': missing");
-  EXPECT_EQ(error_of([&] { c.get_int("rope_scaling"); }), "config.json: field 'rope_scaling': missing");
+  EXPECT_EQ(error_of([&] { c.get_int("rope_scaling"); }),
+            "config.json: field 'rope_scaling': missing");
   EXPECT_EQ(error_of([&] { c.get_int("rms_norm_eps"); }),
             "config.json: field 'rms_norm_eps': expected integer, got number");
   EXPECT_EQ(error_of([&] { c.get_string("hidden_size"); }),
@@ -78,8 +79,9 @@ TEST(JsonFile, ErrorsNameFileFieldAndTypes) {
 }
 
 TEST(JsonFile, SyntaxErrorsGiveLineAndColumn) {
-  EXPECT_EQ(error_of([] { JsonFile::parse("{\n  \"a\": 1,\n  \"b\" 2\n}", "config.json"); })
-                .rfind("json: config.json: line 3, column 7: syntax error", 0),
+  EXPECT_EQ(error_of([] {
+              JsonFile::parse("{\n  \"a\": 1,\n  \"b\" 2\n}", "config.json");
+            }).rfind("json: config.json: line 3, column 7: syntax error", 0),
             0u);
   const std::string truncated = error_of([] { JsonFile::parse("{\"a\": [1, 2", "t.json"); });
   EXPECT_NE(truncated.find("json: t.json: line 1, column"), std::string::npos) << truncated;

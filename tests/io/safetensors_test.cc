@@ -21,7 +21,8 @@ std::vector<uint8_t> read_all(const std::string& path) {
 
 void write_all(const std::string& path, const std::vector<uint8_t>& bytes) {
   std::ofstream out(path, std::ios::binary);
-  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  out.write(reinterpret_cast<const char*>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
 }
 
 std::string temp_dir(const std::string& name) {
@@ -105,11 +106,10 @@ TEST(Safetensors, WriterReproducesTheReferenceFile) {
 }
 
 TEST(Safetensors, HandWrittenFileWithEveryDtype) {
-  const std::string header =
-      R"({"a":{"dtype":"BF16","shape":[2],"data_offsets":[0,4]},)"
-      R"("b":{"dtype":"F8_E4M3","shape":[3],"data_offsets":[4,7]},)"
-      R"("c":{"dtype":"F8_E5M2","shape":[1,1],"data_offsets":[7,8]},)"
-      R"("__metadata__":{"k":"v"}}   )";
+  const std::string header = R"({"a":{"dtype":"BF16","shape":[2],"data_offsets":[0,4]},)"
+                             R"("b":{"dtype":"F8_E4M3","shape":[3],"data_offsets":[4,7]},)"
+                             R"("c":{"dtype":"F8_E5M2","shape":[1,1],"data_offsets":[7,8]},)"
+                             R"("__metadata__":{"k":"v"}}   )";
   auto bytes = make_file(header, 8, 0x11);
   auto f = SafetensorsFile::parse(bytes, "hand.safetensors");
   EXPECT_EQ(f->tensor("a").dtype, Dtype::kBF16);
@@ -142,11 +142,15 @@ TEST(Safetensors, RejectsMalformedHeaders) {
   expect_error(make_file("{\"a\":", 0), {"invalid JSON", "line 1, column"});
   expect_error(make_file("{} x", 0), {"invalid JSON"});
   expect_error(make_file(R"({"a":1})", 0), {"tensor 'a'", "expected an object, got integer"});
-  expect_error(make_file(R"({"__metadata__":{"k":1}})", 0), {"__metadata__ key 'k'", "expected a string"});
+  expect_error(make_file(R"({"__metadata__":{"k":1}})", 0),
+               {"__metadata__ key 'k'", "expected a string"});
   expect_error(make_file(R"({"__metadata__":[]})", 0), {"__metadata__", "expected an object"});
-  expect_error(make_file(R"({"a":{"shape":[1],"data_offsets":[0,4]}})", 4), {"tensor 'a'", "missing field 'dtype'"});
-  expect_error(make_file(R"({"a":{"dtype":"F32","data_offsets":[0,4]}})", 4), {"tensor 'a'", "missing field 'shape'"});
-  expect_error(make_file(R"({"a":{"dtype":"F32","shape":[1]}})", 4), {"tensor 'a'", "missing field 'data_offsets'"});
+  expect_error(make_file(R"({"a":{"shape":[1],"data_offsets":[0,4]}})", 4),
+               {"tensor 'a'", "missing field 'dtype'"});
+  expect_error(make_file(R"({"a":{"dtype":"F32","data_offsets":[0,4]}})", 4),
+               {"tensor 'a'", "missing field 'shape'"});
+  expect_error(make_file(R"({"a":{"dtype":"F32","shape":[1]}})", 4),
+               {"tensor 'a'", "missing field 'data_offsets'"});
   expect_error(make_file(R"({"a":{"dtype":"Q4","shape":[1],"data_offsets":[0,1]}})", 4),
                {"tensor 'a'", "dtype 'Q4' unsupported", "F8_E5M2"});
   expect_error(make_file(R"({"a":{"dtype":7,"shape":[1],"data_offsets":[0,1]}})", 4),
@@ -163,15 +167,19 @@ TEST(Safetensors, RejectsMalformedHeaders) {
                {"tensor 'a'", "run past the end of the 4-byte data section"});
   expect_error(make_file(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}})", 4),
                {"tensor 'a'", "span 4 bytes", "needs 8"});
-  expect_error(make_file(R"({"a":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,4]}})", 4),
-               {"tensor 'a'", "overflows"});
-  expect_error(make_file(R"({"a":{"dtype":"F64","shape":[2305843009213693952],"data_offsets":[0,4]}})", 4),
-               {"tensor 'a'", "overflows"});
+  expect_error(
+      make_file(R"({"a":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,4]}})", 4),
+      {"tensor 'a'", "overflows"});
+  expect_error(
+      make_file(R"({"a":{"dtype":"F64","shape":[2305843009213693952],"data_offsets":[0,4]}})", 4),
+      {"tensor 'a'", "overflows"});
   expect_error(make_file(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
-                         R"("b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", 8),
+                         R"("b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
+                         8),
                {"tensor 'b'", "overlap tensor 'a'"});
   expect_error(make_file(R"({"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},)"
-                         R"("a":{"dtype":"U8","shape":[1],"data_offsets":[1,2]}})", 2),
+                         R"("a":{"dtype":"U8","shape":[1],"data_offsets":[1,2]}})",
+                         2),
                {"duplicate key 'a'"});
 }
 
@@ -198,8 +206,10 @@ TEST(Safetensors, ShardedCheckpointWithIndex) {
   a.write(dir + "/model-00001-of-00002.safetensors");
   b.write(dir + "/model-00002-of-00002.safetensors");
   std::ofstream(dir + "/model.safetensors.index.json")
-      << R"({"metadata":{"total_size":16},"weight_map":{"x.weight":"model-00001-of-00002.safetensors",)"
-      << R"("y.weight":"model-00001-of-00002.safetensors","z.weight":"model-00002-of-00002.safetensors"}})";
+      << R"({"metadata":{"total_size":16},"weight_map":{)"
+      << R"("x.weight":"model-00001-of-00002.safetensors",)"
+      << R"("y.weight":"model-00001-of-00002.safetensors",)"
+      << R"("z.weight":"model-00002-of-00002.safetensors"}})";
   auto s = ShardedSafetensors::open(dir);
   EXPECT_EQ(s->shards().size(), 2u);
   EXPECT_EQ(s->size(), 3u);
@@ -235,7 +245,8 @@ TEST(Safetensors, ShardedIndexErrors) {
     }
   };
   index_error(R"({"weight_map":{"y":"s.safetensors"}})", "'y': not found in shard 's.safetensors'");
-  index_error(R"({"weight_map":{"x":"../s.safetensors"}})", "not a file inside the model directory");
+  index_error(R"({"weight_map":{"x":"../s.safetensors"}})",
+              "not a file inside the model directory");
   index_error(R"({"weight_map":{"x":"/etc/passwd"}})", "not a file inside the model directory");
   index_error(R"({"weight_map":{"x":3}})", "expected a shard file name");
   index_error(R"({"metadata":{}})", "missing field 'weight_map'");

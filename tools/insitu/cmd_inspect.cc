@@ -24,9 +24,9 @@ namespace {
 namespace fs = std::filesystem;
 using Json = nlohmann::ordered_json;
 
-constexpr size_t kArrayHead = 3;       // items shown of a long array in text output
-constexpr size_t kJsonArrayLimit = 64; // arrays longer than this are summarised in JSON output
-constexpr size_t kStringLimit = 80;    // characters of a long string shown in text output
+constexpr size_t kArrayHead = 3;        // items shown of a long array in text output
+constexpr size_t kJsonArrayLimit = 64;  // arrays longer than this are summarised in JSON output
+constexpr size_t kStringLimit = 80;     // characters of a long string shown in text output
 
 struct InspectArgs {
   std::string path;
@@ -37,11 +37,11 @@ struct InspectArgs {
 // The format-neutral report both renderers print.
 struct Report {
   std::string path;
-  std::string format;               // "gguf", "safetensors"
-  Json header = Json::object();     // format facts: version, alignment, shards, ...
+  std::string format;            // "gguf", "safetensors"
+  Json header = Json::object();  // format facts: version, alignment, shards, ...
   std::vector<std::pair<std::string, std::string>> metadata_text;
   Json metadata = Json::object();
-  std::string shape_order;          // how shapes are written
+  std::string shape_order;  // how shapes are written
   struct Tensor {
     std::string name, type;
     std::vector<int64_t> shape;
@@ -57,7 +57,11 @@ std::string escape(const std::string& s) {
   size_t i = 0;
   while (i < s.size()) {
     const auto c = static_cast<unsigned char>(s[i]);
-    const size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+    const size_t len = c < 0x80         ? 1
+                       : (c >> 5) == 6  ? 2
+                       : (c >> 4) == 14 ? 3
+                       : (c >> 3) == 30 ? 4
+                                        : 0;
     bool valid = len > 0 && i + len <= s.size();
     for (size_t k = 1; valid && k < len; ++k) {
       valid = (static_cast<unsigned char>(s[i + k]) & 0xC0) == 0x80;
@@ -69,11 +73,16 @@ std::string escape(const std::string& s) {
       ++i;
       continue;
     }
-    if (c == '\n') out += "\\n";
-    else if (c == '\t') out += "\\t";
-    else if (c == '"') out += "\\\"";
-    else if (c == '\\') out += "\\\\";
-    else out.append(s, i, len);
+    if (c == '\n')
+      out += "\\n";
+    else if (c == '\t')
+      out += "\\t";
+    else if (c == '"')
+      out += "\\\"";
+    else if (c == '\\')
+      out += "\\\\";
+    else
+      out.append(s, i, len);
     i += len;
   }
   return out;
@@ -96,10 +105,13 @@ std::string number(double d) {
 std::string value_text(const gguf::Value& v, bool full) {
   using gguf::ValueType;
   switch (v.type) {
-    case ValueType::kString: return quoted(std::get<std::string>(v.v), full);
-    case ValueType::kBool: return std::get<bool>(v.v) ? "true" : "false";
+    case ValueType::kString:
+      return quoted(std::get<std::string>(v.v), full);
+    case ValueType::kBool:
+      return std::get<bool>(v.v) ? "true" : "false";
     case ValueType::kF32:
-    case ValueType::kF64: return number(std::get<double>(v.v));
+    case ValueType::kF64:
+      return number(std::get<double>(v.v));
     case ValueType::kArray: {
       const gguf::Array& a = std::get<gguf::Array>(v.v);
       const std::string kind = a.elem_type == ValueType::kString ? "strings"
@@ -121,10 +133,13 @@ std::string value_text(const gguf::Value& v, bool full) {
 Json value_json(const gguf::Value& v, bool full) {
   using gguf::ValueType;
   switch (v.type) {
-    case ValueType::kString: return std::get<std::string>(v.v);
-    case ValueType::kBool: return std::get<bool>(v.v);
+    case ValueType::kString:
+      return std::get<std::string>(v.v);
+    case ValueType::kBool:
+      return std::get<bool>(v.v);
     case ValueType::kF32:
-    case ValueType::kF64: return std::get<double>(v.v);
+    case ValueType::kF64:
+      return std::get<double>(v.v);
     case ValueType::kArray: {
       const gguf::Array& a = std::get<gguf::Array>(v.v);
       if (full || a.items.size() <= kJsonArrayLimit) {
@@ -214,7 +229,8 @@ Report inspect_safetensors(const std::string& path, bool full) {
   r.header = Json{{"shards", shards}, {"file_bytes", file_bytes}};
   for (const std::string& name : s->tensor_names()) {
     const safetensors::TensorView& t = s->tensor(name);
-    r.tensors.push_back({t.name, safetensors::dtype_name(t.dtype), t.shape, t.nbytes, t.n_elements()});
+    r.tensors.push_back(
+        {t.name, safetensors::dtype_name(t.dtype), t.shape, t.nbytes, t.n_elements()});
   }
   return r;
 }
@@ -245,7 +261,8 @@ Report inspect_path(const std::string& path, bool full) {
   const std::string ext = fs::path(path).extension();
   if (ext == ".safetensors" || ext == ".json") return inspect_safetensors(path, full);
   if (ext == ".gguf") return inspect_gguf(path, full);  // reports the bad magic
-  throw InvalidArgument(path + ": not a GGUF or safetensors file (expected .gguf, .safetensors, "
+  throw InvalidArgument(path +
+                        ": not a GGUF or safetensors file (expected .gguf, .safetensors, "
                         "an index .json or a model directory)");
 }
 
@@ -270,10 +287,14 @@ std::string human_bytes(uint64_t n) {
 
 std::string human_count(uint64_t n) {
   char buf[32];
-  if (n >= 1000000000) std::snprintf(buf, sizeof buf, "%.2fB", n / 1e9);
-  else if (n >= 1000000) std::snprintf(buf, sizeof buf, "%.2fM", n / 1e6);
-  else if (n >= 1000) std::snprintf(buf, sizeof buf, "%.2fK", n / 1e3);
-  else std::snprintf(buf, sizeof buf, "%" PRIu64, n);
+  if (n >= 1000000000)
+    std::snprintf(buf, sizeof buf, "%.2fB", n / 1e9);
+  else if (n >= 1000000)
+    std::snprintf(buf, sizeof buf, "%.2fM", n / 1e6);
+  else if (n >= 1000)
+    std::snprintf(buf, sizeof buf, "%.2fK", n / 1e3);
+  else
+    std::snprintf(buf, sizeof buf, "%" PRIu64, n);
   return buf;
 }
 
@@ -297,21 +318,22 @@ void print_text(const Report& r) {
     shape_w = std::max(shape_w, shape_text(t.shape).size());
   }
   std::printf("\ntensors (%zu; shape %s):\n", r.tensors.size(), r.shape_order.c_str());
-  std::printf("  %-*s  %-*s  %-*s  %14s\n", static_cast<int>(name_w), "name", static_cast<int>(type_w),
-              "type", static_cast<int>(shape_w), "shape", "bytes");
+  std::printf("  %-*s  %-*s  %-*s  %14s\n", static_cast<int>(name_w), "name",
+              static_cast<int>(type_w), "type", static_cast<int>(shape_w), "shape", "bytes");
   uint64_t params = 0, bytes = 0;
   for (const Report::Tensor& t : r.tensors) {
-    std::printf("  %-*s  %-*s  %-*s  %14" PRIu64 "\n", static_cast<int>(name_w), escape(t.name).c_str(),
-                static_cast<int>(type_w), t.type.c_str(), static_cast<int>(shape_w),
-                shape_text(t.shape).c_str(), t.bytes);
+    std::printf("  %-*s  %-*s  %-*s  %14" PRIu64 "\n", static_cast<int>(name_w),
+                escape(t.name).c_str(), static_cast<int>(type_w), t.type.c_str(),
+                static_cast<int>(shape_w), shape_text(t.shape).c_str(), t.bytes);
     params += static_cast<uint64_t>(t.elements);
     bytes += t.bytes;
   }
-  const double bpw = params == 0 ? 0.0 : 8.0 * static_cast<double>(bytes) / static_cast<double>(params);
+  const double bpw =
+      params == 0 ? 0.0 : 8.0 * static_cast<double>(bytes) / static_cast<double>(params);
   std::printf("\ntotals: %zu tensors, %" PRIu64 " parameters (%s), %" PRIu64
               " bytes (%s), %.3f bits per weight\n",
-              r.tensors.size(), params, human_count(params).c_str(), bytes, human_bytes(bytes).c_str(),
-              bpw);
+              r.tensors.size(), params, human_count(params).c_str(), bytes,
+              human_bytes(bytes).c_str(), bpw);
 }
 
 void print_json(const Report& r) {
@@ -324,17 +346,21 @@ void print_json(const Report& r) {
   Json tensors = Json::array();
   uint64_t params = 0, bytes = 0;
   for (const Report::Tensor& t : r.tensors) {
-    tensors.push_back({{"name", t.name}, {"type", t.type}, {"shape", t.shape}, {"bytes", t.bytes},
+    tensors.push_back({{"name", t.name},
+                       {"type", t.type},
+                       {"shape", t.shape},
+                       {"bytes", t.bytes},
                        {"elements", t.elements}});
     params += static_cast<uint64_t>(t.elements);
     bytes += t.bytes;
   }
   out["tensors"] = tensors;
-  out["totals"] = {{"tensors", r.tensors.size()},
-                   {"parameters", params},
-                   {"bytes", bytes},
-                   {"bits_per_weight", params == 0 ? 0.0 : 8.0 * static_cast<double>(bytes) /
-                                                               static_cast<double>(params)}};
+  out["totals"] = {
+      {"tensors", r.tensors.size()},
+      {"parameters", params},
+      {"bytes", bytes},
+      {"bits_per_weight",
+       params == 0 ? 0.0 : 8.0 * static_cast<double>(bytes) / static_cast<double>(params)}};
   const std::string s = out.dump(2, ' ', false, Json::error_handler_t::replace);
   std::fwrite(s.data(), 1, s.size(), stdout);
   std::fputc('\n', stdout);
@@ -345,9 +371,11 @@ void print_json(const Report& r) {
 void add_inspect_command(CLI::App& app) {
   auto args = std::make_shared<InspectArgs>();
   CLI::App* cmd = app.add_subcommand(
-      "inspect", "Print a model file's metadata, tensors, types and sizes (GGUF, safetensors, or a "
-                 "Hugging Face directory)");
-  cmd->add_option("path", args->path, "GGUF file, .safetensors file, index .json, or model directory")
+      "inspect",
+      "Print a model file's metadata, tensors, types and sizes (GGUF, safetensors, or a "
+      "Hugging Face directory)");
+  cmd->add_option("path", args->path,
+                  "GGUF file, .safetensors file, index .json, or model directory")
       ->required();
   cmd->add_flag("--json", args->json, "Print JSON instead of text");
   cmd->add_flag("--full", args->full, "Print long arrays and strings in full");
