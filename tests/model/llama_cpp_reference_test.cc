@@ -8,6 +8,10 @@
 #include <string>
 #include <vector>
 
+#include <filesystem>
+#include <unistd.h>
+
+#include "model/convert.h"
 #include "model/model.h"
 #include "model/reference_data.h"
 #include "test_paths.h"
@@ -77,6 +81,30 @@ TEST_P(LlamaCppReference, GgufMatchesLlamaCpp) {
   LoadOptions opts;
   opts.path = GetParam().path();
   check_against_llama_cpp(Model::load(opts), ref);
+}
+
+// `insitu convert` writes a Hugging Face directory that must give the same results as its GGUF.
+TEST_P(LlamaCppReference, ConvertedDirectoryMatchesLlamaCpp) {
+  const test::ModelReference ref = test::load_model_reference(GetParam().name);
+  ASSERT_FALSE(ref.text_ids.empty());
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() /
+                       ("insitu_convert_" + GetParam().name + "_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  ThreadPool pool(2);
+  ConvertOptions copts;
+  copts.input = GetParam().path();
+  copts.output_dir = dir.string();
+  copts.show_progress = false;
+  convert_gguf_to_hf(copts, pool);
+  for (const char* f : {"config.json", "generation_config.json", "model.safetensors",
+                        "tokenizer.json", "tokenizer_config.json"}) {
+    EXPECT_TRUE(fs::exists(dir / f)) << f;
+  }
+  LoadOptions opts;
+  opts.path = dir.string();
+  check_against_llama_cpp(Model::load(opts), ref);
+  fs::remove_all(dir);
 }
 
 INSTANTIATE_TEST_SUITE_P(ShippedModels, LlamaCppReference,
