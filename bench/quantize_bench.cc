@@ -6,14 +6,17 @@
 //
 // Raw mode, used by bench/quantize_vs_ggml.py to compare against ggml on identical data:
 //   quantize_bench --raw SRC.f32 --rows R --cols C --type NAME [--imatrix IM.f32]
-//                  [--threads N] [--reps K] [--inner M] [--out DST.bin]
+//                  [--threads N] [--reps K] [--inner M] [--clock wall|cpu] [--out DST.bin]
 // reads R*C little-endian floats (and C imatrix floats), takes K samples of M back-to-back
 // quantizations each (M makes a sample long enough to time on a busy machine), prints one line
 // "median_s=<seconds per quantization> bytes=<n>" and optionally writes the quantized bytes.
+// --clock cpu times the calling thread's CPU time (meaningful with --threads 1 only, where the
+// work runs on that thread); it keeps figures stable on a machine shared with other jobs.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -62,6 +65,15 @@ void bm_quantize(benchmark::State& state, QuantType type, bool with_imatrix) {
   state.SetItemsProcessed(state.iterations() * nrows * n_per_row);
 }
 
+double now_s(const std::string& clock) {
+  if (clock == "cpu") {
+    timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+  }
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
 bool read_floats(const std::string& path, std::vector<float>& out, size_t n) {
   std::ifstream f(path, std::ios::binary);
   out.resize(n);
@@ -70,7 +82,7 @@ bool read_floats(const std::string& path, std::vector<float>& out, size_t n) {
 }
 
 int raw_mode(int argc, char** argv) {
-  std::string src_path, imatrix_path, out_path, type_name;
+  std::string src_path, imatrix_path, out_path, type_name, clock = "wall";
   int64_t rows = 0, cols = 0;
   int threads = 1, reps = 5, inner = 1;
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -85,12 +97,17 @@ int raw_mode(int argc, char** argv) {
     else if (k == "--reps") reps = std::stoi(v);
     else if (k == "--inner") inner = std::stoi(v);
     else if (k == "--out") out_path = v;
+    else if (k == "--clock") clock = v;
     else {
       std::fprintf(stderr, "quantize_bench: unknown flag %s\n", k.c_str());
       return 2;
     }
   }
   const auto type = insitu::parse_quant_type(type_name);
+  if (clock != "wall" && !(clock == "cpu" && threads == 1)) {
+    std::fprintf(stderr, "quantize_bench: --clock is wall, or cpu with --threads 1\n");
+    return 2;
+  }
   if (!type || rows <= 0 || cols <= 0 || reps <= 0 || inner <= 0) {
     std::fprintf(stderr, "quantize_bench: need --raw, --rows, --cols, a valid --type; types: %s\n",
                  insitu::quant_type_name_list().c_str());
@@ -113,13 +130,12 @@ int raw_mode(int argc, char** argv) {
     std::vector<double> times;
     size_t bytes = 0;
     for (int r = 0; r < reps; ++r) {
-      const auto t0 = std::chrono::steady_clock::now();
+      const double t0 = now_s(clock);
       for (int m = 0; m < inner; ++m) {
         bytes = insitu::quantize_tensor(*type, src.data(), dst.data(), rows, cols,
                                         imatrix.empty() ? nullptr : imatrix.data(), pool);
       }
-      const auto t1 = std::chrono::steady_clock::now();
-      times.push_back(std::chrono::duration<double>(t1 - t0).count() / inner);
+      times.push_back((now_s(clock) - t0) / inner);
     }
     std::sort(times.begin(), times.end());
     if (!out_path.empty()) {

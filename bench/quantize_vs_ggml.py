@@ -14,8 +14,12 @@ which is how llama-quantize splits work; insitu uses its ThreadPool.
 The last column says whether both produced the same bytes (they should: insitu is byte-exact with
 ggml's reference quantizers).
 
+--clock cpu times single-thread runs by the thread's CPU time on both sides (ggml: time.thread_time
+around the ctypes call; insitu: CLOCK_THREAD_CPUTIME_ID), which keeps ratios stable on a machine
+shared with other jobs; multi-thread rows are always wall-clock.
+
 Usage: python3 bench/quantize_vs_ggml.py [--bin build/bin/quantize_bench] [--types q4_K,q6_K]
-       [--rows 256] [--cols 4096] [--reps 5] [--threads 1,2]
+       [--rows 256] [--cols 4096] [--reps 7] [--threads 1,2] [--clock wall|cpu]
 """
 import argparse
 import ctypes
@@ -53,7 +57,7 @@ def load_ggml():
     return lib
 
 
-def time_ggml(lib, tid, x, imatrix, threads, reps, inner):
+def time_ggml(lib, tid, x, imatrix, threads, reps, inner, clock="wall"):
     rows, cols = x.shape
     row_size = lib.ggml_row_size(tid, cols)
     dst = np.zeros(rows * row_size, dtype=np.uint8)
@@ -68,7 +72,8 @@ def time_ggml(lib, tid, x, imatrix, threads, reps, inner):
     times = []
     for _ in range(reps):
         bounds = [rows * i // threads for i in range(threads + 1)]
-        t0 = time.perf_counter()
+        timer = time.thread_time if (clock == "cpu" and threads == 1) else time.perf_counter
+        t0 = timer()
         if threads == 1:
             work(0, rows)
         else:
@@ -78,7 +83,7 @@ def time_ggml(lib, tid, x, imatrix, threads, reps, inner):
                 t.start()
             for t in ts:
                 t.join()
-        times.append((time.perf_counter() - t0) / inner)
+        times.append((timer() - t0) / inner)
     return statistics.median(times), dst.tobytes()
 
 
@@ -87,9 +92,11 @@ def pick_inner(lib, tid, x, imatrix, sample_s):
     return max(1, int(sample_s / max(once, 1e-6)))
 
 
-def time_insitu(binary, name, src_path, im_path, rows, cols, threads, reps, inner, out_path):
+def time_insitu(binary, name, src_path, im_path, rows, cols, threads, reps, inner, out_path,
+                clock="wall"):
     cmd = [binary, "--raw", src_path, "--rows", str(rows), "--cols", str(cols), "--type", name,
-           "--threads", str(threads), "--reps", str(reps), "--inner", str(inner), "--out", out_path]
+           "--threads", str(threads), "--reps", str(reps), "--inner", str(inner), "--out", out_path,
+           "--clock", clock if threads == 1 else "wall"]
     if im_path:
         cmd += ["--imatrix", im_path]
     p = subprocess.run(cmd, capture_output=True, text=True)
@@ -111,6 +118,7 @@ def main():
     ap.add_argument("--sample-s", type=float, default=0.05)
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--clock", choices=["wall", "cpu"], default="wall")
     args = ap.parse_args()
 
     rng = np.random.default_rng(args.seed)
@@ -125,7 +133,8 @@ def main():
         out_path = os.path.join(tmp, "out.bin")
         x.tofile(src_path)
         imatrix.tofile(im_path)
-        print(f"{args.rows} x {args.cols} weights, median of {args.reps}; Mw/s = million weights/s")
+        print(f"{args.rows} x {args.cols} weights, median of {args.reps}, {args.clock} clock for "
+              f"1 thread; Mw/s = million weights/s")
         print(f"{'type':<8} {'imat':<4} {'thr':>3} {'ggml Mw/s':>10} {'insitu Mw/s':>12} "
               f"{'ratio':>6}  same bytes")
         for name in args.types.split(","):
@@ -138,12 +147,14 @@ def main():
                 for threads in (int(t) for t in args.threads.split(",")):
                     ours, our_bytes = time_insitu(args.bin, name, src_path,
                                                   im_path if use_im else None, args.rows,
-                                                  args.cols, threads, args.reps, inner, out_path)
+                                                  args.cols, threads, args.reps, inner, out_path,
+                                                  args.clock)
                     if ours is None:
                         print(f"{name:<8} {'yes' if use_im else 'no':<4} {threads:>3}   "
                               f"insitu cannot quantize: {our_bytes}")
                         break
-                    theirs, their_bytes = time_ggml(lib, tid, x, im, threads, args.reps, inner)
+                    theirs, their_bytes = time_ggml(lib, tid, x, im, threads, args.reps, inner,
+                                                    args.clock)
                     print(f"{name:<8} {'yes' if use_im else 'no':<4} {threads:>3} "
                           f"{n / theirs / 1e6:>10.1f} {n / ours / 1e6:>12.1f} "
                           f"{theirs / ours:>6.2f}  {'yes' if our_bytes == their_bytes else 'NO'}",
