@@ -6,6 +6,8 @@
 // done here once). The kernel ISA is the best one the machine supports, unless the environment
 // variable INSITU_ISA=generic|avx2|avx512 asks for another; asking for one the machine cannot run
 // is an insitu::InvalidArgument naming the valid choices. Thread-safe (computed once).
+// AMX is detected and logged, but no ISA uses it yet: there are no tile kernels (the development
+// machine, an AVX-512 AMD EPYC, has no AMX to test them on).
 #pragma once
 
 #include <string>
