@@ -3,6 +3,7 @@
 // dequantizers (quant/, written independently of the kernels' block decoders).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -171,6 +172,40 @@ std::vector<float> activation_cases(int64_t n, std::mt19937& rng) {
   return x;
 }
 
+// llama.cpp's x86 activation quantizer for q8_0 / q8_1 (ggml-cpu/arch/x86/quants.c, as vendored
+// in llama-cpp-python 0.3.36), written out from its formula as the oracle: d = amax / 127,
+// q = round-half-even(x * (127 / amax)), s = fp16(d * sum q). The kernels quantize activations
+// this way so that their products match llama.cpp's on this architecture.
+std::vector<uint8_t> llama_cpp_x86_q8(Q act, const std::vector<float>& x) {
+  const int64_t nb = static_cast<int64_t>(x.size()) / 32;
+  const size_t block = act == Q::kQ8_0 ? sizeof(BlockQ8_0) : sizeof(BlockQ8_1);
+  std::vector<uint8_t> out(static_cast<size_t>(nb) * block);
+  for (int64_t b = 0; b < nb; ++b) {
+    const float* xb = x.data() + 32 * b;
+    float amax = 0.0f;
+    for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(xb[j]));
+    const float d = amax / 127.0f;
+    const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+    int8_t q[32];
+    int sum = 0;
+    for (int j = 0; j < 32; ++j) {
+      q[j] = static_cast<int8_t>(std::nearbyint(xb[j] * id));  // default mode: half to even
+      sum += q[j];
+    }
+    uint8_t* dst = out.data() + b * block;
+    const uint16_t dh = fp32_to_fp16(d);
+    std::memcpy(dst, &dh, 2);
+    if (act == Q::kQ8_1) {
+      const uint16_t sh = fp32_to_fp16(d * static_cast<float>(sum));
+      std::memcpy(dst + 2, &sh, 2);
+      std::memcpy(dst + 4, q, 32);
+    } else {
+      std::memcpy(dst + 2, q, 32);
+    }
+  }
+  return out;
+}
+
 TEST(ActivationQuant, EveryIsaMatchesTheReferenceBitForBit) {
   std::mt19937 rng(7);
   const int64_t n = 1024;
@@ -180,7 +215,11 @@ TEST(ActivationQuant, EveryIsaMatchesTheReferenceBitForBit) {
     std::vector<uint8_t> ref(bytes);
     const TypeTraits& tt = type_traits(act);
     ASSERT_NE(tt.quantize_row_ref, nullptr) << tt.name;
-    tt.quantize_row_ref(x.data(), ref.data(), n);
+    if (act == Q::kQ8K) {
+      tt.quantize_row_ref(x.data(), ref.data(), n);  // llama.cpp's x86 q8_K is ggml's reference
+    } else {
+      ref = llama_cpp_x86_q8(act, x);
+    }
     for (Isa isa : supported_isas()) {
       std::vector<uint8_t> got(bytes, 0xAA);
       kernel_table(isa).quantize_act[type_slot(act)](x.data(), got.data(), n);

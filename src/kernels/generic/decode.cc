@@ -364,25 +364,33 @@ void pack_acts(QuantType act, int sub, const uint8_t* act_rows, size_t act_row_b
   }
 }
 
+// Activations are quantized the way llama.cpp's CPU backend does it on x86
+// (ggml-cpu/arch/x86/quants.c quantize_row_q8_0/q8_1, llama.cpp as vendored in llama-cpp-python
+// 0.3.36): id = 127 / amax and round half to even. ggml's portable reference (d = amax/127,
+// id = 1/d, round half away from zero) differs in the last step on some values, and on models
+// with large activations those differences are as visible in the logits as changing llama.cpp's
+// KV-cache precision, so matching llama.cpp means matching its x86 rounding.
 void quantize_act_q8_0_ref(const float* x, void* dst, int64_t n) {
   auto* y = static_cast<BlockQ8_0*>(dst);
   for (int64_t i = 0; i < n / 32; ++i, x += 32) {
-    const float d = amax_of(x, 32) / 127.0f;
-    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    const float amax = amax_of(x, 32);
+    const float d = amax / 127.0f;
+    const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
     y[i].d = fp32_to_fp16(d);
-    for (int j = 0; j < 32; ++j) y[i].qs[j] = static_cast<int8_t>(std::roundf(x[j] * id));
+    for (int j = 0; j < 32; ++j) y[i].qs[j] = static_cast<int8_t>(nearest_int(x[j] * id));
   }
 }
 
 void quantize_act_q8_1_ref(const float* x, void* dst, int64_t n) {
   auto* y = static_cast<BlockQ8_1*>(dst);
   for (int64_t i = 0; i < n / 32; ++i, x += 32) {
-    const float d = amax_of(x, 32) / 127.0f;
-    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    const float amax = amax_of(x, 32);
+    const float d = amax / 127.0f;
+    const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
     y[i].d = fp32_to_fp16(d);
     int sum = 0;
     for (int j = 0; j < 32; ++j) {
-      y[i].qs[j] = static_cast<int8_t>(std::roundf(x[j] * id));
+      y[i].qs[j] = static_cast<int8_t>(nearest_int(x[j] * id));
       sum += y[i].qs[j];
     }
     y[i].s = fp32_to_fp16(static_cast<float>(sum) * d);
