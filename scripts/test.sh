@@ -11,3 +11,4 @@ jobs=$(nproc)
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DINSITU_BUILD_BENCH=OFF >/dev/null
 cmake --build build -j"$jobs"
 ctest --test-dir build --output-on-failure -j"$jobs"
+FUZZ_SECONDS="${FUZZ_SECONDS:-20}" scripts/fuzz.sh
