@@ -10,5 +10,5 @@ scripts/fetch-models.sh >/dev/null
 jobs=$(nproc)
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DINSITU_BUILD_BENCH=OFF >/dev/null
 cmake --build build -j"$jobs"
-ctest --test-dir build --output-on-failure -j"$jobs"
 FUZZ_SECONDS="${FUZZ_SECONDS:-20}" scripts/fuzz.sh
+ctest --test-dir build --output-on-failure -j"$jobs"
