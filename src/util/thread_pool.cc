@@ -16,27 +16,47 @@ ThreadPool::ThreadPool(int n_threads) {
 ThreadPool::~ThreadPool() {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    stop_ = true;
+    stop_.store(true);
   }
   cv_start_.notify_all();
   for (std::thread& t : workers_) t.join();
 }
 
+namespace {
+
+// Iterations of busy-waiting (with a pause hint) before blocking: about a tenth of a millisecond,
+// long enough to cover the gap between the loops of one decoding step.
+constexpr int kSpinIterations = 1 << 14;
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+}  // namespace
+
 void ThreadPool::worker_loop(int index) {
   uint64_t seen = 0;
   for (;;) {
-    const std::function<void(int)>* job;
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      cv_start_.wait(lock, [&] { return stop_ || generation_ != seen; });
-      if (stop_) return;
-      seen = generation_;
-      job = job_;
+    uint64_t gen = generation_.load(std::memory_order_acquire);
+    for (int spin = 0; gen == seen && !stop_.load(std::memory_order_relaxed) &&
+                       spin < kSpinIterations;
+         ++spin) {
+      cpu_relax();
+      gen = generation_.load(std::memory_order_acquire);
     }
-    (*job)(index);
-    {
+    if (gen == seen) {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_start_.wait(lock, [&] { return stop_.load() || generation_.load() != seen; });
+      gen = generation_.load(std::memory_order_acquire);
+    }
+    if (stop_.load()) return;
+    seen = gen;
+    (*job_.load(std::memory_order_acquire))(index);
+    if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
       std::lock_guard<std::mutex> lock(mu_);
-      if (--pending_ == 0) cv_done_.notify_one();
+      cv_done_.notify_one();
     }
   }
 }
@@ -53,19 +73,25 @@ void ThreadPool::run_on_all(const std::function<void(int)>& fn) {
     }
   };
   if (n_threads_ > 1) {
+    job_.store(&guarded, std::memory_order_release);
+    pending_.store(n_threads_ - 1, std::memory_order_release);
     {
+      // Under the lock, so a worker about to block cannot miss the new generation.
       std::lock_guard<std::mutex> lock(mu_);
-      job_ = &guarded;
-      pending_ = n_threads_ - 1;
-      ++generation_;
+      generation_.fetch_add(1, std::memory_order_acq_rel);
     }
     cv_start_.notify_all();
   }
   guarded(0);
   if (n_threads_ > 1) {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_done_.wait(lock, [&] { return pending_ == 0; });
-    job_ = nullptr;
+    for (int spin = 0; pending_.load(std::memory_order_acquire) != 0 && spin < kSpinIterations;
+         ++spin) {
+      cpu_relax();
+    }
+    if (pending_.load(std::memory_order_acquire) != 0) {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_done_.wait(lock, [&] { return pending_.load(std::memory_order_acquire) == 0; });
+    }
   }
   if (error) std::rethrow_exception(error);
 }

@@ -4,8 +4,12 @@
 // share too), and returns when all are done. Chunking depends only on n and the thread count, never
 // on timing, so work that is row-local gives identical results for any thread count.
 // A pool is used by one caller at a time (it is not re-entrant); create one per engine.
+// Workers spin briefly on an atomic before sleeping, and so does the caller while waiting: a
+// decoding step issues hundreds of small parallel loops, and a condition-variable wake-up per loop
+// would cost more than the loop itself.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -44,10 +48,10 @@ class ThreadPool {
   std::mutex mu_;
   std::condition_variable cv_start_;
   std::condition_variable cv_done_;
-  const std::function<void(int)>* job_ = nullptr;
-  uint64_t generation_ = 0;
-  int pending_ = 0;
-  bool stop_ = false;
+  std::atomic<const std::function<void(int)>*> job_{nullptr};
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<int> pending_{0};
+  std::atomic<bool> stop_{false};
 };
 
 }  // namespace insitu
