@@ -10,6 +10,7 @@
 
 #include "insitu/error.h"
 #include "io/gguf.h"
+#include "model/builtin_templates.h"
 #include "model/hf_loader.h"
 #include "model/model_internal.h"
 #include "quant/type_traits.h"
@@ -101,6 +102,7 @@ class ModelLoader {
     m->tokenizer_ = Tokenizer::from_gguf(*file);
     if (const gguf::Value* v = file->find("tokenizer.chat_template"))
       set_chat_template(*m, v->as_string("tokenizer.chat_template"));
+    use_builtin_template_if_missing(*m);
     finish(*m, o, pool);
     return m;
   }
@@ -114,6 +116,7 @@ class ModelLoader {
     m->weights_ = std::move(ck.weights);
     m->tokenizer_ = Tokenizer::from_hf_dir(o.path);
     if (!ck.chat_template.empty()) set_chat_template(*m, ck.chat_template);
+    use_builtin_template_if_missing(*m);
     finish(*m, o, pool);
     return m;
   }
@@ -128,6 +131,17 @@ class ModelLoader {
       // A template we cannot parse should not make the model unusable for plain completion.
       spdlog::warn("{}: chat template not usable: {}", m.source_path_, e.what());
     }
+  }
+
+  // Files without a usable template (the PyPI Gemma 3 GGUF has none) get the architecture's own
+  // chat format, so chat works the same from every front end.
+  static void use_builtin_template_if_missing(Model& m) {
+    if (m.chat_template_) return;
+    std::string name;
+    std::string source = builtin_chat_template(m.config_.arch, &name);
+    spdlog::info("{}: no chat template in the model files; using the built-in {} format",
+                 m.source_path_, name);
+    set_chat_template(m, source);
   }
 
   // Resolves per-layer weights, checks every shape and type, converts norms to f32 and, when

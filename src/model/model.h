@@ -47,7 +47,8 @@ class Model {
 
   const ModelConfig& config() const { return config_; }
   const Tokenizer& tokenizer() const { return *tokenizer_; }
-  // The model's chat template, or null when it has none.
+  // The model's chat template: the one in its files, else the architecture's built-in format
+  // (model/builtin_templates.h). Null only when neither parses.
   const ChatTemplate* chat_template() const { return chat_template_.get(); }
   const std::string& source_path() const { return source_path_; }
 

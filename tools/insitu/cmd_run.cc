@@ -15,10 +15,7 @@
 
 #include "commands.h"
 #include "engine/generator.h"
-#include <spdlog/spdlog.h>
-
 #include "insitu/error.h"
-#include "model/builtin_templates.h"
 #include "model_args.h"
 
 namespace insitu::cli {
@@ -37,25 +34,13 @@ struct RunArgs {
   SamplerOptions sampling;
 };
 
-// The model's own chat template, or the architecture's built-in format when its files have none.
-const ChatTemplate& chat_template(const Model& model) {
-  if (const ChatTemplate* t = model.chat_template()) return *t;
-  static std::unique_ptr<ChatTemplate> fallback;
-  if (!fallback) {
-    std::string name;
-    std::string source = builtin_chat_template(model.config().arch, &name);
-    const Tokenizer& tok = model.tokenizer();
-    spdlog::warn("model '{}' has no chat template; using the built-in {} format",
-                 model.config().name, name);
-    fallback = std::make_unique<ChatTemplate>(
-        std::move(source), tok.bos_id() >= 0 ? tok.token_text(tok.bos_id()) : "",
-        tok.eos_id() >= 0 ? tok.token_text(tok.eos_id()) : "");
-  }
-  return *fallback;
-}
-
 std::string render_chat(const Model& model, const std::vector<ChatMessage>& messages) {
-  std::string text = chat_template(model).apply(messages, /*add_generation_prompt=*/true);
+  const ChatTemplate* tmpl = model.chat_template();
+  if (tmpl == nullptr) {
+    throw InvalidArgument("model '" + model.config().name +
+                          "' has no usable chat template; use --raw for plain text continuation");
+  }
+  std::string text = tmpl->apply(messages, /*add_generation_prompt=*/true);
   // Templates that print bos_token themselves would get a second BOS from the tokenizer; drop the
   // rendered one, as llama.cpp does.
   const Tokenizer& tok = model.tokenizer();
