@@ -572,4 +572,8 @@ const TensorInfo& GgufFile::tensor(std::string_view name) const {
   return *t;
 }
 
+void GgufFile::release(const TensorInfo& t) const {
+  if (file_ != nullptr) file_->release_pages(data_offset_ + t.offset, t.nbytes);
+}
+
 }  // namespace insitu::gguf

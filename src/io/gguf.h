@@ -126,6 +126,10 @@ class GgufFile {
   const TensorInfo* find_tensor(std::string_view name) const;
   const TensorInfo& tensor(std::string_view name) const;  // throws FormatError when absent
 
+  // Tells the kernel a tensor's bytes will not be read again, so its pages can leave the resident
+  // set (a no-op for parse()). The data stays readable; it is paged back in if touched.
+  void release(const TensorInfo& t) const;
+
   // The mapping, kept alive by this object (null for parse()).
   const std::shared_ptr<const MappedFile>& mapping() const { return file_; }
 

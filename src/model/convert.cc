@@ -155,9 +155,7 @@ ConvertReport convert_gguf_to_hf(const ConvertOptions& options, ThreadPool& pool
         stored.swap(unpermuted);
       }
       out.write(stored.data(), stored.size());
-      if (file->mapping()) {
-        file->mapping()->release_pages(tp->data - file->mapping()->data(), tp->nbytes);
-      }
+      file->release(*tp);
       progress->advance(1, tp->nbytes);
     });
   }

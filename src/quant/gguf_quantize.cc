@@ -96,9 +96,7 @@ GgufQuantizeReport quantize_gguf(const std::string& input, const std::string& ou
       std::string why;
       if (t.ne.size() != 2) {
         why = std::to_string(t.ne.size()) + "-D";
-      } else if (!is_float_source(t.type)) {
-        why = "already " + quant_type_name(t.type);
-      } else if (t.type == options.type) {
+      } else if (!is_float_source(t.type) || t.type == options.type) {
         why = "already " + quant_type_name(t.type);
       } else {
         why = "row length " + std::to_string(t.ne[0]) + " is not a multiple of " +
@@ -112,7 +110,7 @@ GgufQuantizeReport quantize_gguf(const std::string& input, const std::string& ou
       const gguf::TensorInfo* tp = &t;
       writer.add_tensor(t.name, t.type, t.ne, [tp, in, progress](ByteSink& out) {
         out.write(tp->data, tp->nbytes);
-        if (in->mapping()) in->mapping()->release_pages(tp->data - in->mapping()->data(), tp->nbytes);
+        in->release(*tp);
         progress->advance(1, tp->nbytes);
       });
       continue;
@@ -155,7 +153,7 @@ GgufQuantizeReport quantize_gguf(const std::string& input, const std::string& ou
                         imat ? imat->data() : nullptr, pool);
         out.write(q.data(), static_cast<size_t>(n) * dst_row);
       }
-      if (in->mapping()) in->mapping()->release_pages(tp->data - in->mapping()->data(), tp->nbytes);
+      in->release(*tp);
       progress->advance(1, tp->nbytes);
     });
   }
