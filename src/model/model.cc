@@ -97,6 +97,7 @@ class ModelLoader {
       w.data = t.data;
       w.nbytes = t.nbytes;
       w.owner = std::shared_ptr<const void>(file, t.data);
+      w.release_pages = [file, &t] { file->release(t); };
       m->weights_.push_back(std::move(w));
     }
     m->tokenizer_ = Tokenizer::from_gguf(*file);
@@ -119,6 +120,30 @@ class ModelLoader {
     use_builtin_template_if_missing(*m);
     finish(*m, o, pool);
     return m;
+  }
+
+  // ISQ over the weights the layer structure names, by role. A tied output head is the token
+  // embedding and is converted once.
+  static void quantize_in_situ(Model& m, const IsqOptions& isq, ThreadPool& pool) {
+    std::vector<IsqCandidate> candidates;
+    auto add = [&](const Weight* w, WeightRole role) {
+      if (w == nullptr) return;
+      for (const IsqCandidate& c : candidates)
+        if (c.weight == w) return;
+      candidates.push_back({const_cast<Weight*>(w), role});
+    };
+    add(m.tok_embd_, WeightRole::kTokenEmbedding);
+    for (const Model::Layer& L : m.layers_) {
+      add(L.wq, WeightRole::kAttnQ);
+      add(L.wk, WeightRole::kAttnK);
+      add(L.wv, WeightRole::kAttnV);
+      add(L.wo, WeightRole::kAttnOutput);
+      add(L.ffn_gate, WeightRole::kFfnGate);
+      add(L.ffn_up, WeightRole::kFfnUp);
+      add(L.ffn_down, WeightRole::kFfnDown);
+    }
+    add(m.output_, WeightRole::kOutput);
+    apply_isq(plan_isq(candidates, isq), isq, pool);
   }
 
   static void set_chat_template(Model& m, const std::string& source) {
@@ -222,6 +247,7 @@ class ModelLoader {
         L.post_ffw_norm = want(n("post_ffw_norm.weight"), {E}, true);
       }
     }
+    if (o.isq) quantize_in_situ(m, *o.isq, pool);
     if (m.tokenizer_->n_vocab() > c.n_vocab)
       throw FormatError(fmt::format("{}: tokenizer has {} tokens but the model only {} embeddings",
                                     src, m.tokenizer_->n_vocab(), c.n_vocab));

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -16,6 +17,7 @@
 #include "insitu/quant_type.h"
 #include "kernels/matmul.h"
 #include "model/config.h"
+#include "model/isq.h"
 #include "tokenizer/chat_template.h"
 #include "tokenizer/tokenizer.h"
 #include "util/thread_pool.h"
@@ -31,6 +33,9 @@ struct Weight {
   const uint8_t* data = nullptr;
   size_t nbytes = 0;
   std::shared_ptr<const void> owner;  // keeps `data` alive
+  // Set when `data` points into a file mapping: drops those pages from the resident set once the
+  // weight has been converted (the bytes stay readable; the kernel re-reads them on access).
+  std::function<void()> release_pages;
 
   WeightView view() const;  // 2-D view for matmul
 };
@@ -39,6 +44,9 @@ struct LoadOptions {
   std::string path;          // a .gguf file or a Hugging Face-style directory
   int n_threads = 0;         // 0: hardware threads
   bool dequantize_to_f32 = false;  // keep native types by default
+  // In-situ quantization of the linear weights, embeddings and output head while loading
+  // (model/isq.h); unset: weights keep their stored types.
+  std::optional<IsqOptions> isq;
 };
 
 class Model {

@@ -53,12 +53,6 @@ bool is_float_source(QuantType t) {
   return t == QuantType::kF32 || t == QuantType::kF16 || t == QuantType::kBF16;
 }
 
-// Rows per quantization step: enough to keep every thread busy, small enough that the float
-// buffer stays a few MiB whatever the tensor's size.
-int64_t rows_per_step(int64_t n_per_row) {
-  return std::max<int64_t>(16, (int64_t{4} << 20) / std::max<int64_t>(1, n_per_row));
-}
-
 }  // namespace
 
 GgufQuantizeReport quantize_gguf(const std::string& input, const std::string& output,
@@ -133,26 +127,8 @@ GgufQuantizeReport quantize_gguf(const std::string& input, const std::string& ou
     const gguf::TensorInfo* tp = &t;
     const QuantType type = options.type;
     writer.add_tensor(t.name, type, t.ne, [tp, in, imat, type, &pool, progress](ByteSink& out) {
-      const int64_t n_per_row = tp->ne[0];
-      const int64_t nrows = tp->ne[1];
-      const TypeTraits& src_tt = type_traits(tp->type);
-      const size_t src_row = quant_row_size(tp->type, n_per_row);
-      const size_t dst_row = quant_row_size(type, n_per_row);
-      const int64_t step = rows_per_step(n_per_row);
-      std::vector<float> f32(static_cast<size_t>(std::min(step, nrows) * n_per_row));
-      std::vector<uint8_t> q(static_cast<size_t>(std::min(step, nrows)) * dst_row);
-      for (int64_t r0 = 0; r0 < nrows; r0 += step) {
-        const int64_t n = std::min(step, nrows - r0);
-        pool.parallel_for(n, [&](int, int64_t b, int64_t e) {
-          for (int64_t r = b; r < e; ++r) {
-            src_tt.dequantize_row(tp->data + (r0 + r) * src_row, f32.data() + r * n_per_row,
-                                  n_per_row);
-          }
-        });
-        quantize_tensor(type, f32.data(), q.data(), n, n_per_row,
-                        imat ? imat->data() : nullptr, pool);
-        out.write(q.data(), static_cast<size_t>(n) * dst_row);
-      }
+      convert_rows(tp->type, tp->data, type, tp->ne[1], tp->ne[0], imat ? imat->data() : nullptr,
+                   pool, [&out](const uint8_t* bytes, size_t size) { out.write(bytes, size); });
       in->release(*tp);
       progress->advance(1, tp->nbytes);
     });

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <limits>
 #include <string>
+#include <vector>
 
 #include "insitu/error.h"
 #include "quant/type_traits.h"
@@ -71,6 +72,33 @@ size_t quantize_tensor(QuantType type, const float* src, void* dst, int64_t nrow
     });
   }
   return row_bytes * static_cast<size_t>(nrows);
+}
+
+void convert_rows(QuantType src_type, const uint8_t* src, QuantType dst_type, int64_t nrows,
+                  int64_t n_per_row, const float* imatrix, ThreadPool& pool,
+                  const std::function<void(const uint8_t* bytes, size_t size)>& emit) {
+  const TypeTraits& src_tt = type_traits(src_type);
+  if (src_tt.dequantize_row == nullptr) {
+    throw Unsupported("convert: type '" + std::string(src_tt.name) + "' cannot be dequantized");
+  }
+  if (nrows <= 0) return;
+  const size_t src_row = quant_row_size(src_type, n_per_row);
+  const size_t dst_row = quant_row_size(dst_type, n_per_row);
+  // Enough rows to keep every thread busy, few enough that the float buffer stays ~4 MiB.
+  const int64_t step = std::min(nrows, std::max<int64_t>(16, (int64_t{4} << 20) /
+                                                                  std::max<int64_t>(1, n_per_row)));
+  std::vector<float> f32(static_cast<size_t>(step * n_per_row));
+  std::vector<uint8_t> q(static_cast<size_t>(step) * dst_row);
+  for (int64_t r0 = 0; r0 < nrows; r0 += step) {
+    const int64_t n = std::min(step, nrows - r0);
+    pool.parallel_for(n, [&](int, int64_t b, int64_t e) {
+      for (int64_t r = b; r < e; ++r) {
+        src_tt.dequantize_row(src + (r0 + r) * src_row, f32.data() + r * n_per_row, n_per_row);
+      }
+    });
+    const size_t size = quantize_tensor(dst_type, f32.data(), q.data(), n, n_per_row, imatrix, pool);
+    emit(q.data(), size);
+  }
 }
 
 }  // namespace insitu

@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 
 #include "insitu/quant_type.h"
 #include "util/thread_pool.h"
@@ -23,5 +24,14 @@ namespace insitu {
 // Nothing is written in that case. Not re-entrant on the same pool (see ThreadPool).
 size_t quantize_tensor(QuantType type, const float* src, void* dst, int64_t nrows,
                        int64_t n_per_row, const float* imatrix, ThreadPool& pool);
+
+// Converts `nrows` rows stored as `src_type` (any type with a dequantizer) into `dst_type`, a few
+// MiB of floats at a time so memory stays bounded whatever the tensor's size. Each converted step
+// is handed to `emit(bytes, size)` in row order; the concatenation is exactly what
+// quantize_tensor gives for the whole tensor. Throws as quantize_tensor does, and Unsupported
+// when `src_type` cannot be dequantized.
+void convert_rows(QuantType src_type, const uint8_t* src, QuantType dst_type, int64_t nrows,
+                  int64_t n_per_row, const float* imatrix, ThreadPool& pool,
+                  const std::function<void(const uint8_t* bytes, size_t size)>& emit);
 
 }  // namespace insitu

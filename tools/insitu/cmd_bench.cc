@@ -18,6 +18,7 @@ namespace {
 
 struct BenchArgs {
   ModelArgs model;
+  IsqArgs isq;
   int n_prompt = 512;
   int n_gen = 128;
   int reps = 3;
@@ -43,7 +44,7 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 }
 
 void run_bench(const BenchArgs& a) {
-  const std::shared_ptr<const Model> model = a.model.load();
+  const std::shared_ptr<const Model> model = a.model.load(&a.isq);
   ThreadPool pool(a.model.threads);
   const ModelConfig& cfg = model->config();
   // Random token ids, like llama-bench: timing must not depend on the text.
@@ -128,6 +129,7 @@ void add_bench_command(CLI::App& app) {
   auto args = std::make_shared<BenchArgs>();
   CLI::App* cmd = app.add_subcommand("bench", "Measure prompt processing and generation tokens/s");
   args->model.add_to(*cmd);
+  args->isq.add_to(*cmd);
   cmd->add_option("-p,--n-prompt", args->n_prompt, "Prompt tokens per pp run")
       ->capture_default_str()->check(CLI::NonNegativeNumber);
   cmd->add_option("-n,--n-gen", args->n_gen, "Generated tokens per tg run")

@@ -6,12 +6,12 @@
 
 #include <cstdio>
 #include <filesystem>
-#include <map>
 #include <memory>
 
 #include "commands.h"
 #include "insitu/error.h"
 #include "io/imatrix_file.h"
+#include "model/isq.h"
 #include "model_args.h"
 #include "quant/gguf_quantize.h"
 #include "quant/type_traits.h"
@@ -62,18 +62,8 @@ void run_quantize(const QuantizeArgs& a) {
   GgufQuantizeOptions opts;
   opts.type = type;
   if (!a.imatrix.empty()) {
-    // Dense weights only here: one importance vector per tensor, keyed by GGUF tensor name.
-    auto imat = std::make_shared<const std::map<std::string, std::vector<float>, std::less<>>>(
-        [&] {
-          std::map<std::string, std::vector<float>, std::less<>> m;
-          for (auto& [name, v] : Imatrix::load(a.imatrix).importance()) m.emplace(name, std::move(v));
-          return m;
-        }());
+    opts.imatrix = imatrix_lookup(Imatrix::load(a.imatrix));
     opts.imatrix_source = a.imatrix;
-    opts.imatrix = [imat](std::string_view name) -> const std::vector<float>* {
-      const auto it = imat->find(name);
-      return it == imat->end() ? nullptr : &it->second;
-    };
   }
   ThreadPool pool(a.model.threads);
   const GgufQuantizeReport r = quantize_gguf(input, a.output, opts, pool);

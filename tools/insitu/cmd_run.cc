@@ -23,6 +23,7 @@ namespace {
 
 struct RunArgs {
   ModelArgs model;
+  IsqArgs isq;
   std::string prompt;
   std::string system;
   bool raw = false;
@@ -147,7 +148,7 @@ void interactive(const RunArgs& a, const std::shared_ptr<const Model>& model, Th
 }
 
 void run(const RunArgs& a) {
-  const std::shared_ptr<const Model> model = a.model.load();
+  const std::shared_ptr<const Model> model = a.model.load(&a.isq);
   ThreadPool pool(a.model.threads);
   if (!a.prompt.empty()) {
     one_shot(a, model, pool, a.prompt);
@@ -166,6 +167,7 @@ void add_run_command(CLI::App& app) {
   auto a = std::make_shared<RunArgs>();
   CLI::App* cmd = app.add_subcommand("run", "Chat with a model, or answer one --prompt");
   a->model.add_to(*cmd);
+  a->isq.add_to(*cmd);
   cmd->add_option("-p,--prompt", a->prompt, "One-shot prompt (default: interactive chat)");
   cmd->add_option("--system", a->system, "System prompt for chat mode");
   cmd->add_flag("--raw", a->raw, "No chat template: the prompt is plain text to continue");

@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "insitu/error.h"
+#include "io/imatrix_file.h"
 
 namespace insitu::cli {
 
@@ -46,7 +47,30 @@ std::string ModelArgs::path() const {
   throw InvalidArgument("no model given: use -m DIR or --format gguf -f FILE");
 }
 
-std::shared_ptr<const Model> ModelArgs::load() const {
+void IsqArgs::add_to(CLI::App& cmd) {
+  cmd.add_option("--isq", isq,
+                 "Quantize the weights in situ while loading: a type name (q4k, iq4_xs, q8_0, ...) "
+                 "or bits (2 3 4 5 6 8)");
+  cmd.add_option("--imatrix", imatrix,
+                 "Importance matrix for --isq (llama.cpp GGUF imatrix, legacy .dat, or .cimatrix)");
+  cmd.add_flag("--pure", pure,
+               "With --isq: no promotion of token embeddings and output head");
+}
+
+std::optional<IsqOptions> IsqArgs::options() const {
+  if (isq.empty()) {
+    if (!imatrix.empty()) throw InvalidArgument("--imatrix needs --isq TYPE");
+    if (pure) throw InvalidArgument("--pure needs --isq TYPE");
+    return std::nullopt;
+  }
+  IsqOptions o;
+  o.type = parse_isq_type(isq);
+  o.pure = pure;
+  if (!imatrix.empty()) o.imatrix = imatrix_lookup(Imatrix::load(imatrix));
+  return o;
+}
+
+std::shared_ptr<const Model> ModelArgs::load(const IsqArgs* isq) const {
   set_log_level(log_level);
   LoadOptions opts;
   opts.path = path();
@@ -54,6 +78,7 @@ std::shared_ptr<const Model> ModelArgs::load() const {
     throw InvalidArgument(opts.path + ": no such file or directory");
   }
   opts.n_threads = threads;
+  if (isq != nullptr) opts.isq = isq->options();
   ThreadPool::set_default_threads(threads);
   return Model::load(opts);
 }

@@ -4,11 +4,25 @@
 
 #include <CLI/CLI.hpp>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "model/model.h"
 
 namespace insitu::cli {
+
+// In-situ quantization flags for the verbs that load a model to run it (run, perplexity, bench).
+struct IsqArgs {
+  std::string isq;         // --isq NAME|BITS
+  std::string imatrix;     // --imatrix FILE
+  bool pure = false;       // --pure
+
+  // Adds --isq, --imatrix, --pure to `cmd`.
+  void add_to(CLI::App& cmd);
+  // The ISQ options these flags ask for; nullopt without --isq. Throws InvalidArgument for an
+  // unknown type or --imatrix/--pure without --isq.
+  std::optional<IsqOptions> options() const;
+};
 
 struct ModelArgs {
   std::string model_dir;   // -m: Hugging Face-style directory
@@ -21,8 +35,9 @@ struct ModelArgs {
   void add_to(CLI::App& cmd);
   // The path to load, after checking the flags agree; throws InvalidArgument otherwise.
   std::string path() const;
-  // Applies --log-level and --threads, then loads the model.
-  std::shared_ptr<const Model> load() const;
+  // Applies --log-level and --threads, then loads the model (quantizing it in situ when `isq`
+  // asks for it).
+  std::shared_ptr<const Model> load(const IsqArgs* isq = nullptr) const;
 };
 
 // Sets spdlog's level from a name (trace debug info warn error off); throws on an unknown name.

@@ -1,0 +1,203 @@
+#include "model/isq.h"
+
+#include <spdlog/spdlog.h>
+
+#include <fmt/format.h>
+
+#include <map>
+#include <memory>
+
+#include "insitu/error.h"
+#include "io/imatrix_file.h"
+#include "model/model.h"
+#include "quant/quantize.h"
+#include "quant/type_traits.h"
+#include "util/progress.h"
+
+namespace insitu {
+
+const char* weight_role_name(WeightRole role) {
+  switch (role) {
+    case WeightRole::kTokenEmbedding: return "token embeddings";
+    case WeightRole::kOutput: return "output head";
+    case WeightRole::kAttnQ: return "attention q";
+    case WeightRole::kAttnK: return "attention k";
+    case WeightRole::kAttnV: return "attention v";
+    case WeightRole::kAttnOutput: return "attention output";
+    case WeightRole::kFfnGate: return "ffn gate";
+    case WeightRole::kFfnUp: return "ffn up";
+    case WeightRole::kFfnDown: return "ffn down";
+  }
+  return "?";
+}
+
+QuantType isq_promoted_type(QuantType t) {
+  using Q = QuantType;
+  switch (t) {
+    case Q::kQ5_0: case Q::kQ5_1: case Q::kQ5K: case Q::kQ6K: case Q::kQ8_0: case Q::kQ8_1:
+    case Q::kQ8K:
+      return Q::kQ8_0;
+    case Q::kF32: case Q::kF16: case Q::kBF16: case Q::kMXFP4:
+      return t;
+    default:
+      // q2k q3k q4k q4_0 q4_1 (mistral.rs's table) and the types it lacks: every i-quant and
+      // ternary type stores fewer than five bits a weight, so they follow the low-bit rule.
+      return type_traits(t).is_quantized ? Q::kQ6K : t;
+  }
+}
+
+QuantType isq_row_fallback(QuantType type, int64_t n_per_row) {
+  using Q = QuantType;
+  if (n_per_row % quant_block_size(type) == 0) return type;
+  Q fallback = type;
+  switch (type) {
+    case Q::kIQ1_S: case Q::kIQ1_M: case Q::kIQ2_XXS: case Q::kIQ2_XS: case Q::kIQ2_S:
+    case Q::kIQ3_XXS: case Q::kIQ3_S: case Q::kIQ4_XS:
+      fallback = Q::kIQ4_NL;
+      break;
+    case Q::kQ2K: case Q::kQ3K: case Q::kTQ1_0: case Q::kTQ2_0:
+      fallback = Q::kQ4_0;
+      break;
+    case Q::kQ4K: fallback = Q::kQ5_0; break;
+    case Q::kQ5K: fallback = Q::kQ5_1; break;
+    case Q::kQ6K: case Q::kQ8K: fallback = Q::kQ8_0; break;
+    default: break;  // already a 32-element block type
+  }
+  if (n_per_row % quant_block_size(fallback) != 0) fallback = Q::kF16;
+  return fallback;
+}
+
+namespace {
+
+// A type ISQ can store weights in: it has a quantizer and a dequantizer (which every matmul path
+// can fall back on), and it is a weight format rather than an integer or activation-only type.
+bool is_weight_type(const TypeTraits& t) {
+  const bool floating = t.type == QuantType::kF32 || t.type == QuantType::kF16 ||
+                        t.type == QuantType::kBF16;
+  return (t.is_quantized || floating) && t.quantize != nullptr && t.dequantize_row != nullptr &&
+         t.type != QuantType::kQ8K;
+}
+
+}  // namespace
+
+void check_isq_type(QuantType type) {
+  if (is_weight_type(type_traits(type))) return;
+  std::string valid;
+  for (const TypeTraits& t : all_type_traits())
+    if (is_weight_type(t)) valid += (valid.empty() ? "" : " ") + std::string(t.name);
+  throw InvalidArgument(fmt::format("--isq: '{}' cannot be used as a weight type; valid: {}",
+                                    quant_type_name(type), valid));
+}
+
+IsqImatrixLookup imatrix_lookup(const Imatrix& imatrix) {
+  auto table = std::make_shared<std::map<std::string, std::vector<float>, std::less<>>>();
+  for (auto& [name, v] : imatrix.importance()) table->emplace(name, std::move(v));
+  return [table](std::string_view name) -> const std::vector<float>* {
+    const auto it = table->find(name);
+    return it == table->end() ? nullptr : &it->second;
+  };
+}
+
+QuantType parse_isq_type(std::string_view text) {
+  static constexpr std::pair<std::string_view, QuantType> kShorthands[] = {
+      {"2", QuantType::kQ2K}, {"3", QuantType::kQ3K}, {"4", QuantType::kQ4K},
+      {"5", QuantType::kQ5K}, {"6", QuantType::kQ6K}, {"8", QuantType::kQ8_0}};
+  for (const auto& [bits, type] : kShorthands)
+    if (text == bits) return type;
+  const std::optional<QuantType> t = parse_quant_type(text);
+  if (!t) {
+    std::string valid;
+    for (const TypeTraits& tt : all_type_traits())
+      if (is_weight_type(tt)) valid += (valid.empty() ? "" : " ") + std::string(tt.name);
+    throw InvalidArgument(fmt::format("--isq: unknown type '{}'; valid: 2 3 4 5 6 8 {}", text, valid));
+  }
+  check_isq_type(*t);
+  return *t;
+}
+
+std::vector<IsqDecision> plan_isq(const std::vector<IsqCandidate>& candidates,
+                                  const IsqOptions& options) {
+  check_isq_type(options.type);
+  std::vector<IsqDecision> plan;
+  plan.reserve(candidates.size());
+  for (const IsqCandidate& c : candidates) {
+    const Weight& w = *c.weight;
+    IsqDecision d;
+    d.weight = c.weight;
+    d.role = c.role;
+    d.from = w.type;
+    d.bytes_before = w.nbytes;
+    const int64_t n_per_row = w.ne.empty() ? 0 : w.ne[0];
+    int64_t n_rows = 1;
+    for (size_t i = 1; i < w.ne.size(); ++i) n_rows *= w.ne[i];
+
+    QuantType to = options.type;
+    const bool sensitive = c.role == WeightRole::kTokenEmbedding || c.role == WeightRole::kOutput;
+    if (sensitive && !options.pure && isq_promoted_type(to) != to) {
+      to = isq_promoted_type(to);
+      d.note = fmt::format("promoted to {} ({})", quant_type_name(to), weight_role_name(c.role));
+    }
+    const QuantType fitted = isq_row_fallback(to, n_per_row);
+    if (fitted != to) {
+      d.note = fmt::format("{}rows of {} do not fit {}'s {}-element blocks; {} instead",
+                           d.note.empty() ? "" : d.note + "; ", n_per_row, quant_type_name(to),
+                           quant_block_size(to), quant_type_name(fitted));
+      to = fitted;
+    }
+    d.to = to;
+    d.bytes_after = quant_row_size(to, n_per_row) * static_cast<uint64_t>(n_rows);
+    if (d.converts() && type_traits(to).requires_imatrix) {
+      const std::vector<float>* im = options.imatrix ? options.imatrix(w.name) : nullptr;
+      if (im == nullptr) {
+        throw InvalidArgument(fmt::format(
+            "--isq {}: tensor '{}' ({}) becomes {}, which needs an importance matrix, and none was "
+            "given for it (pass --imatrix FILE or --calibration-file TEXT)",
+            quant_type_name(options.type), w.name, weight_role_name(c.role), quant_type_name(to)));
+      }
+    }
+    plan.push_back(std::move(d));
+  }
+  return plan;
+}
+
+void apply_isq(const std::vector<IsqDecision>& plan, const IsqOptions& options, ThreadPool& pool) {
+  uint64_t total = 0;
+  int64_t n_convert = 0;
+  for (const IsqDecision& d : plan) {
+    if (!d.converts()) continue;
+    total += d.bytes_before;
+    ++n_convert;
+  }
+  Progress progress("isq " + quant_type_name(options.type), n_convert, total,
+                    options.show_progress);
+  for (const IsqDecision& d : plan) {
+    if (!d.note.empty()) spdlog::info("isq: {}: {}", d.weight->name, d.note);
+    if (!d.converts()) continue;
+    Weight& w = *d.weight;
+    const int64_t n_per_row = w.ne[0];
+    const int64_t n_rows = static_cast<int64_t>(d.bytes_after / quant_row_size(d.to, n_per_row));
+    const std::vector<float>* im = options.imatrix ? options.imatrix(w.name) : nullptr;
+    if (im != nullptr && static_cast<int64_t>(im->size()) != n_per_row) {
+      throw InvalidArgument(fmt::format(
+          "--imatrix: entry for '{}' has {} values; the tensor's rows have {}", w.name, im->size(),
+          n_per_row));
+    }
+    auto buf = std::make_shared<std::vector<uint8_t>>(d.bytes_after);
+    size_t at = 0;
+    convert_rows(w.type, w.data, d.to, n_rows, n_per_row, im ? im->data() : nullptr, pool,
+                 [&](const uint8_t* bytes, size_t size) {
+                   std::copy(bytes, bytes + size, buf->data() + at);
+                   at += size;
+                 });
+    if (w.release_pages) w.release_pages();
+    w.type = d.to;
+    w.data = buf->data();
+    w.nbytes = buf->size();
+    w.owner = std::shared_ptr<const void>(buf, buf->data());
+    w.release_pages = nullptr;
+    progress.advance(1, d.bytes_before);
+  }
+  progress.finish();
+}
+
+}  // namespace insitu

@@ -1,0 +1,102 @@
+// In-situ quantization (ISQ): deciding, per weight, what type a model loads it as, and converting
+// the weights in place while the model loads.
+//
+// Weights are chosen by their role in the architecture (the loader resolves roles from the layer
+// structure, never from name suffixes). The decision for one weight, in order:
+//   1. the requested type;
+//   2. unless `pure`: token embeddings and the output head are promoted as mistral.rs does
+//      (IsqType::promote_for_sensitive_tensor: q2k/q3k/q4k/q4_0/q4_1 and every i-quant/ternary type
+//      -> q6k; q5*/q6k/q8* -> q8_0; float, mxfp4 unchanged);
+//   3. a row length the type cannot hold falls back as llama.cpp's quantizer does
+//      (llama-quant.cpp tensor_type_fallback, llama.cpp as vendored in llama-cpp-python 0.3.36):
+//      i-quants -> iq4_nl, q2k/q3k/tq* -> q4_0, q4k -> q5_0, q5k -> q5_1, q6k -> q8_0, and f16 when
+//      even that does not fit.
+// A weight already stored in its decided type is kept as is. The plan is computed from shapes alone
+// (no weight data), so its byte counts are exactly what loading produces.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "insitu/quant_type.h"
+#include "util/thread_pool.h"
+
+namespace insitu {
+
+struct Weight;  // model/model.h
+
+enum class WeightRole {
+  kTokenEmbedding,
+  kOutput,
+  kAttnQ,
+  kAttnK,
+  kAttnV,
+  kAttnOutput,
+  kFfnGate,
+  kFfnUp,
+  kFfnDown,
+};
+
+const char* weight_role_name(WeightRole role);
+
+// The type a sensitive tensor (token embeddings, output head) is promoted to for `requested`.
+QuantType isq_promoted_type(QuantType requested);
+
+// The type a row of n_per_row elements gets when `type`'s blocks do not divide it; `type` itself
+// when they do.
+QuantType isq_row_fallback(QuantType type, int64_t n_per_row);
+
+// A weight the quantizer is asked to consider, with its role.
+struct IsqCandidate {
+  Weight* weight = nullptr;
+  WeightRole role = WeightRole::kAttnQ;
+};
+
+struct IsqDecision {
+  Weight* weight = nullptr;
+  WeightRole role = WeightRole::kAttnQ;
+  QuantType from = QuantType::kF32;
+  QuantType to = QuantType::kF32;
+  uint64_t bytes_before = 0;
+  uint64_t bytes_after = 0;
+  std::string note;  // why `to` differs from the requested type (promotion, fallback), or empty
+  bool converts() const { return from != to; }
+};
+
+// Per-tensor importance vector (length = row length) by GGUF tensor name, or null.
+using IsqImatrixLookup = std::function<const std::vector<float>*(std::string_view name)>;
+
+struct Imatrix;  // io/imatrix_file.h
+
+// A lookup over an importance matrix's dense entries (E[x²] per column, by tensor name).
+IsqImatrixLookup imatrix_lookup(const Imatrix& imatrix);
+
+struct IsqOptions {
+  QuantType type = QuantType::kQ4K;
+  bool pure = false;           // no promotion of embeddings and output head
+  IsqImatrixLookup imatrix;    // empty: no importance weights
+  bool show_progress = true;   // a progress bar on a terminal
+};
+
+// Parses an ISQ type: any weight type name, or mistral.rs's numeric shorthand as resolved on CPU
+// (2 3 4 5 6 8 -> q2k q3k q4k q5k q6k q8_0). Throws InvalidArgument listing the valid names.
+QuantType parse_isq_type(std::string_view text);
+
+// Checks that `type` can be produced as a weight type (throws InvalidArgument listing the valid
+// names otherwise).
+void check_isq_type(QuantType type);
+
+// Decides every candidate's type from shapes alone. Throws InvalidArgument when a decided type needs
+// an importance matrix that the options do not provide for that tensor.
+std::vector<IsqDecision> plan_isq(const std::vector<IsqCandidate>& candidates,
+                                  const IsqOptions& options);
+
+// Converts every decided weight, one tensor at a time with its rows split across `pool`, replacing
+// the weight's bytes with an owned buffer and releasing the source pages as each finishes. The
+// result does not depend on the thread count.
+void apply_isq(const std::vector<IsqDecision>& plan, const IsqOptions& options, ThreadPool& pool);
+
+}  // namespace insitu
