@@ -115,9 +115,37 @@ QuantType parse_isq_type(std::string_view text) {
   return *t;
 }
 
+std::string IsqTarget::name() const { return mix ? isq_mix_name(*mix) : quant_type_name(type); }
+
+std::string isq_target_name(const IsqOptions& options) {
+  return IsqTarget{options.type, options.mix}.name();
+}
+
+IsqTarget parse_isq_target(std::string_view text) {
+  if (const std::optional<IsqMix> mix = parse_isq_mix(text))
+    return IsqTarget{isq_mix_default_type(*mix), mix};
+  try {
+    return IsqTarget{parse_isq_type(text), std::nullopt};
+  } catch (const InvalidArgument& e) {
+    throw InvalidArgument(fmt::format("{}; or a llama.cpp mix: {}", e.what(), isq_mix_name_list()));
+  }
+}
+
 std::vector<IsqDecision> plan_isq(const std::vector<IsqCandidate>& candidates,
-                                  const IsqOptions& options) {
+                                  const IsqOptions& options, const IsqModelShape& model) {
   check_isq_type(options.type);
+  if (options.mix) {
+    if (options.pure) {
+      throw InvalidArgument(fmt::format(
+          "--pure: '{}' is a per-tensor mix; --pure asks for one type everywhere (give a type such "
+          "as {})", isq_mix_name(*options.mix), quant_type_name(isq_mix_default_type(*options.mix))));
+    }
+    if (model.n_layer <= 0) {
+      throw InvalidArgument(fmt::format("--isq {}: a mix needs the model's shape (layer count)",
+                                        isq_mix_name(*options.mix)));
+    }
+  }
+  const bool has_imatrix = static_cast<bool>(options.imatrix);
   std::vector<IsqDecision> plan;
   plan.reserve(candidates.size());
   for (const IsqCandidate& c : candidates) {
@@ -133,7 +161,14 @@ std::vector<IsqDecision> plan_isq(const std::vector<IsqCandidate>& candidates,
 
     QuantType to = options.type;
     const bool sensitive = c.role == WeightRole::kTokenEmbedding || c.role == WeightRole::kOutput;
-    if (sensitive && !options.pure && isq_promoted_type(to) != to) {
+    if (options.mix) {
+      to = isq_mix_tensor_type(*options.mix, model, c.role, c.layer, n_per_row, has_imatrix);
+      if (to != options.type) {
+        d.note = fmt::format("{} by the {} recipe ({}{})", quant_type_name(to),
+                             isq_mix_name(*options.mix), weight_role_name(c.role),
+                             c.layer >= 0 ? fmt::format(", layer {}", c.layer) : "");
+      }
+    } else if (sensitive && !options.pure && isq_promoted_type(to) != to) {
       to = isq_promoted_type(to);
       d.note = fmt::format("promoted to {} ({})", quant_type_name(to), weight_role_name(c.role));
     }
@@ -146,13 +181,16 @@ std::vector<IsqDecision> plan_isq(const std::vector<IsqCandidate>& candidates,
     }
     d.to = to;
     d.bytes_after = quant_row_size(to, n_per_row) * static_cast<uint64_t>(n_rows);
-    if (d.converts() && type_traits(to).requires_imatrix) {
+    const bool needs_imatrix =
+        type_traits(to).requires_imatrix ||
+        (options.mix && isq_mix_requires_imatrix(*options.mix, c.role, to));
+    if (d.converts() && needs_imatrix) {
       const std::vector<float>* im = options.imatrix ? options.imatrix(w.name) : nullptr;
       if (im == nullptr) {
         throw InvalidArgument(fmt::format(
             "--isq {}: tensor '{}' ({}) becomes {}, which needs an importance matrix, and none was "
             "given for it (pass --imatrix FILE or --calibration-file TEXT)",
-            quant_type_name(options.type), w.name, weight_role_name(c.role), quant_type_name(to)));
+            isq_target_name(options), w.name, weight_role_name(c.role), quant_type_name(to)));
       }
     }
     plan.push_back(std::move(d));
@@ -168,7 +206,7 @@ void apply_isq(const std::vector<IsqDecision>& plan, const IsqOptions& options, 
     total += d.bytes_before;
     ++n_convert;
   }
-  Progress progress("isq " + quant_type_name(options.type), n_convert, total,
+  Progress progress("isq " + isq_target_name(options), n_convert, total,
                     options.show_progress);
   for (const IsqDecision& d : plan) {
     if (!d.note.empty()) spdlog::info("isq: {}: {}", d.weight->name, d.note);

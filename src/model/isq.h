@@ -3,7 +3,8 @@
 //
 // Weights are chosen by their role in the architecture (the loader resolves roles from the layer
 // structure, never from name suffixes). The decision for one weight, in order:
-//   1. the requested type;
+//   1. the requested type, or when a llama.cpp mix is requested (model/isq_mix.h) the type its
+//      recipe gives the weight's role and layer (the mix then replaces step 2);
 //   2. unless `pure`: token embeddings and the output head are promoted as mistral.rs does
 //      (IsqType::promote_for_sensitive_tensor: q2k/q3k/q4k/q4_0/q4_1 and every i-quant/ternary type
 //      -> q6k; q5*/q6k/q8* -> q8_0; float, mxfp4 unchanged);
@@ -17,11 +18,13 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "insitu/quant_type.h"
+#include "model/isq_mix.h"
 #include "util/thread_pool.h"
 
 namespace insitu {
@@ -49,10 +52,12 @@ QuantType isq_promoted_type(QuantType requested);
 // when they do.
 QuantType isq_row_fallback(QuantType type, int64_t n_per_row);
 
-// A weight the quantizer is asked to consider, with its role.
+// A weight the quantizer is asked to consider, with its role and, for per-layer weights, its
+// layer index (-1 for embeddings and the output head).
 struct IsqCandidate {
   Weight* weight = nullptr;
   WeightRole role = WeightRole::kAttnQ;
+  int layer = -1;
 };
 
 struct IsqDecision {
@@ -75,8 +80,9 @@ struct Imatrix;  // io/imatrix_file.h
 IsqImatrixLookup imatrix_lookup(const Imatrix& imatrix);
 
 struct IsqOptions {
-  QuantType type = QuantType::kQ4K;
-  bool pure = false;           // no promotion of embeddings and output head
+  QuantType type = QuantType::kQ4K;  // with `mix`: the mix's default type
+  std::optional<IsqMix> mix;         // a llama.cpp per-tensor recipe instead of one type
+  bool pure = false;           // no promotion of embeddings and output head (not with `mix`)
   IsqImatrixLookup imatrix;    // empty: no importance weights
   bool show_progress = true;   // a progress bar on a terminal
 };
@@ -85,14 +91,29 @@ struct IsqOptions {
 // (2 3 4 5 6 8 -> q2k q3k q4k q5k q6k q8_0). Throws InvalidArgument listing the valid names.
 QuantType parse_isq_type(std::string_view text);
 
+// What --isq asks for: one type, or a mix (then `type` is the mix's default type).
+struct IsqTarget {
+  QuantType type = QuantType::kQ4K;
+  std::optional<IsqMix> mix;
+  std::string name() const;  // "q4k" or "q4k_m"
+};
+
+// Parses a mix name (model/isq_mix.h) or else an ISQ type as parse_isq_type does. Throws
+// InvalidArgument listing the valid types and mixes.
+IsqTarget parse_isq_target(std::string_view text);
+
+// The name of what `options` asks for ("q4k", "q4k_m").
+std::string isq_target_name(const IsqOptions& options);
+
 // Checks that `type` can be produced as a weight type (throws InvalidArgument listing the valid
 // names otherwise).
 void check_isq_type(QuantType type);
 
-// Decides every candidate's type from shapes alone. Throws InvalidArgument when a decided type needs
-// an importance matrix that the options do not provide for that tensor.
+// Decides every candidate's type from shapes alone. `model` is needed by a mix only. Throws
+// InvalidArgument when a decided type needs an importance matrix that the options do not provide
+// for that tensor, and for a mix with `pure` or without the model's shape.
 std::vector<IsqDecision> plan_isq(const std::vector<IsqCandidate>& candidates,
-                                  const IsqOptions& options);
+                                  const IsqOptions& options, const IsqModelShape& model = {});
 
 // Converts every decided weight, one tensor at a time with its rows split across `pool`, replacing
 // the weight's bytes with an owned buffer and releasing the source pages as each finishes. The

@@ -80,6 +80,11 @@ class ModelLoader {
     return load_gguf(o, pool);
   }
 
+  // Model::plan_isq.
+  static std::vector<IsqDecision> plan_isq(const Model& m, const IsqOptions& isq) {
+    return insitu::plan_isq(isq_candidates(m), isq, isq_shape(m));
+  }
+
  private:
   static std::shared_ptr<const Model> load_gguf(const LoadOptions& o, ThreadPool& pool) {
     std::shared_ptr<const gguf::GgufFile> file = gguf::GgufFile::open(o.path);
@@ -122,28 +127,38 @@ class ModelLoader {
     return m;
   }
 
-  // ISQ over the weights the layer structure names, by role. A tied output head is the token
-  // embedding and is converted once.
-  static void quantize_in_situ(Model& m, const IsqOptions& isq, ThreadPool& pool) {
+  // The weights ISQ considers: those the layer structure names, by role and layer. A tied output
+  // head is the token embedding and is listed once.
+  static std::vector<IsqCandidate> isq_candidates(const Model& m) {
     std::vector<IsqCandidate> candidates;
-    auto add = [&](const Weight* w, WeightRole role) {
+    auto add = [&](const Weight* w, WeightRole role, int layer) {
       if (w == nullptr) return;
       for (const IsqCandidate& c : candidates)
         if (c.weight == w) return;
-      candidates.push_back({const_cast<Weight*>(w), role});
+      candidates.push_back({const_cast<Weight*>(w), role, layer});
     };
-    add(m.tok_embd_, WeightRole::kTokenEmbedding);
-    for (const Model::Layer& L : m.layers_) {
-      add(L.wq, WeightRole::kAttnQ);
-      add(L.wk, WeightRole::kAttnK);
-      add(L.wv, WeightRole::kAttnV);
-      add(L.wo, WeightRole::kAttnOutput);
-      add(L.ffn_gate, WeightRole::kFfnGate);
-      add(L.ffn_up, WeightRole::kFfnUp);
-      add(L.ffn_down, WeightRole::kFfnDown);
+    add(m.tok_embd_, WeightRole::kTokenEmbedding, -1);
+    for (int il = 0; il < static_cast<int>(m.layers_.size()); ++il) {
+      const Model::Layer& L = m.layers_[il];
+      add(L.wq, WeightRole::kAttnQ, il);
+      add(L.wk, WeightRole::kAttnK, il);
+      add(L.wv, WeightRole::kAttnV, il);
+      add(L.wo, WeightRole::kAttnOutput, il);
+      add(L.ffn_gate, WeightRole::kFfnGate, il);
+      add(L.ffn_up, WeightRole::kFfnUp, il);
+      add(L.ffn_down, WeightRole::kFfnDown, il);
     }
-    add(m.output_, WeightRole::kOutput);
-    apply_isq(plan_isq(candidates, isq), isq, pool);
+    add(m.output_, WeightRole::kOutput, -1);
+    return candidates;
+  }
+
+  static IsqModelShape isq_shape(const Model& m) {
+    const ModelConfig& c = m.config_;
+    return {c.arch, c.n_layer, c.n_head, c.n_head_kv, 0, m.output_ == m.tok_embd_};
+  }
+
+  static void quantize_in_situ(Model& m, const IsqOptions& isq, ThreadPool& pool) {
+    apply_isq(plan_isq(m, isq), isq, pool);
   }
 
   static void set_chat_template(Model& m, const std::string& source) {
@@ -253,6 +268,10 @@ class ModelLoader {
                                     src, m.tokenizer_->n_vocab(), c.n_vocab));
   }
 };
+
+std::vector<IsqDecision> Model::plan_isq(const IsqOptions& options) const {
+  return ModelLoader::plan_isq(*this, options);
+}
 
 std::shared_ptr<const Model> Model::load(const LoadOptions& options) {
   return ModelLoader::load(options);

@@ -64,6 +64,11 @@ class Model {
   const std::vector<Weight>& weights() const { return weights_; }
   const Weight* find_weight(std::string_view name) const;
 
+  // The decisions in-situ quantization with `options` would make for this model's weights, from
+  // their shapes alone (nothing is converted; the decisions' weight pointers are for reading).
+  // Throws as plan_isq (model/isq.h) does.
+  std::vector<IsqDecision> plan_isq(const IsqOptions& options) const;
+
   ~Model();
 
  private:

@@ -49,8 +49,8 @@ std::string ModelArgs::path() const {
 
 void IsqArgs::add_to(CLI::App& cmd) {
   cmd.add_option("--isq", isq,
-                 "Quantize the weights in situ while loading: a type name (q4k, iq4_xs, q8_0, ...) "
-                 "or bits (2 3 4 5 6 8)");
+                 "Quantize the weights in situ while loading: a type name (q4k, iq4_xs, q8_0, ...), "
+                 "bits (2 3 4 5 6 8) or a llama.cpp mix (q4k_m, q3k_s, q5k_m, ...)");
   cmd.add_option("--imatrix", imatrix,
                  "Importance matrix for --isq (llama.cpp GGUF imatrix, legacy .dat, or .cimatrix)");
   cmd.add_flag("--pure", pure,
@@ -64,8 +64,14 @@ std::optional<IsqOptions> IsqArgs::options() const {
     return std::nullopt;
   }
   IsqOptions o;
-  o.type = parse_isq_type(isq);
+  const IsqTarget target = parse_isq_target(isq);
+  o.type = target.type;
+  o.mix = target.mix;
   o.pure = pure;
+  if (o.mix && pure) {
+    throw InvalidArgument("--pure cannot be used with the mix '" + isq +
+                          "': a mix chooses a type per tensor; give a single type with --pure");
+  }
   if (!imatrix.empty()) o.imatrix = imatrix_lookup(Imatrix::load(imatrix));
   return o;
 }
