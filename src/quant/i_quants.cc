@@ -33,6 +33,7 @@
 #include "quant/blocks.h"
 #include "quant/float_convert.h"
 #include "quant/iq_quants.h"
+#include "quant/iq_simd.h"
 #include "quant/iq_tables.h"
 #include "quant/quant_common.h"
 #include "quant/type_traits.h"
@@ -248,15 +249,17 @@ void dequantize_row_iq4_xs(const void* src, float* y, int64_t k) {
 
 // One super-block of IQ4_NL (super_block_size 32, a single sub-block) or IQ4_XS (256, eight
 // sub-blocks with 6-bit scales). Per sub-block, the scale maximises the weighted correlation
-// over 2 * ntry + 1 candidate inverse scales around max / kValuesIQ4NL[0]. `qw` is null or the
-// super-block's importance weights; scratch: scales[nsub], weight[32], L[super_block_size].
-// Port of quantize_row_iq4_nl_impl (ggml-quants.c, d99724f2), which also serves ggml's
-// quantize_row_iq4_nl_ref with ntry = -1; insitu, like ggml's quantize_iq4_nl / quantize_iq4_xs
-// entry points, always uses ntry = 7.
-void quantize_iq4_super_block(int super_block_size, const float* x, fp16_t* dh, uint8_t* q4,
-                              uint16_t* scales_h, uint8_t* scales_l, float* scales, float* weight,
-                              uint8_t* L, const float* qw, int ntry) {
+// over 2 * kNtry + 1 candidate inverse scales around max / kValuesIQ4NL[0], after a first fit at
+// -max / kValuesIQ4NL[0]. `qw` is null or the super-block's importance weights; scratch:
+// scales[nsub], weight[32], L[super_block_size]. Port of quantize_row_iq4_nl_impl
+// (ggml-quants.c, d99724f2) with ntry = 7, as ggml's quantize_iq4_nl / quantize_iq4_xs call it;
+// its first fit's indices are never stored (every index is re-picked at the final scale), so
+// the kernels only sum.
+void quantize_iq4_super_block(const iq::IqKernels& kernels, int super_block_size, const float* x,
+                              fp16_t* dh, uint8_t* q4, uint16_t* scales_h, uint8_t* scales_l,
+                              float* scales, float* weight, uint8_t* L, const float* qw) {
   constexpr int kBlock = 32;
+  constexpr int kNtry = 7;
   const int8_t* values = kValuesIQ4NL;
   float sigma2 = 0;
   for (int j = 0; j < super_block_size; ++j) sigma2 += x[j] * x[j];
@@ -270,7 +273,6 @@ void quantize_iq4_super_block(int super_block_size, const float* x, fp16_t* dh, 
   const int nsub = super_block_size / kBlock;
   for (int ib = 0; ib < nsub; ++ib) {
     const float* xb = x + ib * kBlock;
-    uint8_t* Lb = L + ib * kBlock;
     if (qw != nullptr) {
       const float* qwb = qw + ib * kBlock;
       for (int j = 0; j < kBlock; ++j) weight[j] = qwb[j] * std::sqrt(sigma2 + xb[j] * xb[j]);
@@ -290,36 +292,20 @@ void quantize_iq4_super_block(int super_block_size, const float* x, fp16_t* dh, 
       scales[ib] = 0;
       continue;
     }
-    float d = ntry > 0 ? -max / values[0] : max / values[0];
-    float id = 1 / d;
-    float sumqx = 0;
-    float sumq2 = 0;
-    for (int j = 0; j < kBlock; ++j) {
-      const float al = id * xb[j];
-      const int l = best_index_int8(16, values, al);
-      Lb[j] = static_cast<uint8_t>(l);
-      const float q = values[l];
-      const float w = weight[j];
-      sumqx += w * q * xb[j];
-      sumq2 += w * q * q;
-    }
-    d = sumq2 > 0 ? sumqx / sumq2 : 0.f;
-    float best = d * sumqx;
-    for (int itry = -ntry; itry <= ntry; ++itry) {
-      id = (itry + values[0]) / max;
-      sumqx = 0;
-      sumq2 = 0;
-      for (int j = 0; j < kBlock; ++j) {
-        const float al = id * xb[j];
-        const int l = best_index_int8(16, values, al);
-        const float q = values[l];
-        const float w = weight[j];
-        sumqx += w * q * xb[j];
-        sumq2 += w * q * q;
-      }
-      if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
-        d = sumqx / sumq2;
-        best = d * sumqx;
+    // Candidate 0 is the first fit, candidates 1..15 the trials itry = -kNtry..kNtry in order.
+    float id[2 * kNtry + 2];
+    float d = -max / values[0];
+    id[0] = 1 / d;
+    for (int itry = -kNtry; itry <= kNtry; ++itry) id[itry + kNtry + 1] = (itry + values[0]) / max;
+    float sumqx[2 * kNtry + 2];
+    float sumq2[2 * kNtry + 2];
+    kernels.iq4_trials(xb, weight, id, sumqx, sumq2);
+    d = sumq2[0] > 0 ? sumqx[0] / sumq2[0] : 0.f;
+    float best = d * sumqx[0];
+    for (int c = 1; c <= 2 * kNtry + 1; ++c) {
+      if (sumq2[c] > 0 && sumqx[c] * sumqx[c] > best * sumq2[c]) {
+        d = sumqx[c] / sumq2[c];
+        best = d * sumqx[c];
       }
     }
     scales[ib] = d;
@@ -342,10 +328,7 @@ void quantize_iq4_super_block(int super_block_size, const float* x, fp16_t* dh, 
       l = std::max(-32, std::min(31, l));
       const float dl = d * l;
       const float idl = dl != 0 ? 1 / dl : 0.f;
-      uint8_t* Lb = L + ib * kBlock;
-      const float* xb = x + ib * kBlock;
-      for (int j = 0; j < kBlock; ++j)
-        Lb[j] = static_cast<uint8_t>(best_index_int8(16, values, idl * xb[j]));
+      kernels.iq4_indices(x + ib * kBlock, kBlock, idl, L + ib * kBlock);
       l += 32;
       const uint8_t l_l = l & 0xf;
       const uint8_t l_h = static_cast<uint8_t>(l >> 4);
@@ -358,11 +341,8 @@ void quantize_iq4_super_block(int super_block_size, const float* x, fp16_t* dh, 
     }
   } else {
     *dh = fp32_to_fp16(scales[0]);
-    if (ntry > 0) {
-      const float id = scales[0] != 0 ? 1 / scales[0] : 0;
-      for (int j = 0; j < super_block_size; ++j)
-        L[j] = static_cast<uint8_t>(best_index_int8(16, values, id * x[j]));
-    }
+    const float id = scales[0] != 0 ? 1 / scales[0] : 0;
+    kernels.iq4_indices(x, super_block_size, id, L);
   }
 
   for (int i = 0; i < super_block_size / 32; ++i) {
@@ -372,29 +352,29 @@ void quantize_iq4_super_block(int super_block_size, const float* x, fp16_t* dh, 
 }
 
 void quantize_row_iq4_nl(const float* x, BlockIQ4NL* y, int64_t n, const float* qw) {
-  // L persists across blocks as in ggml; an all-zero block re-picks every index, so nothing
-  // stale can leak into the output.
+  const iq::IqKernels& kernels = iq::iq_kernels();
   uint8_t L[kQK4_NL];
   float weight[kQK4_NL];
   float scale;
   for (int64_t ib = 0; ib < n / kQK4_NL; ++ib) {
     fp16_t d;
     uint16_t unused_h;
-    quantize_iq4_super_block(kQK4_NL, x + kQK4_NL * ib, &d, y[ib].qs, &unused_h, nullptr, &scale,
-                             weight, L, qw ? qw + kQK4_NL * ib : nullptr, 7);
+    quantize_iq4_super_block(kernels, kQK4_NL, x + kQK4_NL * ib, &d, y[ib].qs, &unused_h, nullptr,
+                             &scale, weight, L, qw ? qw + kQK4_NL * ib : nullptr);
     y[ib].d = d;
   }
 }
 
 void quantize_row_iq4_xs(const float* x, BlockIQ4XS* y, int64_t n, const float* qw) {
+  const iq::IqKernels& kernels = iq::iq_kernels();
   uint8_t L[kQK_K];
   float weight[32];
   float scales[kQK_K / 32];
   for (int64_t ib = 0; ib < n / kQK_K; ++ib) {
     fp16_t d;
     uint16_t scales_h;
-    quantize_iq4_super_block(kQK_K, x + kQK_K * ib, &d, y[ib].qs, &scales_h, y[ib].scales_l, scales,
-                             weight, L, qw ? qw + kQK_K * ib : nullptr, 7);
+    quantize_iq4_super_block(kernels, kQK_K, x + kQK_K * ib, &d, y[ib].qs, &scales_h,
+                             y[ib].scales_l, scales, weight, L, qw ? qw + kQK_K * ib : nullptr);
     y[ib].d = d;
     y[ib].scales_h = scales_h;
   }

@@ -56,25 +56,10 @@ inline uint32_t pack8(const int8_t* L) {
 // Σ w·(scale·xg[level] - x)²; writes its levels to L. Port of iq1_find_best_neighbour2. ggml
 // falls back to a scan of the whole grid when no neighbour gives a finite distance (only with
 // non-finite input); here the first neighbour is kept instead.
-int best_neighbour_shifted(const GridSearch& g, uint32_t u, const float* xval, const float* weight,
-                           float scale, const float* xg, int8_t* L) {
-  const std::span<const uint16_t> candidates = g.neighbours(u);
-  float best_score = FLT_MAX;
-  int best = candidates.empty() ? 0 : candidates[0];
-  for (const uint16_t k : candidates) {
-    const int8_t* e = g.entry(k);
-    float d2 = 0;
-    for (int i = 0; i < 8; ++i) {
-      const float q = xg[(e[i] - 1) / 2];
-      const float w = weight[i];
-      const float diff = scale * q - xval[i];
-      d2 += w * diff * diff;
-    }
-    if (d2 < best_score) {
-      best_score = d2;
-      best = k;
-    }
-  }
+int best_neighbour_shifted(const IqKernels& kernels, const GridSearch& g, uint32_t u,
+                           const float* xval, const float* weight, float scale, const float* xg,
+                           int8_t* L) {
+  const int best = kernels.best_neighbour(g.neighbour_list(u), g.bits(), xval, weight, scale, xg);
   const int8_t* e = g.entry(best);
   for (int i = 0; i < 8; ++i) L[i] = static_cast<int8_t>((e[i] - 1) / 2);
   return best;
@@ -83,16 +68,16 @@ int best_neighbour_shifted(const GridSearch& g, uint32_t u, const float* xval, c
 // Snaps the groups of 8 to the grid; returns whether all were on it. shift_of(k) gives group k's
 // level values.
 template <typename ShiftOf>
-bool snap_to_grid(const GridSearch& grid, int ngroups, const float* xb, const float* weight,
-                  float scale, int8_t* L, uint16_t* index, ShiftOf shift_of) {
+bool snap_to_grid(const IqKernels& kernels, const GridSearch& grid, int ngroups, const float* xb,
+                  const float* weight, float scale, int8_t* L, uint16_t* index, ShiftOf shift_of) {
   bool all_on_grid = true;
   for (int k = 0; k < ngroups; ++k) {
     const uint32_t u = pack8(L + 8 * k);
     int grid_index = grid.index(u);
     if (grid_index < 0) {
       all_on_grid = false;
-      grid_index = best_neighbour_shifted(grid, u, xb + 8 * k, weight + 8 * k, scale, shift_of(k),
-                                          L + 8 * k);
+      grid_index = best_neighbour_shifted(kernels, grid, u, xb + 8 * k, weight + 8 * k, scale,
+                                          shift_of(k), L + 8 * k);
     }
     index[k] = static_cast<uint16_t>(grid_index);
   }
@@ -122,6 +107,7 @@ float refit_scale(const GridSearch& grid, int ngroups, const float* xb, const fl
 
 void quantize_row_iq1_s(const float* x, BlockIQ1S* y, int64_t n, const float* quant_weights) {
   constexpr int kBlock = 32;
+  const IqKernels& kernels = iq_kernels();
   const GridSearch& grid = grid_search(Lattice::kIQ1S);
   float scales[kQK_K / kBlock];
   int8_t shifts[kQK_K / kBlock];
@@ -198,7 +184,7 @@ void quantize_row_iq1_s(const float* x, BlockIQ1S* y, int64_t n, const float* qu
       }
       const float* xx = best_shift == 1 ? kXp : kXm;
       const auto shift_of = [xx](int) { return xx; };
-      if (!snap_to_grid(grid, kBlock / 8, xb, weight, scale, L, index, shift_of)) {
+      if (!snap_to_grid(kernels, grid, kBlock / 8, xb, weight, scale, L, index, shift_of)) {
         scale = refit_scale(grid, kBlock / 8, xb, weight, index, scale, shift_of);
       }
       uint16_t h = 0;
@@ -227,6 +213,7 @@ void quantize_row_iq1_s(const float* x, BlockIQ1S* y, int64_t n, const float* qu
 
 void quantize_row_iq1_m(const float* x, BlockIQ1M* y, int64_t n, const float* quant_weights) {
   constexpr int kBlock = 16;
+  const IqKernels& kernels = iq_kernels();
   const GridSearch& grid = grid_search(Lattice::kIQ1S);
   // Delta signs of the two halves: 0 = (+, +), 1 = (+, -), 2 = (-, +), 3 = (-, -).
   constexpr uint8_t kMasks[4] = {0x00, 0x80, 0x08, 0x88};
@@ -330,7 +317,7 @@ void quantize_row_iq1_m(const float* x, BlockIQ1M* y, int64_t n, const float* qu
         best_k = 3 - best_k;  // both halves' delta signs flip
       }
       const auto shift_of = [&shift_table, best_k](int k) { return shift_table(best_k, k); };
-      if (!snap_to_grid(grid, kBlock / 8, xb, weight, scale, L, index, shift_of)) {
+      if (!snap_to_grid(kernels, grid, kBlock / 8, xb, weight, scale, L, index, shift_of)) {
         scale = refit_scale(grid, kBlock / 8, xb, weight, index, scale, shift_of);
       }
       y[ibl].qs[2 * ib + 0] = static_cast<uint8_t>(index[0] & 255);

@@ -51,8 +51,8 @@ inline void imatrix_weights(int n, const float* xb, const float* qw, float sigma
 // The scale search of IQ2_XS and IQ2_S over one 16-element group (two grid points): trial
 // inverse scales (5 + 0.1 is) / max for is = -9..9, then the off-grid points re-snapped at the
 // winning scale. Returns the group scale and its levels in L.
-float search_group16(const GridSearch& grid, const float* weight, const float* waux,
-                     const float* xval, float max, int8_t* L) {
+float search_group16(const IqKernels& kernels, const GridSearch& grid, const float* weight,
+                     const float* waux, const float* xval, float max, int8_t* L) {
   int8_t Laux[16];
   bool is_on_grid[2] = {true, true};
   bool is_on_grid_aux[2];
@@ -65,7 +65,7 @@ float search_group16(const GridSearch& grid, const float* weight, const float* w
       const uint32_t u = levels_of8(xval + 8 * k, id, Laux + 8 * k);
       is_on_grid_aux[k] = grid.index(u) >= 0;
       if (!is_on_grid_aux[k]) {
-        best_neighbour(grid, u, xval + 8 * k, waux + 8 * k, this_scale, Laux + 8 * k);
+        best_neighbour(kernels, grid, u, xval + 8 * k, waux + 8 * k, this_scale, Laux + 8 * k);
       }
     }
     float sumqx, sumq2;
@@ -83,7 +83,8 @@ float search_group16(const GridSearch& grid, const float* weight, const float* w
     for (int k = 0; k < 2; ++k) {
       if (is_on_grid[k]) continue;
       const uint32_t u = levels_of8(xval + 8 * k, id, L + 8 * k);
-      if (grid.index(u) < 0) best_neighbour(grid, u, xval + 8 * k, waux + 8 * k, scale, L + 8 * k);
+      if (grid.index(u) < 0)
+        best_neighbour(kernels, grid, u, xval + 8 * k, waux + 8 * k, scale, L + 8 * k);
     }
     float sumqx, sumq2;
     weighted_sums(16, weight, xval, L, &sumqx, &sumq2);
@@ -101,6 +102,7 @@ inline int group_scale_code(float id, float scale) {
 }  // namespace
 
 void quantize_row_iq2_xxs(const float* x, BlockIQ2XXS* y, int64_t n, const float* quant_weights) {
+  const IqKernels& kernels = iq_kernels();
   const GridSearch& grid = grid_search(Lattice::kIQ2XXS);
   float scales[kQK_K / 32];
   float weight[32];
@@ -143,7 +145,7 @@ void quantize_row_iq2_xxs(const float* x, BlockIQ2XXS* y, int64_t n, const float
         for (int k = 0; k < 4; ++k) {
           const uint32_t u = levels_of8(xval + 8 * k, id, Laux + 8 * k);
           if (grid.index(u) < 0) {
-            best_neighbour(grid, u, xval + 8 * k, waux + 8 * k, this_scale, Laux + 8 * k);
+            best_neighbour(kernels, grid, u, xval + 8 * k, waux + 8 * k, this_scale, Laux + 8 * k);
           }
         }
         float sumqx, sumq2;
@@ -163,7 +165,8 @@ void quantize_row_iq2_xxs(const float* x, BlockIQ2XXS* y, int64_t n, const float
           const uint32_t u = levels_of8(xval + 8 * k, id, Lk);
           int grid_index = grid.index(u);
           if (grid_index < 0)
-            grid_index = best_neighbour(grid, u, xval + 8 * k, waux + 8 * k, scale, L + 8 * k);
+            grid_index =
+                best_neighbour(kernels, grid, u, xval + 8 * k, waux + 8 * k, scale, L + 8 * k);
           const int8_t* e = grid.entry(grid_index);
           for (int i = 0; i < 8; ++i) L[8 * k + i] = static_cast<int8_t>((e[i] - 1) / 2);
         }
@@ -202,6 +205,7 @@ void quantize_row_iq2_xxs(const float* x, BlockIQ2XXS* y, int64_t n, const float
 }
 
 void quantize_row_iq2_xs(const float* x, BlockIQ2XS* y, int64_t n, const float* quant_weights) {
+  const IqKernels& kernels = iq_kernels();
   const GridSearch& grid = grid_search(Lattice::kIQ2XS);
   float scales[kQK_K / 16];
   float weight[16];
@@ -231,7 +235,7 @@ void quantize_row_iq2_xs(const float* x, BlockIQ2XS* y, int64_t n, const float* 
         scales[ib] = 0;
         continue;
       }
-      float scale = search_group16(grid, weight, waux, xval, max, L);
+      float scale = search_group16(kernels, grid, weight, waux, xval, max, L);
       if (scale < 0) {
         scale = -scale;
         for (int k = 0; k < 2; ++k) block_signs[k] = static_cast<uint8_t>(~block_signs[k] & 127);
@@ -265,6 +269,7 @@ void quantize_row_iq2_xs(const float* x, BlockIQ2XS* y, int64_t n, const float* 
 }
 
 void quantize_row_iq2_s(const float* x, BlockIQ2S* y, int64_t n, const float* quant_weights) {
+  const IqKernels& kernels = iq_kernels();
   const GridSearch& grid = grid_search(Lattice::kIQ2S);
   float scales[kQK_K / 16];
   float weight[16];
@@ -296,7 +301,7 @@ void quantize_row_iq2_s(const float* x, BlockIQ2S* y, int64_t n, const float* qu
         scales[ib] = 0;
         continue;
       }
-      float scale = search_group16(grid, weight, waux, xval, max, L);
+      float scale = search_group16(kernels, grid, weight, waux, xval, max, L);
       if (scale < 0) {
         scale = -scale;
         for (int k = 0; k < 2; ++k) block_signs[k] = static_cast<uint8_t>(~block_signs[k]);

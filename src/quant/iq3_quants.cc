@@ -45,6 +45,7 @@ inline uint32_t pack4(const int8_t* L) {
 }  // namespace
 
 void quantize_row_iq3_xxs(const float* x, BlockIQ3XXS* y, int64_t n, const float* quant_weights) {
+  const IqKernels& kernels = iq_kernels();
   const GridSearch& grid = grid_search(Lattice::kIQ3XXS);
   float scales[kQK_K / 32];
   float weight[32];
@@ -88,7 +89,7 @@ void quantize_row_iq3_xxs(const float* x, BlockIQ3XXS* y, int64_t n, const float
           const uint32_t u = levels_of4(xval + 4 * k, id, Laux + 4 * k);
           is_on_grid_aux[k] = grid.index(u) >= 0;
           if (!is_on_grid_aux[k]) {
-            best_neighbour(grid, u, xval + 4 * k, waux + 4 * k, this_scale, Laux + 4 * k);
+            best_neighbour(kernels, grid, u, xval + 4 * k, waux + 4 * k, this_scale, Laux + 4 * k);
           }
         }
         float sumqx, sumq2;
@@ -109,7 +110,8 @@ void quantize_row_iq3_xxs(const float* x, BlockIQ3XXS* y, int64_t n, const float
           const uint32_t u = levels_of4(xval + 4 * k, id, Lk);
           int grid_index = grid.index(u);
           if (grid_index < 0)
-            grid_index = best_neighbour(grid, u, xval + 4 * k, waux + 4 * k, scale, L + 4 * k);
+            grid_index =
+                best_neighbour(kernels, grid, u, xval + 4 * k, waux + 4 * k, scale, L + 4 * k);
           const int8_t* e = grid.entry(grid_index);
           for (int i = 0; i < 4; ++i) L[4 * k + i] = static_cast<int8_t>((e[i] - 1) / 2);
         }
@@ -152,6 +154,7 @@ void quantize_row_iq3_s(const float* x, BlockIQ3S* y, int64_t n, const float* qu
   constexpr int kBlock = 32;
   constexpr int bs4 = kBlock / 4;
   constexpr int bs8 = kBlock / 8;
+  const IqKernels& kernels = iq_kernels();
   const GridSearch& grid = grid_search(Lattice::kIQ3S);
   float scales[kQK_K / kBlock];
   float weight[kBlock];
@@ -198,7 +201,7 @@ void quantize_row_iq3_s(const float* x, BlockIQ3S* y, int64_t n, const float* qu
           const uint32_t u = levels_of4(xval + 4 * k, id, Laux + 4 * k);
           is_on_grid_aux[k] = grid.index(u) >= 0;
           if (!is_on_grid_aux[k]) {
-            best_neighbour(grid, u, xval + 4 * k, waux + 4 * k, this_scale, Laux + 4 * k);
+            best_neighbour(kernels, grid, u, xval + 4 * k, waux + 4 * k, this_scale, Laux + 4 * k);
           }
         }
         float sumqx, sumq2;
@@ -219,7 +222,8 @@ void quantize_row_iq3_s(const float* x, BlockIQ3S* y, int64_t n, const float* qu
           const uint32_t u = levels_of4(xval + 4 * k, id, Lk);
           int grid_index = grid.index(u);
           if (grid_index < 0)
-            grid_index = best_neighbour(grid, u, xval + 4 * k, waux + 4 * k, scale, L + 4 * k);
+            grid_index =
+                best_neighbour(kernels, grid, u, xval + 4 * k, waux + 4 * k, scale, L + 4 * k);
           const int8_t* e = grid.entry(grid_index);
           for (int i = 0; i < 4; ++i) L[4 * k + i] = static_cast<int8_t>((e[i] - 1) / 2);
         }

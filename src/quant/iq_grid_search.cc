@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <array>
-#include <cfloat>
 #include <utility>
 
 #include "quant/iq_tables.h"
@@ -64,6 +63,7 @@ GridSearch::GridSearch(Lattice lattice) {
   const LatticeSpec s = spec_of(lattice);
   size_ = s.size;
   width_ = s.width;
+  bits_ = s.bits;
   entries_.resize(static_cast<size_t>(size_) * width_);
   const uint32_t map_size = 1u << (s.bits * s.width);
   map_.assign(map_size, -1);
@@ -116,6 +116,13 @@ GridSearch::GridSearch(Lattice lattice) {
     for (const auto& c : candidates) neighbours_.push_back(static_cast<uint16_t>(c.second));
   }
   offsets_[map_size] = static_cast<uint32_t>(neighbours_.size());
+  std::vector<uint16_t> entry_code(size_);
+  for (uint32_t u = 0; u < map_size; ++u) {
+    if (map_[u] >= 0) entry_code[map_[u]] = static_cast<uint16_t>(u);
+  }
+  neighbours_.resize(neighbours_.size() + 15, 0);
+  codes_.resize(neighbours_.size());
+  for (size_t i = 0; i < neighbours_.size(); ++i) codes_[i] = entry_code[neighbours_[i]];
 }
 
 const GridSearch& grid_search(Lattice lattice) {
@@ -147,29 +154,16 @@ const GridSearch& grid_search(Lattice lattice) {
   return table;
 }
 
-int best_neighbour(const GridSearch& g, uint32_t u, const float* xval, const float* weight,
-                   float scale, int8_t* L) {
+int best_neighbour(const IqKernels& kernels, const GridSearch& g, uint32_t u, const float* xval,
+                   const float* weight, float scale, int8_t* L) {
+  // ggml's search tables hold each entry as odd values 2l + 1 of its levels l.
+  static constexpr float kOddLevels[8] = {1, 3, 5, 7, 9, 11, 13, 15};
   // Every vector the quantizers produce from finite input has neighbours; with NaN or inf input
   // (where ggml aborts) the first candidate, or entry 0, is kept.
-  const std::span<const uint16_t> candidates = g.neighbours(u);
-  const int width = g.width();
-  float best_d2 = FLT_MAX;
-  int best = candidates.empty() ? 0 : candidates[0];
-  for (const uint16_t k : candidates) {
-    const int8_t* e = g.entry(k);
-    float d2 = 0;
-    for (int i = 0; i < width; ++i) {
-      const float q = e[i];
-      const float diff = scale * q - xval[i];
-      d2 += weight[i] * diff * diff;
-    }
-    if (d2 < best_d2) {
-      best_d2 = d2;
-      best = k;
-    }
-  }
+  const int best =
+      kernels.best_neighbour(g.neighbour_list(u), g.bits(), xval, weight, scale, kOddLevels);
   const int8_t* e = g.entry(best);
-  for (int i = 0; i < width; ++i) L[i] = static_cast<int8_t>((e[i] - 1) / 2);
+  for (int i = 0; i < g.width(); ++i) L[i] = static_cast<int8_t>((e[i] - 1) / 2);
   return best;
 }
 

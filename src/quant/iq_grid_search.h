@@ -20,6 +20,8 @@
 #include <span>
 #include <vector>
 
+#include "quant/iq_simd.h"
+
 namespace insitu::iq {
 
 enum class Lattice { kIQ2XXS, kIQ2XS, kIQ2S, kIQ1S, kIQ3XXS, kIQ3S };
@@ -46,13 +48,26 @@ class GridSearch {
     return {neighbours_.data() + begin, offsets_[u + 1] - begin};
   }
 
+  // The same list with each entry's packed level vector, for the search kernels (readable 15
+  // entries past its end).
+  NeighbourList neighbour_list(uint32_t u) const {
+    if (u >= map_.size()) return {neighbours_.data(), codes_.data(), 0};
+    const uint32_t begin = offsets_[u];
+    return {neighbours_.data() + begin, codes_.data() + begin,
+            static_cast<int>(offsets_[u + 1] - begin)};
+  }
+
+  int bits() const { return bits_; }  // per packed level: 2 (8-wide grids) or 3 (4-wide)
+
  private:
   int size_ = 0;
   int width_ = 0;
-  std::vector<int8_t> entries_;    // [size, width]
-  std::vector<int32_t> map_;       // [1 << (bits * width)]: grid index or -1
-  std::vector<uint32_t> offsets_;  // [map_.size() + 1] into neighbours_
-  std::vector<uint16_t> neighbours_;
+  int bits_ = 0;
+  std::vector<int8_t> entries_;       // [size, width]
+  std::vector<int32_t> map_;          // [1 << (bits * width)]: grid index or -1
+  std::vector<uint32_t> offsets_;     // [map_.size() + 1] into neighbours_
+  std::vector<uint16_t> neighbours_;  // every list, then 15 padding entries
+  std::vector<uint16_t> codes_;       // [neighbours_.size()]: packed levels of each entry
 };
 
 // The table of a lattice (IQ1_S and IQ1_M share kIQ1S).
@@ -61,8 +76,9 @@ const GridSearch& grid_search(Lattice lattice);
 // Among the neighbours of the off-grid level vector u, the entry minimising
 // sum_i weight[i] * (scale * entry[i] - xval[i])^2 (the first one on ties); writes its levels to
 // L[0..width) and returns its index. Port of iq2_find_best_neighbour / iq3_find_best_neighbour
-// (ggml-quants.c, d99724f2). u must be a vector the quantizers produce (levels in range).
-int best_neighbour(const GridSearch& g, uint32_t u, const float* xval, const float* weight,
-                   float scale, int8_t* L);
+// (ggml-quants.c, d99724f2), computed by `kernels`. u must be a vector the quantizers produce
+// (levels in range).
+int best_neighbour(const IqKernels& kernels, const GridSearch& g, uint32_t u, const float* xval,
+                   const float* weight, float scale, int8_t* L);
 
 }  // namespace insitu::iq

@@ -1,0 +1,75 @@
+#include "quant/quant_isa.h"
+
+#include <strings.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <string>
+
+#include "insitu/error.h"
+
+namespace insitu {
+namespace {
+
+bool detect(QuantIsa isa) {
+#if defined(__x86_64__) && defined(__GNUC__)
+  switch (isa) {
+    case QuantIsa::kGeneric:
+      return true;
+    case QuantIsa::kAvx2:
+      return __builtin_cpu_supports("avx2");
+    case QuantIsa::kAvx512:
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("avx512f") &&
+             __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+             __builtin_cpu_supports("avx512dq");
+  }
+  return false;
+#else
+  return isa == QuantIsa::kGeneric;
+#endif
+}
+
+QuantIsa initial() {
+  const char* env = std::getenv("INSITU_ISA");
+  if (env != nullptr) {
+    for (const QuantIsa isa : {QuantIsa::kGeneric, QuantIsa::kAvx2, QuantIsa::kAvx512}) {
+      if (strcasecmp(env, quant_isa_name(isa)) == 0 && detect(isa)) return isa;
+    }
+  }
+  if (detect(QuantIsa::kAvx512)) return QuantIsa::kAvx512;
+  if (detect(QuantIsa::kAvx2)) return QuantIsa::kAvx2;
+  return QuantIsa::kGeneric;
+}
+
+std::atomic<QuantIsa>& active() {
+  static std::atomic<QuantIsa> isa{initial()};
+  return isa;
+}
+
+}  // namespace
+
+bool quant_isa_supported(QuantIsa isa) { return detect(isa); }
+
+QuantIsa quant_isa() { return active().load(std::memory_order_relaxed); }
+
+void set_quant_isa(QuantIsa isa) {
+  if (!detect(isa)) {
+    throw InvalidArgument(std::string("quant: instruction set ") + quant_isa_name(isa) +
+                          " is not supported by this machine");
+  }
+  active().store(isa, std::memory_order_relaxed);
+}
+
+const char* quant_isa_name(QuantIsa isa) {
+  switch (isa) {
+    case QuantIsa::kGeneric:
+      return "generic";
+    case QuantIsa::kAvx2:
+      return "avx2";
+    case QuantIsa::kAvx512:
+      return "avx512";
+  }
+  return "unknown";
+}
+
+}  // namespace insitu
