@@ -29,6 +29,18 @@ std::string Progress::format_bytes(double bytes) {
   return buf;
 }
 
+void Progress::set_unit(std::string unit) {
+  std::lock_guard<std::mutex> lock(mu_);
+  unit_ = std::move(unit);
+}
+
+std::string Progress::format_amount(double amount) const {
+  if (unit_.empty()) return format_bytes(amount);
+  char buf[48];
+  std::snprintf(buf, sizeof buf, amount >= 100 ? "%.0f %s" : "%.1f %s", amount, unit_.c_str());
+  return buf;
+}
+
 void Progress::advance(int64_t items, uint64_t bytes) {
   std::lock_guard<std::mutex> lock(mu_);
   items_ += items;
@@ -75,16 +87,15 @@ void Progress::draw(bool final) {
     std::string bar(static_cast<size_t>(fill), '#');
     bar.resize(kWidth, ' ');
     std::snprintf(line, sizeof line, "\r%s [%s] %lld/%lld %s/%s %s/s ETA %s", label_.c_str(),
-                  bar.c_str(), static_cast<long long>(items_),
-                  static_cast<long long>(total_items_), format_bytes(bytes_).c_str(),
-                  format_bytes(total_bytes_).c_str(), format_bytes(rate).c_str(),
-                  final ? "0:00" : eta.c_str());
+                  bar.c_str(), static_cast<long long>(items_), static_cast<long long>(total_items_),
+                  format_amount(bytes_).c_str(), format_amount(total_bytes_).c_str(),
+                  format_amount(rate).c_str(), final ? "0:00" : eta.c_str());
     std::fputs(line, stderr);
     if (final) std::fputs("\n", stderr);
   } else {
     std::snprintf(line, sizeof line, "%s: %lld/%lld (%3.0f%%) %s, %s/s%s\n", label_.c_str(),
-                  static_cast<long long>(items_), static_cast<long long>(total_items_),
-                  100 * frac, format_bytes(bytes_).c_str(), format_bytes(rate).c_str(),
+                  static_cast<long long>(items_), static_cast<long long>(total_items_), 100 * frac,
+                  format_amount(bytes_).c_str(), format_amount(rate).c_str(),
                   final ? ", done" : "");
     std::fputs(line, stderr);
   }

@@ -18,6 +18,10 @@ class Progress {
   Progress(std::string label, int64_t total_items, uint64_t total_bytes, bool enabled = true);
   ~Progress();  // finishes the line
 
+  // Counts something other than bytes (e.g. "tok"): the amounts and the rate are then shown as
+  // plain numbers with this unit ("1792 tok/3584 tok, 35.2 tok/s") instead of KiB/MiB.
+  void set_unit(std::string unit);
+
   void advance(int64_t items, uint64_t bytes);
   void finish();
 
@@ -26,8 +30,10 @@ class Progress {
 
  private:
   void draw(bool final);
+  std::string format_amount(double amount) const;
 
   std::string label_;
+  std::string unit_;  // empty: bytes
   int64_t total_items_;
   uint64_t total_bytes_;
   bool enabled_;
