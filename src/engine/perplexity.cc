@@ -235,9 +235,10 @@ int chunks_of(int64_t n_tokens, const PerplexityOptions& o) {
 void PerplexityOptions::validate() const {
   if (n_ctx < 4) throw InvalidArgument(fmt::format("--ctx {} too small; at least 4", n_ctx));
   if (n_batch < kMinBatch)
-    throw InvalidArgument(fmt::format("--batch {} too small; at least {} (results are the same for "
-                                      "every batch from {} up)",
-                                      n_batch, kMinBatch, kMinBatch));
+    throw InvalidArgument(
+        fmt::format("--batch {} too small; at least {} (results are the same for "
+                    "every batch from {} up)",
+                    n_batch, kMinBatch, kMinBatch));
   if (max_chunks == 0)
     throw InvalidArgument(
         "--chunks 0 leaves nothing to evaluate; give a positive count or omit it");

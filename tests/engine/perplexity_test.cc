@@ -287,7 +287,7 @@ TEST(KlDivergence, ModelAgainstItsOwnBase) {
   EXPECT_EQ(k.n_scored, p.n_scored);
   EXPECT_NEAR(k.ppl.value, p.ppl.value, 1e-5 * p.ppl.value);
   EXPECT_NEAR(k.ppl_base.value, p.ppl.value, 1e-3 * p.ppl.value);
-  EXPECT_LT(std::fabs(k.kld.value), 1e-5);  // measured 1.8e-6: rounding to uint16 steps
+  EXPECT_LT(std::fabs(k.kld.value), 1e-5);         // measured 1.8e-6: rounding to uint16 steps
   EXPECT_LT(k.kld_quantiles.front().value, 1e-4);  // the maximum
   EXPECT_EQ(k.same_top.value, 1.0);
   EXPECT_LT(k.delta_p_rms.value, 1e-3);
