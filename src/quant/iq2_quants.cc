@@ -54,22 +54,17 @@ inline void imatrix_weights(int n, const float* xb, const float* qw, float sigma
 float search_group16(const IqKernels& kernels, const GridSearch& grid, const float* weight,
                      const float* waux, const float* xval, float max, int8_t* L) {
   int8_t Laux[16];
-  bool is_on_grid[2] = {true, true};
-  bool is_on_grid_aux[2];
+  uint8_t is_on_grid[2] = {true, true};
+  uint8_t is_on_grid_aux[2];
   float best = 0;
   float scale = max / (2 * kMaxQ - 1);
+  const LatticeView view = grid.view();
   for (int is = -9; is <= 9; ++is) {
     const float id = (2 * kMaxQ - 1 + is * 0.1f) / max;
     const float this_scale = 1 / id;
-    for (int k = 0; k < 2; ++k) {
-      const uint32_t u = levels_of8(xval + 8 * k, id, Laux + 8 * k);
-      is_on_grid_aux[k] = grid.index(u) >= 0;
-      if (!is_on_grid_aux[k]) {
-        best_neighbour(kernels, grid, u, xval + 8 * k, waux + 8 * k, this_scale, Laux + 8 * k);
-      }
-    }
     float sumqx, sumq2;
-    weighted_sums(16, weight, xval, Laux, &sumqx, &sumq2);
+    kernels.grid_trial(view, 16, xval, weight, waux, id, this_scale, Laux, is_on_grid_aux, &sumqx,
+                       &sumq2);
     if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
       scale = sumqx / sumq2;
       best = scale * sumqx;
@@ -104,6 +99,7 @@ inline int group_scale_code(float id, float scale) {
 void quantize_row_iq2_xxs(const float* x, BlockIQ2XXS* y, int64_t n, const float* quant_weights) {
   const IqKernels& kernels = iq_kernels();
   const GridSearch& grid = grid_search(Lattice::kIQ2XXS);
+  const LatticeView view = grid.view();
   float scales[kQK_K / 32];
   float weight[32];
   float xval[32];
@@ -142,14 +138,10 @@ void quantize_row_iq2_xxs(const float* x, BlockIQ2XXS* y, int64_t n, const float
       for (int is = -6; is <= 6; ++is) {
         const float id = (2 * kMaxQ - 1 + is * 0.1f) / eff_max;
         const float this_scale = 1 / id;
-        for (int k = 0; k < 4; ++k) {
-          const uint32_t u = levels_of8(xval + 8 * k, id, Laux + 8 * k);
-          if (grid.index(u) < 0) {
-            best_neighbour(kernels, grid, u, xval + 8 * k, waux + 8 * k, this_scale, Laux + 8 * k);
-          }
-        }
         float sumqx, sumq2;
-        weighted_sums(32, weight, xval, Laux, &sumqx, &sumq2);
+        uint8_t on_grid[4];
+        kernels.grid_trial(view, 32, xval, weight, waux, id, this_scale, Laux, on_grid, &sumqx,
+                           &sumq2);
         if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
           scale = sumqx / sumq2;
           best = scale * sumqx;

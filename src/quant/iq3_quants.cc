@@ -47,14 +47,15 @@ inline uint32_t pack4(const int8_t* L) {
 void quantize_row_iq3_xxs(const float* x, BlockIQ3XXS* y, int64_t n, const float* quant_weights) {
   const IqKernels& kernels = iq_kernels();
   const GridSearch& grid = grid_search(Lattice::kIQ3XXS);
+  const LatticeView view = grid.view();
   float scales[kQK_K / 32];
   float weight[32];
   float xval[32];
   int8_t L[32];
   int8_t Laux[32];
   float waux[32];
-  bool is_on_grid[8];
-  bool is_on_grid_aux[8];
+  uint8_t is_on_grid[8];
+  uint8_t is_on_grid_aux[8];
   uint8_t block_signs[4];
 
   for (int64_t ibl = 0; ibl < n / kQK_K; ++ibl) {
@@ -85,15 +86,9 @@ void quantize_row_iq3_xxs(const float* x, BlockIQ3XXS* y, int64_t n, const float
       for (int is = -15; is <= 15; ++is) {
         const float id = (2 * kMaxQ - 1 + is * 0.2f) / max;
         const float this_scale = 1 / id;
-        for (int k = 0; k < 8; ++k) {
-          const uint32_t u = levels_of4(xval + 4 * k, id, Laux + 4 * k);
-          is_on_grid_aux[k] = grid.index(u) >= 0;
-          if (!is_on_grid_aux[k]) {
-            best_neighbour(kernels, grid, u, xval + 4 * k, waux + 4 * k, this_scale, Laux + 4 * k);
-          }
-        }
         float sumqx, sumq2;
-        weighted_sums(32, weight, xval, Laux, &sumqx, &sumq2);
+        kernels.grid_trial(view, 32, xval, weight, waux, id, this_scale, Laux, is_on_grid_aux,
+                           &sumqx, &sumq2);
         if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
           scale = sumqx / sumq2;
           best = scale * sumqx;
@@ -156,14 +151,15 @@ void quantize_row_iq3_s(const float* x, BlockIQ3S* y, int64_t n, const float* qu
   constexpr int bs8 = kBlock / 8;
   const IqKernels& kernels = iq_kernels();
   const GridSearch& grid = grid_search(Lattice::kIQ3S);
+  const LatticeView view = grid.view();
   float scales[kQK_K / kBlock];
   float weight[kBlock];
   float xval[kBlock];
   int8_t L[kBlock];
   int8_t Laux[kBlock];
   float waux[kBlock];
-  bool is_on_grid[bs4];
-  bool is_on_grid_aux[bs4];
+  uint8_t is_on_grid[bs4];
+  uint8_t is_on_grid_aux[bs4];
   uint8_t block_signs[bs8];
 
   for (int64_t ibl = 0; ibl < n / kQK_K; ++ibl) {
@@ -197,15 +193,9 @@ void quantize_row_iq3_s(const float* x, BlockIQ3S* y, int64_t n, const float* qu
       for (int is = -9; is <= 9; ++is) {
         const float id = (2 * kMaxQ - 1 + is * 0.2f) / max;
         const float this_scale = 1 / id;
-        for (int k = 0; k < bs4; ++k) {
-          const uint32_t u = levels_of4(xval + 4 * k, id, Laux + 4 * k);
-          is_on_grid_aux[k] = grid.index(u) >= 0;
-          if (!is_on_grid_aux[k]) {
-            best_neighbour(kernels, grid, u, xval + 4 * k, waux + 4 * k, this_scale, Laux + 4 * k);
-          }
-        }
         float sumqx, sumq2;
-        weighted_sums(kBlock, weight, xval, Laux, &sumqx, &sumq2);
+        kernels.grid_trial(view, kBlock, xval, weight, waux, id, this_scale, Laux, is_on_grid_aux,
+                           &sumqx, &sumq2);
         if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
           scale = sumqx / sumq2;
           best = scale * sumqx;

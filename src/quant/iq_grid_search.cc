@@ -64,6 +64,7 @@ GridSearch::GridSearch(Lattice lattice) {
   size_ = s.size;
   width_ = s.width;
   bits_ = s.bits;
+  max_level_ = s.max_level;
   entries_.resize(static_cast<size_t>(size_) * width_);
   const uint32_t map_size = 1u << (s.bits * s.width);
   map_.assign(map_size, -1);
@@ -116,13 +117,13 @@ GridSearch::GridSearch(Lattice lattice) {
     for (const auto& c : candidates) neighbours_.push_back(static_cast<uint16_t>(c.second));
   }
   offsets_[map_size] = static_cast<uint32_t>(neighbours_.size());
-  std::vector<uint16_t> entry_code(size_);
+  entry_code_.resize(size_);
   for (uint32_t u = 0; u < map_size; ++u) {
-    if (map_[u] >= 0) entry_code[map_[u]] = static_cast<uint16_t>(u);
+    if (map_[u] >= 0) entry_code_[map_[u]] = static_cast<uint16_t>(u);
   }
   neighbours_.resize(neighbours_.size() + 15, 0);
   codes_.resize(neighbours_.size());
-  for (size_t i = 0; i < neighbours_.size(); ++i) codes_[i] = entry_code[neighbours_[i]];
+  for (size_t i = 0; i < neighbours_.size(); ++i) codes_[i] = entry_code_[neighbours_[i]];
 }
 
 const GridSearch& grid_search(Lattice lattice) {

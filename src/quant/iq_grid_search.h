@@ -59,15 +59,23 @@ class GridSearch {
 
   int bits() const { return bits_; }  // per packed level: 2 (8-wide grids) or 3 (4-wide)
 
+  // The tables as the search kernels read them.
+  LatticeView view() const {
+    return {map_.data(), offsets_.data(), neighbours_.data(), codes_.data(), entry_code_.data(),
+            bits_,       width_,          max_level_};
+  }
+
  private:
   int size_ = 0;
   int width_ = 0;
   int bits_ = 0;
+  int max_level_ = 0;
   std::vector<int8_t> entries_;       // [size, width]
   std::vector<int32_t> map_;          // [1 << (bits * width)]: grid index or -1
   std::vector<uint32_t> offsets_;     // [map_.size() + 1] into neighbours_
   std::vector<uint16_t> neighbours_;  // every list, then 15 padding entries
   std::vector<uint16_t> codes_;       // [neighbours_.size()]: packed levels of each entry
+  std::vector<uint16_t> entry_code_;  // [size]: packed levels of grid entry k
 };
 
 // The table of a lattice (IQ1_S and IQ1_M share kIQ1S).

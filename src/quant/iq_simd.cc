@@ -3,12 +3,14 @@
 // bit (tests/quant/iq_simd_test.cc).
 #include "quant/iq_simd.h"
 
+#include <algorithm>
 #include <bit>
 #include <cfloat>
 #include <cmath>
 #include <cstdint>
 #include <limits>
 
+#include "quant/iq_helpers.h"
 #include "quant/iq_tables.h"
 #include "quant/quant_common.h"
 
@@ -98,8 +100,33 @@ int best_neighbour_generic(const NeighbourList& list, int bits, const float* xva
   return best;
 }
 
+void grid_trial_generic(const LatticeView& g, int n, const float* xval, const float* weight,
+                        const float* waux, float id, float scale, int8_t* L, uint8_t* on_grid,
+                        float* sumqx, float* sumq2) {
+  static constexpr float kOddLevels[8] = {1, 3, 5, 7, 9, 11, 13, 15};
+  for (int k = 0; k < n / g.width; ++k) {
+    int8_t* Lk = L + g.width * k;
+    uint32_t u = 0;
+    for (int i = 0; i < g.width; ++i) {
+      const int l = nearest_int(0.5f * (id * xval[g.width * k + i] - 1));
+      Lk[i] = static_cast<int8_t>(std::max(0, std::min(g.max_level, l)));
+      u |= static_cast<uint32_t>(Lk[i]) << (g.bits * i);
+    }
+    on_grid[k] = g.map[u] >= 0;
+    if (on_grid[k]) continue;
+    const NeighbourList list = g.neighbours(u);
+    const int best = best_neighbour_generic(list, g.bits, xval + g.width * k, waux + g.width * k,
+                                            scale, kOddLevels);
+    const uint32_t code = g.entry_code[best];
+    for (int i = 0; i < g.width; ++i) {
+      Lk[i] = static_cast<int8_t>((code >> (g.bits * i)) & ((1u << g.bits) - 1));
+    }
+  }
+  weighted_sums(n, weight, xval, L, sumqx, sumq2);
+}
+
 const IqKernels kIqKernelsGeneric = {iq4_trials_generic, iq4_indices_generic,
-                                     best_neighbour_generic};
+                                     best_neighbour_generic, grid_trial_generic};
 
 }  // namespace
 

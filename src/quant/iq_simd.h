@@ -32,6 +32,23 @@ struct NeighbourList {
   int count;
 };
 
+// A lattice's search tables as the kernels read them (quant/iq_grid_search.h builds them). A
+// level vector is packed `bits` bits per element (element i at bit bits*i), `width` elements.
+struct LatticeView {
+  const int32_t* map;          // [1 << (bits * width)]: grid index of a level vector, or -1
+  const uint32_t* offsets;     // [size of map + 1]: each vector's neighbour list in index / code
+  const uint16_t* index;       // neighbour grid indices, nearest first, padded by 15 entries
+  const uint16_t* code;        // [same]: each neighbour's packed level vector
+  const uint16_t* entry_code;  // [grid size]: packed level vector of each grid entry
+  int bits;                    // 2 (width 8, levels 0..2) or 3 (width 4, levels 0..7)
+  int width;
+  int max_level;
+
+  NeighbourList neighbours(uint32_t u) const {
+    return {index + offsets[u], code + offsets[u], static_cast<int>(offsets[u + 1] - offsets[u])};
+  }
+};
+
 // Thresholds t[0..15) of IQ4's nearest-value search: for any float x (NaN included), ggml's
 // best_index_int8(16, kValuesIQ4NL, x) equals the number of k with !(x < t[k]). t[15] = +inf
 // pads the table to 16.
@@ -53,6 +70,17 @@ struct IqKernels {
   // iq2_find_best_neighbour / iq3_find_best_neighbour / iq1_find_best_neighbour2 of ggml.
   int (*best_neighbour)(const NeighbourList& list, int bits, const float* xval, const float* weight,
                         float scale, const float* level_value);
+
+  // One trial scale of the IQ2 / IQ3 scale searches over n elements (n / g.width groups, n at
+  // most 32): levels L[i] = clamp(nearest_int(0.5·(id·xval[i] - 1)), 0, g.max_level); each
+  // group off the grid (on_grid[k] = 0) is replaced by its best neighbour as best_neighbour
+  // picks it with weights waux, scale `scale` and level values 2l + 1. Then, in order,
+  // sumqx = Σ weight[i]·xval[i]·q_i and sumq2 = Σ weight[i]·q_i·q_i with q_i = 2·L[i] + 1.
+  // (The levels + iq*_find_best_neighbour + sums loop body of ggml's quantize_row_iq2_*_impl
+  // and quantize_row_iq3_*_impl.)
+  void (*grid_trial)(const LatticeView& g, int n, const float* xval, const float* weight,
+                     const float* waux, float id, float scale, int8_t* L, uint8_t* on_grid,
+                     float* sumqx, float* sumq2);
 };
 
 // The table of an instruction set this build has (every QuantIsa value on x86-64).

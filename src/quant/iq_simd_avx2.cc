@@ -98,71 +98,162 @@ void iq4_indices(const float* x, int n, float id, uint8_t* L) {
   }
 }
 
-// Per element i, the 8-lane lookup table of its terms weight[i]·diff·diff by level: levels 0..3
-// repeated twice (2-bit codes; the permute reads 3 index bits, so the next element's bit above
-// them selects a copy) or levels 0..7 (3-bit codes).
+// The position in `list` of the entry minimising Σ_i weight[i]·(s·lv[l_i] - xval[i])² with
+// sq = s·lv (the first on ties; 0 when no distance is below FLT_MAX). Per element i, an 8-lane
+// lookup table holds its terms weight[i]·diff·diff by level: levels 0..3 repeated twice (2-bit
+// codes; the permute reads 3 index bits, so the next element's bit above them selects a copy)
+// or levels 0..7 (3-bit codes).
 template <int kBits>
-int best_neighbour_impl(const NeighbourList& list, const float* xval, const float* weight,
-                        float scale, const float* level_value) {
+inline int nearest_position(const NeighbourList& list, const float* xval, const float* weight,
+                            __m256 sq) {
   constexpr int kWidth = kBits == 2 ? 8 : 4;
-  constexpr int kLevels = kBits == 2 ? 3 : 8;
   __m256 terms[kWidth];
-  alignas(32) float lv[8] = {};
-  for (int l = 0; l < kLevels; ++l) lv[l] = level_value[l];
-  if (kBits == 2) {
-    for (int l = 0; l < 4; ++l) lv[l + 4] = lv[l];
-  }
-  const __m256 sq = _mm256_mul_ps(_mm256_set1_ps(scale), _mm256_load_ps(lv));
   for (int i = 0; i < kWidth; ++i) {
     const __m256 diff = _mm256_sub_ps(sq, _mm256_set1_ps(xval[i]));
     terms[i] = _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(weight[i]), diff), diff);
   }
+  // Segments of up to kSegment candidates: their distances go to d2s (NaN as +inf, which never
+  // wins, as in ggml's `d2 < best` scan), then the first position of the segment's minimum wins
+  // if that minimum is below the best so far: the first minimum overall, as ggml picks it.
+  constexpr int kSegment = 128;
+  alignas(32) float d2s[kSegment];
   const __m256 inf = _mm256_set1_ps(__builtin_inff());
-  __m256 best = _mm256_set1_ps(FLT_MAX);
-  __m256i best_pos = _mm256_setzero_si256();
-  __m256i pos = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-  const __m256i count = _mm256_set1_epi32(list.count);
-  for (int c = 0; c < list.count; c += 8) {
-    const __m256i code =
-        _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(list.code + c)));
-    __m256 d2 = _mm256_setzero_ps();
-    for (int i = 0; i < kWidth; ++i) {
-      const __m256i li = i == 0 ? code : _mm256_srli_epi32(code, kBits * i);
-      d2 = _mm256_add_ps(d2, _mm256_permutevar8x32_ps(terms[i], li));
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  float best = FLT_MAX;
+  int best_pos = 0;
+  for (int s0 = 0; s0 < list.count; s0 += kSegment) {
+    const int n = list.count - s0 < kSegment ? list.count - s0 : kSegment;
+    __m256 mn = inf;
+    for (int c = 0; c < n; c += 8) {
+      const __m256i code = _mm256_cvtepu16_epi32(
+          _mm_loadu_si128(reinterpret_cast<const __m128i*>(list.code + s0 + c)));
+      __m256 d2 = _mm256_setzero_ps();
+      for (int i = 0; i < kWidth; ++i) {
+        const __m256i li = i == 0 ? code : _mm256_srli_epi32(code, kBits * i);
+        d2 = _mm256_add_ps(d2, _mm256_permutevar8x32_ps(terms[i], li));
+      }
+      const __m256 valid =
+          _mm256_and_ps(_mm256_cmp_ps(d2, d2, _CMP_ORD_Q),
+                        _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(n - c), lane)));
+      d2 = _mm256_blendv_ps(inf, d2, valid);
+      _mm256_store_ps(d2s + c, d2);
+      mn = _mm256_min_ps(mn, d2);
     }
-    d2 = _mm256_blendv_ps(inf, d2, _mm256_castsi256_ps(_mm256_cmpgt_epi32(count, pos)));
-    const __m256 lt = _mm256_cmp_ps(d2, best, _CMP_LT_OQ);
-    best = _mm256_blendv_ps(best, d2, lt);
-    best_pos = _mm256_castps_si256(
-        _mm256_blendv_ps(_mm256_castsi256_ps(best_pos), _mm256_castsi256_ps(pos), lt));
-    pos = _mm256_add_epi32(pos, _mm256_set1_epi32(8));
-  }
-  if (list.count == 0) return 0;
-  // The first position holding the smallest distance (lanes that never improved on FLT_MAX keep
-  // position 0, which is the fallback when nothing did).
-  alignas(32) float b[8];
-  alignas(32) int32_t p[8];
-  _mm256_store_ps(b, best);
-  _mm256_store_si256(reinterpret_cast<__m256i*>(p), best_pos);
-  float m = b[0];
-  int first = p[0];
-  for (int k = 1; k < 8; ++k) {
-    if (b[k] < m || (b[k] == m && p[k] < first)) {
-      m = b[k];
-      first = p[k];
+    __m128 m4 = _mm_min_ps(_mm256_castps256_ps128(mn), _mm256_extractf128_ps(mn, 1));
+    m4 = _mm_min_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_min_ss(m4, _mm_movehdup_ps(m4));
+    const float m = _mm_cvtss_f32(m4);
+    if (!(m < best)) continue;
+    const __m256 vm = _mm256_set1_ps(m);
+    for (int c = 0;; c += 8) {
+      const int eq = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_load_ps(d2s + c), vm, _CMP_EQ_OQ));
+      if (eq != 0) {
+        best = m;
+        best_pos = s0 + c + __builtin_ctz(eq);
+        break;
+      }
     }
   }
-  return list.index[first];
+  return best_pos;
 }
 
 int best_neighbour(const NeighbourList& list, int bits, const float* xval, const float* weight,
                    float scale, const float* level_value) {
-  return bits == 2 ? best_neighbour_impl<2>(list, xval, weight, scale, level_value)
-                   : best_neighbour_impl<3>(list, xval, weight, scale, level_value);
+  if (list.count == 0) return 0;
+  const __m256 s = _mm256_set1_ps(scale);
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  if (bits == 2) {
+    __m256 lv = _mm256_maskload_ps(level_value, _mm256_cmpgt_epi32(_mm256_set1_epi32(3), lane));
+    lv = _mm256_permute2f128_ps(lv, lv, 0);  // levels 0..3 in both halves
+    return list.index[nearest_position<2>(list, xval, weight, _mm256_mul_ps(s, lv))];
+  }
+  const __m256 lv = _mm256_loadu_ps(level_value);
+  return list.index[nearest_position<3>(list, xval, weight, _mm256_mul_ps(s, lv))];
+}
+
+template <int kBits>
+void grid_trial_impl(const LatticeView& g, int n, const float* xval, const float* weight,
+                     const float* waux, float id, float scale, int8_t* L, uint8_t* on_grid,
+                     float* sumqx, float* sumq2) {
+  constexpr int kWidth = kBits == 2 ? 8 : 4;
+  constexpr int kGroups = 8 / kWidth;  // per vector
+  const __m256i shifts = kBits == 2 ? _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14)
+                                    : _mm256_setr_epi32(0, 3, 6, 9, 0, 3, 6, 9);
+  const __m256i group_of_lane =
+      kBits == 2 ? _mm256_setzero_si256() : _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);
+  const __m256i level_mask = _mm256_set1_epi32((1 << kBits) - 1);
+  alignas(32) uint32_t codes[40] = {};  // per group (n <= 32), room for a full vector load
+  // Levels (0.5·(id·x - 1) rounded half to even as nearest_int does, clamped), packed per group:
+  // the shifted levels of a group are disjoint bit fields, so adding them is OR-ing them.
+  const __m256 vid = _mm256_set1_ps(id);
+  for (int v = 0; v < n / 8; ++v) {
+    const __m256 t = _mm256_mul_ps(
+        _mm256_set1_ps(0.5f),
+        _mm256_sub_ps(_mm256_mul_ps(vid, _mm256_loadu_ps(xval + 8 * v)), _mm256_set1_ps(1.f)));
+    const __m256i biased = _mm256_castps_si256(_mm256_add_ps(t, _mm256_set1_ps(12582912.f)));
+    __m256i l = _mm256_sub_epi32(_mm256_and_si256(biased, _mm256_set1_epi32(0x007fffff)),
+                                 _mm256_set1_epi32(0x00400000));
+    l = _mm256_max_epi32(_mm256_setzero_si256(),
+                         _mm256_min_epi32(_mm256_set1_epi32(g.max_level), l));
+    __m256i c = _mm256_sllv_epi32(l, shifts);
+    c = _mm256_add_epi32(c, _mm256_shuffle_epi32(c, _MM_SHUFFLE(2, 3, 0, 1)));
+    c = _mm256_add_epi32(c, _mm256_shuffle_epi32(c, _MM_SHUFFLE(1, 0, 3, 2)));
+    if (kBits == 2) c = _mm256_add_epi32(c, _mm256_permute2x128_si256(c, c, 1));
+    codes[kGroups * v] = static_cast<uint32_t>(_mm256_cvtsi256_si32(c));
+    if (kBits == 3) codes[kGroups * v + 1] = static_cast<uint32_t>(_mm256_extract_epi32(c, 4));
+  }
+  const __m256 sq =
+      _mm256_mul_ps(_mm256_set1_ps(scale), kBits == 2 ? _mm256_setr_ps(1, 3, 5, 7, 1, 3, 5, 7)
+                                                      : _mm256_setr_ps(1, 3, 5, 7, 9, 11, 13, 15));
+  for (int k = 0; k < n / kWidth; ++k) {
+    const uint32_t u = codes[k];
+    on_grid[k] = g.map[u] >= 0;
+    if (on_grid[k]) continue;
+    const NeighbourList list = g.neighbours(u);
+    const int pos = nearest_position<kBits>(list, xval + kWidth * k, waux + kWidth * k, sq);
+    codes[k] = list.count > 0 ? list.code[pos] : g.entry_code[0];
+  }
+  // The levels back from the codes; the products of the sums per lane, their additions in order.
+  alignas(32) float pqx[32];
+  alignas(32) float pq2[32];
+  const __m256i first_bytes =
+      _mm256_setr_epi8(0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 0, 4, 8, 12, -1,
+                       -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+  for (int v = 0; v < n / 8; ++v) {
+    const __m256i c = _mm256_permutevar8x32_epi32(
+        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(codes + kGroups * v)), group_of_lane);
+    const __m256i l = _mm256_and_si256(_mm256_srlv_epi32(c, shifts), level_mask);
+    const __m256i b = _mm256_shuffle_epi8(l, first_bytes);
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(L + 8 * v),
+                     _mm_unpacklo_epi32(_mm256_castsi256_si128(b), _mm256_extracti128_si256(b, 1)));
+    const __m256 q =
+        _mm256_cvtepi32_ps(_mm256_add_epi32(_mm256_slli_epi32(l, 1), _mm256_set1_epi32(1)));
+    const __m256 w = _mm256_loadu_ps(weight + 8 * v);
+    _mm256_store_ps(pqx + 8 * v, _mm256_mul_ps(_mm256_mul_ps(w, _mm256_loadu_ps(xval + 8 * v)), q));
+    _mm256_store_ps(pq2 + 8 * v, _mm256_mul_ps(_mm256_mul_ps(w, q), q));
+  }
+  float qx = 0;
+  float q2 = 0;
+  for (int i = 0; i < n; ++i) {
+    qx += pqx[i];
+    q2 += pq2[i];
+  }
+  *sumqx = qx;
+  *sumq2 = q2;
+}
+
+void grid_trial(const LatticeView& g, int n, const float* xval, const float* weight,
+                const float* waux, float id, float scale, int8_t* L, uint8_t* on_grid, float* sumqx,
+                float* sumq2) {
+  if (g.bits == 2) {
+    grid_trial_impl<2>(g, n, xval, weight, waux, id, scale, L, on_grid, sumqx, sumq2);
+  } else {
+    grid_trial_impl<3>(g, n, xval, weight, waux, id, scale, L, on_grid, sumqx, sumq2);
+  }
 }
 
 }  // namespace
 
-const IqKernels kIqKernelsAvx2 = {iq4_trials, iq4_indices, best_neighbour};
+const IqKernels kIqKernelsAvx2 = {iq4_trials, iq4_indices, best_neighbour, grid_trial};
 
 }  // namespace insitu::iq

@@ -62,59 +62,157 @@ void iq4_indices(const float* x, int n, float id, uint8_t* L) {
   }
 }
 
-// Per element i, the 16-lane lookup table of its terms weight[i]·diff·diff by level: levels
-// 0..3 repeated four times (2-bit codes; the permute reads 4 index bits, so the next element's
-// bits above them select a copy) or 0..7 twice (3-bit codes).
+// The position in `list` of the entry minimising Σ_i weight[i]·(s·lv[l_i] - xval[i])² with
+// sq = s·lv (the first on ties; 0 when no distance is below FLT_MAX). Per element i, a 16-lane
+// lookup table holds its terms weight[i]·diff·diff by level: levels 0..3 repeated four times
+// (2-bit codes; the permute reads 4 index bits, so the next element's bits above them select a
+// copy) or 0..7 twice (3-bit codes).
 template <int kBits>
-int best_neighbour_impl(const NeighbourList& list, const float* xval, const float* weight,
-                        float scale, const float* level_value) {
+inline int nearest_position(const NeighbourList& list, const float* xval, const float* weight,
+                            __m512 sq) {
   constexpr int kWidth = kBits == 2 ? 8 : 4;
-  constexpr int kLevels = kBits == 2 ? 3 : 8;
   __m512 terms[kWidth];
-  alignas(64) float lv[16] = {};
-  for (int l = 0; l < kLevels; ++l) lv[l] = level_value[l];
-  const __m512 sq = _mm512_mul_ps(_mm512_set1_ps(scale), _mm512_load_ps(lv));
   for (int i = 0; i < kWidth; ++i) {
     const __m512 diff = _mm512_sub_ps(sq, _mm512_set1_ps(xval[i]));
     const __m512 term = _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(weight[i]), diff), diff);
     terms[i] =
         kBits == 2 ? _mm512_shuffle_f32x4(term, term, 0) : _mm512_shuffle_f32x4(term, term, 0x44);
   }
+  // Segments of up to kSegment candidates: their distances go to d2s (NaN as +inf, which never
+  // wins, as in ggml's `d2 < best` scan), then the first position of the segment's minimum wins
+  // if that minimum is below the best so far: the first minimum overall, as ggml picks it.
+  constexpr int kSegment = 128;
+  alignas(64) float d2s[kSegment];
   const __m512 inf = _mm512_set1_ps(__builtin_inff());
-  __m512 best = _mm512_set1_ps(FLT_MAX);
-  __m512i best_pos = _mm512_setzero_si512();
-  __m512i pos = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-  const __m512i count = _mm512_set1_epi32(list.count);
-  for (int c = 0; c < list.count; c += 16) {
-    const __m512i code =
-        _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(list.code + c)));
-    __m512 d2 = _mm512_setzero_ps();
-    for (int i = 0; i < kWidth; ++i) {
-      const __m512i li = i == 0 ? code : _mm512_srli_epi32(code, kBits * i);
-      d2 = _mm512_add_ps(d2, _mm512_permutexvar_ps(li, terms[i]));
+  float best = FLT_MAX;
+  int best_pos = 0;
+  for (int s0 = 0; s0 < list.count; s0 += kSegment) {
+    const int n = list.count - s0 < kSegment ? list.count - s0 : kSegment;
+    __m512 mn = inf;
+    for (int c = 0; c < n; c += 16) {
+      const __m512i code = _mm512_cvtepu16_epi32(
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(list.code + s0 + c)));
+      __m512 d2 = _mm512_setzero_ps();
+      for (int i = 0; i < kWidth; ++i) {
+        const __m512i li = i == 0 ? code : _mm512_srli_epi32(code, kBits * i);
+        d2 = _mm512_add_ps(d2, _mm512_permutexvar_ps(li, terms[i]));
+      }
+      const __mmask16 valid = static_cast<__mmask16>(_mm512_cmp_ps_mask(d2, d2, _CMP_ORD_Q) &
+                                                     (n - c >= 16 ? 0xffff : (1u << (n - c)) - 1));
+      d2 = _mm512_mask_mov_ps(inf, valid, d2);
+      _mm512_store_ps(d2s + c, d2);
+      mn = _mm512_min_ps(mn, d2);
     }
-    d2 = _mm512_mask_mov_ps(inf, _mm512_cmplt_epi32_mask(pos, count), d2);
-    const __mmask16 lt = _mm512_cmp_ps_mask(d2, best, _CMP_LT_OQ);
-    best = _mm512_mask_mov_ps(best, lt, d2);
-    best_pos = _mm512_mask_mov_epi32(best_pos, lt, pos);
-    pos = _mm512_add_epi32(pos, _mm512_set1_epi32(16));
+    const float m = _mm512_reduce_min_ps(mn);
+    if (!(m < best)) continue;
+    const __m512 vm = _mm512_set1_ps(m);
+    for (int c = 0;; c += 16) {
+      const __mmask16 eq = _mm512_cmp_ps_mask(_mm512_load_ps(d2s + c), vm, _CMP_EQ_OQ);
+      if (eq != 0) {
+        best = m;
+        best_pos = s0 + c + __builtin_ctz(eq);
+        break;
+      }
+    }
   }
-  // The first position holding the smallest distance (lanes that never improved on FLT_MAX keep
-  // position 0, which is the fallback when nothing did).
-  const float m = _mm512_reduce_min_ps(best);
-  const __mmask16 at_min = _mm512_cmp_ps_mask(best, _mm512_set1_ps(m), _CMP_EQ_OQ);
-  const int first = _mm512_mask_reduce_min_epi32(at_min, best_pos);
-  return list.count > 0 ? list.index[first] : 0;
+  return best_pos;
 }
 
 int best_neighbour(const NeighbourList& list, int bits, const float* xval, const float* weight,
                    float scale, const float* level_value) {
-  return bits == 2 ? best_neighbour_impl<2>(list, xval, weight, scale, level_value)
-                   : best_neighbour_impl<3>(list, xval, weight, scale, level_value);
+  if (list.count == 0) return 0;
+  const __m512 s = _mm512_set1_ps(scale);
+  if (bits == 2) {
+    const __m512 sq = _mm512_mul_ps(s, _mm512_maskz_loadu_ps(0x7, level_value));
+    return list.index[nearest_position<2>(list, xval, weight, sq)];
+  }
+  const __m512 sq = _mm512_mul_ps(s, _mm512_maskz_loadu_ps(0xff, level_value));
+  return list.index[nearest_position<3>(list, xval, weight, sq)];
+}
+
+template <int kBits>
+void grid_trial_impl(const LatticeView& g, int n, const float* xval, const float* weight,
+                     const float* waux, float id, float scale, int8_t* L, uint8_t* on_grid,
+                     float* sumqx, float* sumq2) {
+  constexpr int kWidth = kBits == 2 ? 8 : 4;
+  constexpr int kGroups = 16 / kWidth;  // per vector
+  const __m512i shifts =
+      kBits == 2 ? _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 0, 2, 4, 6, 8, 10, 12, 14)
+                 : _mm512_setr_epi32(0, 3, 6, 9, 0, 3, 6, 9, 0, 3, 6, 9, 0, 3, 6, 9);
+  const __m512i group_of_lane =
+      kBits == 2 ? _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1)
+                 : _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+  const __m512i level_mask = _mm512_set1_epi32((1 << kBits) - 1);
+  alignas(64) uint32_t codes[48] = {};  // per group (n <= 32), room for a full vector load
+  // Levels (0.5·(id·x - 1) rounded half to even as nearest_int does, clamped), packed per group:
+  // the shifted levels of a group are disjoint bit fields, so adding them is OR-ing them.
+  const __m512 vid = _mm512_set1_ps(id);
+  for (int v = 0; v < n / 16; ++v) {
+    const __m512 t = _mm512_mul_ps(
+        _mm512_set1_ps(0.5f),
+        _mm512_sub_ps(_mm512_mul_ps(vid, _mm512_loadu_ps(xval + 16 * v)), _mm512_set1_ps(1.f)));
+    const __m512i biased = _mm512_castps_si512(_mm512_add_ps(t, _mm512_set1_ps(12582912.f)));
+    __m512i l = _mm512_sub_epi32(_mm512_and_si512(biased, _mm512_set1_epi32(0x007fffff)),
+                                 _mm512_set1_epi32(0x00400000));
+    l = _mm512_max_epi32(_mm512_setzero_si512(),
+                         _mm512_min_epi32(_mm512_set1_epi32(g.max_level), l));
+    __m512i c = _mm512_sllv_epi32(l, shifts);
+    c = _mm512_add_epi32(c, _mm512_shuffle_epi32(c, _MM_PERM_CDAB));
+    c = _mm512_add_epi32(c, _mm512_shuffle_epi32(c, _MM_PERM_BADC));
+    if (kBits == 2) c = _mm512_add_epi32(c, _mm512_shuffle_i32x4(c, c, _MM_SHUFFLE(2, 3, 0, 1)));
+    alignas(64) uint32_t lanes[16];
+    _mm512_store_si512(lanes, c);
+    for (int k = 0; k < kGroups; ++k) codes[kGroups * v + k] = lanes[kWidth * k];
+  }
+  const __m512 sq = _mm512_mul_ps(
+      _mm512_set1_ps(scale),
+      kBits == 2 ? _mm512_setr_ps(1, 3, 5, 7, 1, 3, 5, 7, 1, 3, 5, 7, 1, 3, 5, 7)
+                 : _mm512_setr_ps(1, 3, 5, 7, 9, 11, 13, 15, 1, 3, 5, 7, 9, 11, 13, 15));
+  for (int k = 0; k < n / kWidth; ++k) {
+    const uint32_t u = codes[k];
+    on_grid[k] = g.map[u] >= 0;
+    if (on_grid[k]) continue;
+    const NeighbourList list = g.neighbours(u);
+    const int pos = nearest_position<kBits>(list, xval + kWidth * k, waux + kWidth * k, sq);
+    codes[k] = list.count > 0 ? list.code[pos] : g.entry_code[0];
+  }
+  // The levels back from the codes; the products of the sums per lane, their additions in order.
+  alignas(64) float pqx[32];
+  alignas(64) float pq2[32];
+  for (int v = 0; v < n / 16; ++v) {
+    const __m512i c =
+        _mm512_permutexvar_epi32(group_of_lane, _mm512_loadu_si512(codes + kGroups * v));
+    const __m512i l = _mm512_and_si512(_mm512_srlv_epi32(c, shifts), level_mask);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(L + 16 * v), _mm512_cvtepi32_epi8(l));
+    const __m512 q =
+        _mm512_cvtepi32_ps(_mm512_add_epi32(_mm512_slli_epi32(l, 1), _mm512_set1_epi32(1)));
+    const __m512 w = _mm512_loadu_ps(weight + 16 * v);
+    _mm512_store_ps(pqx + 16 * v,
+                    _mm512_mul_ps(_mm512_mul_ps(w, _mm512_loadu_ps(xval + 16 * v)), q));
+    _mm512_store_ps(pq2 + 16 * v, _mm512_mul_ps(_mm512_mul_ps(w, q), q));
+  }
+  float qx = 0;
+  float q2 = 0;
+  for (int i = 0; i < n; ++i) {
+    qx += pqx[i];
+    q2 += pq2[i];
+  }
+  *sumqx = qx;
+  *sumq2 = q2;
+}
+
+void grid_trial(const LatticeView& g, int n, const float* xval, const float* weight,
+                const float* waux, float id, float scale, int8_t* L, uint8_t* on_grid, float* sumqx,
+                float* sumq2) {
+  if (g.bits == 2) {
+    grid_trial_impl<2>(g, n, xval, weight, waux, id, scale, L, on_grid, sumqx, sumq2);
+  } else {
+    grid_trial_impl<3>(g, n, xval, weight, waux, id, scale, L, on_grid, sumqx, sumq2);
+  }
 }
 
 }  // namespace
 
-const IqKernels kIqKernelsAvx512 = {iq4_trials, iq4_indices, best_neighbour};
+const IqKernels kIqKernelsAvx512 = {iq4_trials, iq4_indices, best_neighbour, grid_trial};
 
 }  // namespace insitu::iq

@@ -247,26 +247,14 @@ float make_qkx2_quants(int n, int nmax, const float* x, const float* weights, ui
 float make_qkx3_quants(int n, int nmax, const float* x, const float* weights, uint8_t* L,
                        float* the_min, uint8_t* Laux, float rmin, float rdelta, int nstep,
                        bool use_mad) {
-  return make_qkx_quants<true>(n, nmax, x, weights, L, the_min, Laux, rmin, rdelta, nstep,
-                               use_mad);
+  return make_qkx_quants<true>(n, nmax, x, weights, L, the_min, Laux, rmin, rdelta, nstep, use_mad);
 }
 
 float make_qp_quants(int n, int nmax, const float* x, uint8_t* L, const float* quant_weights) {
-  float max = 0;
-  for (int i = 0; i < n; ++i) max = max > x[i] ? max : x[i];  // ggml's MAX macro, NaN included
-  if (max < kGroupMaxEps) {
-    std::memset(L, 0, static_cast<size_t>(n));
-    return 0.f;
-  }
-  float iscale = nmax / max;
-  for (int i = 0; i < n; ++i) L[i] = static_cast<uint8_t>(nearest_int(iscale * x[i]));
-  const float scale = 1 / iscale;
-  float best_mse = 0;
-  for (int i = 0; i < n; ++i) {
-    const float diff = x[i] - scale * L[i];
-    const float w = quant_weights[i];
-    best_mse += w * diff * diff;
-  }
+  float max;
+  float iscale;
+  float best_mse;
+  if (!make_qp_quants_start(n, nmax, x, L, quant_weights, &max, &iscale, &best_mse)) return 0.f;
   for (int is = -4; is <= 4; ++is) {
     if (is == 0) continue;
     const float iscale_is = (0.1f * is + nmax) / max;
@@ -284,6 +272,35 @@ float make_qp_quants(int n, int nmax, const float* x, uint8_t* L, const float* q
       iscale = iscale_is;
     }
   }
+  return make_qp_quants_refine(n, nmax, x, L, quant_weights, iscale);
+}
+
+}  // namespace scalar_ref
+
+bool make_qp_quants_start(int n, int nmax, const float* x, uint8_t* L, const float* quant_weights,
+                          float* max_out, float* iscale, float* best_mse) {
+  float max = 0;
+  for (int i = 0; i < n; ++i) max = max > x[i] ? max : x[i];  // ggml's MAX macro, NaN included
+  if (max < kGroupMaxEps) {
+    std::memset(L, 0, static_cast<size_t>(n));
+    return false;
+  }
+  *max_out = max;
+  *iscale = nmax / max;
+  for (int i = 0; i < n; ++i) L[i] = static_cast<uint8_t>(nearest_int(*iscale * x[i]));
+  const float scale = 1 / *iscale;
+  float mse = 0;
+  for (int i = 0; i < n; ++i) {
+    const float diff = x[i] - scale * L[i];
+    const float w = quant_weights[i];
+    mse += w * diff * diff;
+  }
+  *best_mse = mse;
+  return true;
+}
+
+float make_qp_quants_refine(int n, int nmax, const float* x, uint8_t* L, const float* quant_weights,
+                            float iscale) {
   float sumlx = 0;
   float suml2 = 0;
   for (int i = 0; i < n; ++i) {
@@ -320,5 +337,4 @@ float make_qp_quants(int n, int nmax, const float* x, uint8_t* L, const float* q
   return suml2 > 0.0f ? sumlx / suml2 : 0.0f;
 }
 
-}  // namespace scalar_ref
 }  // namespace insitu

@@ -102,6 +102,16 @@ void make_qkx3_quants_groups(int ngroups, int n, int nmax, const float* x, const
 // positive scale, minimising the error weighted by quant_weights (never null). Returns the scale.
 float make_qp_quants(int n, int nmax, const float* x, uint8_t* L, const float* quant_weights);
 
+// make_qp_quants around its search over candidate scales, shared by both implementations of it.
+// _start: false (L zeroed; the result is 0) for an all-zero group; otherwise the group's max, the
+// first inverse scale nmax / max, L at it, and that fit's weighted squared error. _refine, once
+// the search has chosen the inverse scale: L at that scale, then up to five passes of
+// per-element coordinate descent on the weighted least-squares fit; returns the scale.
+bool make_qp_quants_start(int n, int nmax, const float* x, uint8_t* L, const float* quant_weights,
+                          float* max, float* iscale, float* best_mse);
+float make_qp_quants_refine(int n, int nmax, const float* x, uint8_t* L, const float* quant_weights,
+                            float iscale);
+
 // The plain scalar transcriptions of the four searches above, kept as the oracle for the
 // faster implementations behind the public names (which evaluate several candidate scales at
 // once in SIMD lanes, each lane summing in ggml's order). Tests compare the two bit for bit.

@@ -136,8 +136,8 @@ float make_qx_quants_lanes(int n, int nmax, const float* x, int8_t* L, int rmse_
 
 template <bool kQkx3>
 INSITU_CLONES float make_qkx_lanes(int n, int nmax, const float* x, const float* weights,
-                                   uint8_t* L, float* the_min, float rmin, float rdelta,
-                                   int nstep, bool use_mad) {
+                                   uint8_t* L, float* the_min, float rmin, float rdelta, int nstep,
+                                   bool use_mad) {
   float w[kMaxN];
   float min = x[0];
   float max = x[0];
@@ -225,7 +225,6 @@ INSITU_CLONES float make_qkx_lanes(int n, int nmax, const float* x, const float*
   *the_min = -min;
   return scale;
 }
-
 
 // make_q3_quants(n, nmax, x + g*n, L + g*n, true) for eight groups at once, one group per lane.
 // Each lane runs ggml's coordinate descent with its own sums; a lane whose pass changes nothing
@@ -324,8 +323,8 @@ void make_qx_quants_lanes_groups(int ngroups, int n, int nmax, const float* x, i
   V8f sumlx = {};
   V8f suml2 = {};
   for (int i = 0; i < n; ++i) {
-    const V8f lf = __builtin_convertvector(
-        clamp_v(nearest_int_v(iscale0 * xt[i]), -nmax, nmax - 1), V8f);
+    const V8f lf =
+        __builtin_convertvector(clamp_v(nearest_int_v(iscale0 * xt[i]), -nmax, nmax - 1), V8f);
     sumlx += wxt[i] * lf;
     suml2 += wt[i] * lf * lf;
   }
@@ -339,8 +338,8 @@ void make_qx_quants_lanes_groups(int ngroups, int n, int nmax, const float* x, i
     V8f slx = {};
     V8f sl2 = {};
     for (int i = 0; i < n; ++i) {
-      const V8f lf = __builtin_convertvector(
-          clamp_v(nearest_int_v(isc * xt[i]), -nmax, nmax - 1), V8f);
+      const V8f lf =
+          __builtin_convertvector(clamp_v(nearest_int_v(isc * xt[i]), -nmax, nmax - 1), V8f);
       slx += wxt[i] * lf;
       sl2 += wt[i] * lf * lf;
     }
@@ -442,6 +441,32 @@ INSITU_CLONES void make_qkx_lanes_groups(int ngroups, int n, int nmax, const flo
     the_mins[k] = -min[k];
   }
 }
+// make_qp_quants with its eight candidate scales is = -4..-1, 1..4 in the lanes of one vector.
+INSITU_CLONES
+float make_qp_quants_lanes(int n, int nmax, const float* x, uint8_t* L,
+                           const float* quant_weights) {
+  float max;
+  float iscale;
+  float best_mse;
+  if (!make_qp_quants_start(n, nmax, x, L, quant_weights, &max, &iscale, &best_mse)) return 0.f;
+  const V8f isc = (0.1f * V8f{-4, -3, -2, -1, 1, 2, 3, 4} + static_cast<float>(nmax)) / max;
+  const V8f ssc = 1 / isc;
+  V8f mse = {};
+  for (int i = 0; i < n; ++i) {
+    const V8i l = nearest_int_v(isc * x[i]);
+    const V8f lf = __builtin_convertvector(l < nmax ? l : V8i{} + nmax, V8f);
+    const V8f diff = x[i] - ssc * lf;
+    mse += quant_weights[i] * diff * diff;
+  }
+  for (int k = 0; k < kLanes; ++k) {
+    if (mse[k] < best_mse) {
+      best_mse = mse[k];
+      iscale = isc[k];
+    }
+  }
+  return make_qp_quants_refine(n, nmax, x, L, quant_weights, iscale);
+}
+
 }  // namespace
 
 float make_qx_quants(int n, int nmax, const float* x, int8_t* L, int rmse_type, const float* qw) {
@@ -453,8 +478,8 @@ float make_qkx2_quants(int n, int nmax, const float* x, const float* weights, ui
                        float* the_min, uint8_t* Laux, float rmin, float rdelta, int nstep,
                        bool use_mad) {
   if (n > kMaxN) {
-    return scalar_ref::make_qkx2_quants(n, nmax, x, weights, L, the_min, Laux, rmin, rdelta,
-                                        nstep, use_mad);
+    return scalar_ref::make_qkx2_quants(n, nmax, x, weights, L, the_min, Laux, rmin, rdelta, nstep,
+                                        use_mad);
   }
   return make_qkx_lanes<false>(n, nmax, x, weights, L, the_min, rmin, rdelta, nstep, use_mad);
 }
@@ -463,14 +488,14 @@ float make_qkx3_quants(int n, int nmax, const float* x, const float* weights, ui
                        float* the_min, uint8_t* Laux, float rmin, float rdelta, int nstep,
                        bool use_mad) {
   if (n > kMaxN) {
-    return scalar_ref::make_qkx3_quants(n, nmax, x, weights, L, the_min, Laux, rmin, rdelta,
-                                        nstep, use_mad);
+    return scalar_ref::make_qkx3_quants(n, nmax, x, weights, L, the_min, Laux, rmin, rdelta, nstep,
+                                        use_mad);
   }
   return make_qkx_lanes<true>(n, nmax, x, weights, L, the_min, rmin, rdelta, nstep, use_mad);
 }
 
 float make_qp_quants(int n, int nmax, const float* x, uint8_t* L, const float* quant_weights) {
-  return scalar_ref::make_qp_quants(n, nmax, x, L, quant_weights);
+  return make_qp_quants_lanes(n, nmax, x, L, quant_weights);
 }
 
 void make_qx_quants_rmse1_groups(int ngroups, int n, int nmax, const float* x, int8_t* L,
@@ -500,10 +525,10 @@ void qkx_groups(int ngroups, int n, int nmax, const float* x, const float* weigh
     }
     for (int g = 0; g < ngroups; ++g) {
       const float* w = weights ? weights + g * n : nullptr;
-      scales[g] = kQkx3 ? make_qkx3_quants(n, nmax, x + g * n, w, L + g * n, the_mins + g,
-                                           scratch, rmin, rdelta, nstep, use_mad)
-                        : make_qkx2_quants(n, nmax, x + g * n, w, L + g * n, the_mins + g,
-                                           scratch, rmin, rdelta, nstep, use_mad);
+      scales[g] = kQkx3 ? make_qkx3_quants(n, nmax, x + g * n, w, L + g * n, the_mins + g, scratch,
+                                           rmin, rdelta, nstep, use_mad)
+                        : make_qkx2_quants(n, nmax, x + g * n, w, L + g * n, the_mins + g, scratch,
+                                           rmin, rdelta, nstep, use_mad);
     }
     return;
   }
@@ -524,14 +549,14 @@ void make_qkx2_quants_groups(int ngroups, int n, int nmax, const float* x, const
 void make_qkx3_quants_groups(int ngroups, int n, int nmax, const float* x, const float* weights,
                              uint8_t* L, float* scales, float* the_mins, float rmin, float rdelta,
                              int nstep, bool use_mad) {
-  qkx_groups<true>(ngroups, n, nmax, x, weights, L, scales, the_mins, rmin, rdelta, nstep,
-                   use_mad);
+  qkx_groups<true>(ngroups, n, nmax, x, weights, L, scales, the_mins, rmin, rdelta, nstep, use_mad);
 }
 
 void make_q3_quants_rmse_groups(int ngroups, int n, int nmax, const float* x, int8_t* L,
                                 float* scales) {
   if (n > kMaxN) {
-    for (int g = 0; g < ngroups; ++g) scales[g] = make_q3_quants(n, nmax, x + g * n, L + g * n, true);
+    for (int g = 0; g < ngroups; ++g)
+      scales[g] = make_q3_quants(n, nmax, x + g * n, L + g * n, true);
     return;
   }
   for (int g = 0; g < ngroups; g += kLanes) {

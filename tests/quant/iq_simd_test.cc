@@ -163,6 +163,45 @@ TEST(IqSimdKernels, BestNeighbourMatchesGenericOnEveryLattice) {
   }
 }
 
+TEST(IqSimdKernels, GridTrialMatchesGeneric) {
+  const iq::IqKernels& ref = iq::iq_kernels(QuantIsa::kGeneric);
+  const iq::Lattice lattices[] = {iq::Lattice::kIQ2XXS, iq::Lattice::kIQ2XS, iq::Lattice::kIQ2S,
+                                  iq::Lattice::kIQ3XXS, iq::Lattice::kIQ3S};
+  std::mt19937 rng(9);
+  std::uniform_real_distribution<float> uni(0.f, 1.f);
+  std::normal_distribution<float> normal(0.f, 1.f);
+  for (const QuantIsa isa : kSimdIsas) {
+    if (!quant_isa_supported(isa)) continue;
+    SCOPED_TRACE(quant_isa_name(isa));
+    const iq::IqKernels& k = iq::iq_kernels(isa);
+    for (const iq::Lattice lattice : lattices) {
+      const iq::LatticeView g = iq::grid_search(lattice).view();
+      for (const int n : {16, 32}) {
+        for (int rep = 0; rep < 3000; ++rep) {
+          float xval[32], weight[32], waux[32];
+          for (int i = 0; i < n; ++i) {
+            xval[i] = std::fabs(normal(rng));
+            weight[i] = rep % 11 == 0 && i % 5 == 0 ? 0.f : uni(rng) * 4;
+            waux[i] = std::sqrt(weight[i]);
+          }
+          float max = 0;
+          for (int i = 0; i < n; ++i) max = std::max(max, xval[i]);
+          const float id = (2 * (g.max_level + 1) - 1 + (rep % 31 - 15) * 0.1f) / max;
+          int8_t la[32], lb[32];
+          uint8_t oa[8], ob[8];
+          float qxa, q2a, qxb, q2b;
+          ref.grid_trial(g, n, xval, weight, waux, id, 1 / id, la, oa, &qxa, &q2a);
+          k.grid_trial(g, n, xval, weight, waux, id, 1 / id, lb, ob, &qxb, &q2b);
+          ASSERT_EQ(std::memcmp(la, lb, n), 0) << rep;
+          ASSERT_EQ(std::memcmp(oa, ob, n / g.width), 0) << rep;
+          ASSERT_EQ(std::bit_cast<uint32_t>(qxa), std::bit_cast<uint32_t>(qxb)) << rep;
+          ASSERT_EQ(std::bit_cast<uint32_t>(q2a), std::bit_cast<uint32_t>(q2b)) << rep;
+        }
+      }
+    }
+  }
+}
+
 // Weight-like rows with the features that exercise the quantizers' branches: outliers, zero and
 // tiny blocks, huge magnitudes, exact ties.
 std::vector<float> varied_matrix(int64_t nrows, int64_t n_per_row, uint32_t seed) {
