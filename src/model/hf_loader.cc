@@ -86,7 +86,18 @@ std::string read_chat_template(const std::string& dir) {
 
 }  // namespace
 
-HfCheckpoint load_hf_checkpoint(const std::string& dir) {
+void permute_rows_to_gguf(Weight& w, int n_head) {
+  const int64_t rows = w.ne.size() < 2 ? 1 : w.ne[1];
+  const size_t row_bytes = w.nbytes / static_cast<size_t>(rows);
+  auto buf = std::make_shared<std::vector<uint8_t>>(w.nbytes);
+  permute_qk_rows(w.data, buf->data(), rows, row_bytes, n_head, /*to_gguf=*/true);
+  if (w.release_pages) w.release_pages();
+  w.data = buf->data();
+  w.owner = std::shared_ptr<const void>(buf, buf->data());
+  w.release_pages = nullptr;
+}
+
+HfCheckpoint load_hf_checkpoint(const std::string& dir, bool defer_permutation) {
   HfCheckpoint ck;
   const std::string config_path = (std::filesystem::path(dir) / "config.json").string();
   ck.config = config_from_hf_file(config_path);
@@ -114,18 +125,19 @@ HfCheckpoint load_hf_checkpoint(const std::string& dir) {
     w.data = t.data;
     w.nbytes = t.nbytes;
     w.owner = std::shared_ptr<const void>(shards, t.data);
+    w.release_pages = [shards, &t, name] { shards->shard_of(name).release(t); };
 
     const HfTransform tr = hf_transform(w.name, c);
     if (tr.permute_heads > 0) {
       const int64_t rows = t.shape[0];
-      const size_t row_bytes = static_cast<size_t>(t.nbytes / static_cast<uint64_t>(rows));
       if (rows % (2 * static_cast<int64_t>(tr.permute_heads)) != 0)
         throw FormatError(fmt::format("{}: tensor '{}': {} rows do not split into {} heads",
                                       file, name, rows, tr.permute_heads));
-      auto buf = std::make_shared<std::vector<uint8_t>>(t.nbytes);
-      permute_qk_rows(t.data, buf->data(), rows, row_bytes, tr.permute_heads, /*to_gguf=*/true);
-      w.data = buf->data();
-      w.owner = std::shared_ptr<const void>(buf, buf->data());
+      if (defer_permutation) {
+        ck.deferred_permutations.push_back({ck.weights.size(), tr.permute_heads});
+      } else {
+        permute_rows_to_gguf(w, tr.permute_heads);
+      }
     }
     if (tr.norm_shift != 0.0f) {
       const int64_t n = t.n_elements();
@@ -135,6 +147,7 @@ HfCheckpoint load_hf_checkpoint(const std::string& dir) {
       w.data = reinterpret_cast<const uint8_t*>(buf->data());
       w.nbytes = static_cast<size_t>(n) * sizeof(float);
       w.owner = std::shared_ptr<const void>(buf, buf->data());
+      w.release_pages = nullptr;
     }
     ck.weights.push_back(std::move(w));
   }

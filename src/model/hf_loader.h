@@ -5,6 +5,8 @@
 //   - llama Q/K rows permuted as llama.cpp's converter does (RoPE then rotates adjacent pairs);
 //   - gemma3 norm weights shifted by +1 (stored as f32).
 // Weights in f32/f16/bf16 stay in the mapping (no copy) unless a transform needs a new buffer.
+// A streaming load (Model::load_streaming) defers the Q/K permutation, the transform that copies
+// whole weights, to when their layer is prepared.
 // Errors name the file and tensor: unsupported dtypes, unknown tensors, shape mismatches.
 #pragma once
 
@@ -21,8 +23,20 @@ struct HfCheckpoint {
   std::vector<Weight> weights;            // GGUF names ("blk.0.attn_q.weight")
   std::shared_ptr<const void> keepalive;  // the safetensors mappings
   std::string chat_template;              // from tokenizer_config.json / chat_template.jinja
+  // With defer_permutation: the weights (index into `weights`) whose rows are still in Hugging Face
+  // order, and the head count permute_rows_to_gguf needs for each.
+  struct DeferredPermutation {
+    size_t index = 0;
+    int n_head = 0;
+  };
+  std::vector<DeferredPermutation> deferred_permutations;
 };
 
-HfCheckpoint load_hf_checkpoint(const std::string& dir);
+HfCheckpoint load_hf_checkpoint(const std::string& dir, bool defer_permutation = false);
+
+// Points a Q/K weight whose rows are in Hugging Face order at an owned copy in GGUF order (the
+// converter's permutation with n_head heads; rows already checked to split into heads), then
+// releases the source pages.
+void permute_rows_to_gguf(Weight& w, int n_head);
 
 }  // namespace insitu

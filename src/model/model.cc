@@ -71,13 +71,14 @@ std::string shape_str(const std::vector<int64_t>& ne) {
 // Builds Models; a friend of Model so it can fill the private members.
 class ModelLoader {
  public:
-  static std::shared_ptr<const Model> load(const LoadOptions& o) {
+  // streaming: Model::load_streaming (conversions deferred, layers start unprepared).
+  static std::shared_ptr<Model> load(const LoadOptions& o, bool streaming) {
     std::error_code ec;
     ThreadPool pool(o.n_threads);
-    if (std::filesystem::is_directory(o.path, ec)) return load_hf(o, pool);
+    if (std::filesystem::is_directory(o.path, ec)) return load_hf(o, streaming, pool);
     if (!std::filesystem::exists(o.path, ec))
       throw IoError(fmt::format("{}: no such file or directory", o.path));
-    return load_gguf(o, pool);
+    return load_gguf(o, streaming, pool);
   }
 
   // Model::plan_isq.
@@ -86,7 +87,7 @@ class ModelLoader {
   }
 
  private:
-  static std::shared_ptr<const Model> load_gguf(const LoadOptions& o, ThreadPool& pool) {
+  static std::shared_ptr<Model> load_gguf(const LoadOptions& o, bool streaming, ThreadPool& pool) {
     std::shared_ptr<const gguf::GgufFile> file = gguf::GgufFile::open(o.path);
     auto m = std::shared_ptr<Model>(new Model());
     m->source_path_ = o.path;
@@ -110,11 +111,12 @@ class ModelLoader {
       set_chat_template(*m, v->as_string("tokenizer.chat_template"));
     use_builtin_template_if_missing(*m);
     finish(*m, o, pool);
+    if (streaming) m->init_streaming({});
     return m;
   }
 
-  static std::shared_ptr<const Model> load_hf(const LoadOptions& o, ThreadPool& pool) {
-    HfCheckpoint ck = load_hf_checkpoint(o.path);
+  static std::shared_ptr<Model> load_hf(const LoadOptions& o, bool streaming, ThreadPool& pool) {
+    HfCheckpoint ck = load_hf_checkpoint(o.path, /*defer_permutation=*/streaming);
     auto m = std::shared_ptr<Model>(new Model());
     m->source_path_ = o.path;
     m->config_ = std::move(ck.config);
@@ -124,6 +126,11 @@ class ModelLoader {
     if (!ck.chat_template.empty()) set_chat_template(*m, ck.chat_template);
     use_builtin_template_if_missing(*m);
     finish(*m, o, pool);
+    if (streaming) {
+      std::vector<std::pair<size_t, int>> deferred;
+      for (const auto& d : ck.deferred_permutations) deferred.emplace_back(d.index, d.n_head);
+      m->init_streaming(deferred);
+    }
     return m;
   }
 
@@ -274,7 +281,14 @@ std::vector<IsqDecision> Model::plan_isq(const IsqOptions& options) const {
 }
 
 std::shared_ptr<const Model> Model::load(const LoadOptions& options) {
-  return ModelLoader::load(options);
+  return ModelLoader::load(options, false);
+}
+
+std::shared_ptr<Model> Model::load_streaming(const LoadOptions& options) {
+  if (options.isq || options.dequantize_to_f32)
+    throw InvalidArgument(fmt::format("{}: a streaming load keeps the weights as stored; it cannot "
+                                      "quantize or dequantize them at load", options.path));
+  return ModelLoader::load(options, true);
 }
 
 }  // namespace insitu

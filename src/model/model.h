@@ -69,6 +69,20 @@ class Model {
   // Throws as plan_isq (model/isq.h) does.
   std::vector<IsqDecision> plan_isq(const IsqOptions& options) const;
 
+  // Streaming use, for work that visits the layers one at a time so that only one layer's weights
+  // need be resident (imatrix collection). load_streaming loads like load() but leaves conversions
+  // that copy whole weights (the Hugging Face Q/K row permutation) for prepare_layer. Every layer
+  // of such a model starts unprepared, and a Session runs only prepared layers (run_layer and eval
+  // throw InvalidArgument otherwise). Not thread-safe: one user at a time.
+  // Throws InvalidArgument when the options ask for conversions at load (isq, dequantize_to_f32).
+  static std::shared_ptr<Model> load_streaming(const LoadOptions& options);
+  // Makes layer il runnable: applies its deferred conversions into owned buffers.
+  void prepare_layer(int il);
+  // Undoes prepare_layer: frees the layer's converted buffers and returns the pages of its mapped
+  // weights to the kernel; a streaming model's layer must be prepared again before it runs. On a
+  // model loaded by load() it only returns the pages (they are read back if touched).
+  void release_layer(int il);
+
   ~Model();
 
  private:
@@ -76,6 +90,10 @@ class Model {
   friend class ModelLoader;
   Model() = default;
   struct Layer;
+  struct Deferred;  // model_internal.h
+  void init_streaming(const std::vector<std::pair<size_t, int>>& deferred_permutations);
+  bool layer_runnable(int il) const { return unprepared_.empty() || !unprepared_[il]; }
+  std::vector<const Weight*> layer_weights(int il) const;  // non-null weights of layer il
   ModelConfig config_;
   std::unique_ptr<Tokenizer> tokenizer_;
   std::unique_ptr<ChatTemplate> chat_template_;
@@ -87,6 +105,22 @@ class Model {
   const Weight* output_ = nullptr;  // == tok_embd_ when tied
   std::vector<float> rope_freq_factors_;  // head_dim/2 llama3 factors, or empty
   std::shared_ptr<const void> keepalive_;  // mappings
+  // Streaming loads only: the deferred conversions, and per layer 1 while it is not prepared.
+  std::vector<Deferred> deferred_;
+  std::vector<uint8_t> unprepared_;
+};
+
+// Sees the input of every linear layer a Session applies (importance-matrix collection). Called on
+// the Session's thread just before the weight is applied; a Session without an observer pays one
+// null check per matrix product, and an observer never changes results.
+class LinearObserver {
+ public:
+  virtual ~LinearObserver() = default;
+  // weight: the matrix applied (weight.name is its GGUF name, weight.ne[0] = n_in).
+  // expert: for a mixture-of-experts weight [n_expert, n_out, n_in], the expert these rows were
+  //   routed to; -1 for a dense weight.
+  // x: [n_rows, n_in] row-major inputs, valid only during the call.
+  virtual void observe(const Weight& weight, int expert, const float* x, int64_t n_rows) = 0;
 };
 
 // Element type of a Session's KV cache. f16 halves its memory and matches llama.cpp's default.
@@ -112,18 +146,49 @@ class Session {
 
   const Model& model() const { return *model_; }
 
+  // Every linear layer's input goes to `observer` from now on (null: none). Not owned; it must
+  // outlive its use.
+  void set_linear_observer(LinearObserver* observer) { observer_ = observer; }
+
+  // Layer-at-a-time evaluation, for work that runs many sequences through one layer before the
+  // next (streaming imatrix collection). The caller holds the hidden states; each step computes
+  // exactly what eval() does between the same points.
+  // embed: x[n, n_embd] = the tokens' embeddings, scaled as the architecture does. Throws
+  //   InvalidArgument for an id out of range.
+  void embed(std::span<const int32_t> tokens, float* x) const;
+  // Runs layer il over x[n, n_embd] in place at positions [pos, pos + n): writes those positions of
+  // the layer's KV cache and attends over [0, pos + n) of it. n_past() is not changed. Throws
+  // InvalidArgument when the positions overflow the context or the layer is not runnable (a
+  // streaming model's layer that is not prepared).
+  void run_layer(int il, float* x, int n, int pos);
+  // The final norm and output head: logits[n, n_vocab] from x[n, n_embd] (x is not changed).
+  void run_output(const float* x, int n, float* logits);
+  // Frees layer il's KV cache; it is allocated again, empty, when the layer next runs.
+  void release_layer_cache(int il);
+
   struct State;  // opaque: KV cache and scratch (defined in model_internal.h)
 
  private:
-  // One micro-batch (at most kMaxBatch tokens) through the architecture's layers; leaves the
-  // final hidden states in the state's buffer.
-  void forward_llama(int n_tokens);
-  void forward_gemma3(int n_tokens);
+  // Scratch for a micro-batch of n tokens (at most kMaxBatch) at positions [pos0, pos0 + n), and
+  // the architecture's per-batch tables (RoPE).
+  void begin_batch(int n, int pos0);
+  // Layer il of the architecture over the micro-batch's hidden states x[n, n_embd], in place.
+  void run_layer_batch(int il, float* x, int n);
+  void prepare_llama(int n);
+  void layer_llama(int il, float* x, int n);
+  void prepare_gemma3(int n);
+  void layer_gemma3(int il, float* x, int n);
+  // Stores the batch's keys and values (state k, v) in layer il's cache and attends with the
+  // batch's queries (state q, RoPE applied) into state att; window > 0: sliding window.
+  void attend(int il, int n, int window, float scale);
+  // y[n, n_out] = x @ w^T (+ bias), shown to the observer first.
+  void linear(const Weight& w, const Weight* bias, const float* x, int n, float* y);
   void eval_chunk(std::span<const int32_t> tokens, bool all_logits, float* logits_out);
   std::shared_ptr<const Model> model_;
   ThreadPool& pool_;
   int n_ctx_ = 0;
   int n_past_ = 0;
+  LinearObserver* observer_ = nullptr;
   std::unique_ptr<State> state_;
 };
 

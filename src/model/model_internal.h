@@ -33,6 +33,15 @@ struct Model::Layer {
   const Weight* post_ffw_norm = nullptr;   // gemma3
 };
 
+// A conversion a streaming load left undone (Model::load_streaming): the weight as stored in its
+// file, and what prepare_layer does to it.
+struct Model::Deferred {
+  Weight* weight = nullptr;  // in Model::weights_
+  int layer = -1;
+  Weight stored;             // the weight as loaded: mapped bytes, rows in Hugging Face order
+  int permute_heads = 0;     // > 0: permute_rows_to_gguf with this many heads
+};
+
 // Tokens per forward micro-batch: bounds scratch memory for long prompts (as llama.cpp's
 // n_ubatch does); results do not depend on it because attention is causal.
 inline constexpr int kMaxBatch = 512;
@@ -42,8 +51,10 @@ inline constexpr int kMaxHeadDim = 1024;
 
 struct Session::State {
   KvCacheType kv_type = KvCacheType::kF16;
+  int n_ctx = 0;
   int kv_dim = 0;  // n_head_kv * head_dim
-  // Per layer: [n_ctx, kv_dim] keys and values, fp16 bits or floats.
+  // Per layer: [n_ctx, kv_dim] keys and values, fp16 bits or floats; allocated when the layer
+  // first stores into it (empty before).
   std::vector<std::vector<uint16_t>> k16, v16;
   std::vector<std::vector<float>> k32, v32;
 
@@ -93,7 +104,8 @@ struct AttentionArgs {
 // (token, head) pairs; `scores` holds one [n_ctx] buffer per pool thread.
 void attention(const AttentionArgs& a, std::vector<std::vector<float>>& scores, ThreadPool& pool);
 
-// Writes the batch's keys and values (rows [n, kv_dim]) into the layer's cache at pos0.
+// Writes the batch's keys and values (rows [n, kv_dim]) into the layer's cache at pos0,
+// allocating the cache on first use.
 void store_kv(Session::State& st, int il, const float* k, const float* v, int n);
 
 // AttentionArgs pointing at layer il's cache.

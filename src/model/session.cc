@@ -81,10 +81,19 @@ void attention(const AttentionArgs& a, std::vector<std::vector<float>>& scores, 
 void store_kv(Session::State& st, int il, const float* k, const float* v, int n) {
   const int64_t w = st.kv_dim;
   const int64_t off = static_cast<int64_t>(st.pos0) * w;
+  const size_t cache = static_cast<size_t>(st.n_ctx) * st.kv_dim;
   if (st.kv_type == KvCacheType::kF16) {
+    if (st.k16[il].empty()) {
+      st.k16[il].resize(cache);
+      st.v16[il].resize(cache);
+    }
     ops::store_f16(k, st.k16[il].data() + off, n * w);
     ops::store_f16(v, st.v16[il].data() + off, n * w);
   } else {
+    if (st.k32[il].empty()) {
+      st.k32[il].resize(cache);
+      st.v32[il].resize(cache);
+    }
     std::copy(k, k + n * w, st.k32[il].data() + off);
     std::copy(v, v + n * w, st.v32[il].data() + off);
   }
@@ -120,14 +129,14 @@ Session::Session(std::shared_ptr<const Model> model, int n_ctx, ThreadPool& pool
   state_ = std::make_unique<State>();
   State& st = *state_;
   st.kv_type = kv_type;
+  st.n_ctx = n_ctx_;
   st.kv_dim = c.n_head_kv * c.head_dim;
-  const size_t cache = static_cast<size_t>(n_ctx_) * st.kv_dim;
   if (kv_type == KvCacheType::kF16) {
-    st.k16.assign(c.n_layer, std::vector<uint16_t>(cache));
-    st.v16.assign(c.n_layer, std::vector<uint16_t>(cache));
+    st.k16.resize(c.n_layer);
+    st.v16.resize(c.n_layer);
   } else {
-    st.k32.assign(c.n_layer, std::vector<float>(cache));
-    st.v32.assign(c.n_layer, std::vector<float>(cache));
+    st.k32.resize(c.n_layer);
+    st.v32.resize(c.n_layer);
   }
   st.scores.assign(pool_.size(), std::vector<float>(n_ctx_));
 }
@@ -146,6 +155,11 @@ void Session::eval(std::span<const int32_t> tokens, bool all_logits, std::vector
     if (id < 0 || id >= n_vocab)
       throw InvalidArgument(fmt::format("Session::eval: token id {} out of range [0, {})", id,
                                         n_vocab));
+  for (int il = 0; il < model_->config().n_layer; ++il)
+    if (!model_->layer_runnable(il))
+      throw InvalidArgument(fmt::format("Session::eval: layer {} of {} is not prepared (a "
+                                        "streaming model runs only prepared layers)", il,
+                                        model_->source_path()));
   logits.resize(static_cast<size_t>(all_logits ? tokens.size() : 1) * n_vocab);
   for (size_t b = 0; b < tokens.size(); b += kMaxBatch) {
     const size_t n = std::min<size_t>(kMaxBatch, tokens.size() - b);
@@ -156,13 +170,26 @@ void Session::eval(std::span<const int32_t> tokens, bool all_logits, std::vector
 }
 
 void Session::eval_chunk(std::span<const int32_t> tokens, bool all_logits, float* logits_out) {
-  const Model& m = *model_;
-  const ModelConfig& c = m.config_;
+  const int64_t E = model_->config().n_embd;
   State& st = *state_;
   const int n = static_cast<int>(tokens.size());
-  const int64_t E = c.n_embd;
-  st.pos0 = n_past_;
+  begin_batch(n, n_past_);
+  embed(tokens, st.x.data());
+  for (int il = 0; il < model_->config().n_layer; ++il) run_layer_batch(il, st.x.data(), n);
+  // Positions are committed only after the whole batch went through every layer.
+  n_past_ += n;
 
+  if (!logits_out) return;
+  // Output head on the rows asked for.
+  const int first = all_logits ? 0 : n - 1;
+  run_output(st.x.data() + first * E, n - first, logits_out);
+}
+
+void Session::begin_batch(int n, int pos0) {
+  const ModelConfig& c = model_->config();
+  State& st = *state_;
+  const int64_t E = c.n_embd;
+  st.pos0 = pos0;
   auto grow = [](std::vector<float>& v, size_t size) {
     if (v.size() < size) v.resize(size);
   };
@@ -177,34 +204,110 @@ void Session::eval_chunk(std::span<const int32_t> tokens, bool all_logits, float
   grow(st.up, static_cast<size_t>(n) * c.n_ff);
   grow(st.rope_cs, static_cast<size_t>(n) * c.head_dim);
   grow(st.rope_cs_local, static_cast<size_t>(n) * c.head_dim);
+  switch (c.arch) {
+    case Arch::kLlama: prepare_llama(n); break;
+    case Arch::kGemma3: prepare_gemma3(n); break;
+  }
+}
 
-  // Embeddings: rows of token_embd, dequantized (as ggml_get_rows does).
+void Session::run_layer_batch(int il, float* x, int n) {
+  switch (model_->config().arch) {
+    case Arch::kLlama: layer_llama(il, x, n); break;
+    case Arch::kGemma3: layer_gemma3(il, x, n); break;
+  }
+}
+
+void Session::attend(int il, int n, int window, float scale) {
+  const ModelConfig& c = model_->config();
+  State& st = *state_;
+  detail::store_kv(st, il, st.k.data(), st.v.data(), n);
+  detail::AttentionArgs a = detail::cache_args(st, il);
+  a.q = st.q.data();
+  a.out = st.att.data();
+  a.n_tokens = n;
+  a.n_head = c.n_head;
+  a.n_head_kv = c.n_head_kv;
+  a.head_dim = c.head_dim;
+  a.window = window;
+  a.scale = scale;
+  detail::attention(a, st.scores, pool_);
+}
+
+void Session::linear(const Weight& w, const Weight* bias, const float* x, int n, float* y) {
+  if (observer_) observer_->observe(w, -1, x, n);
+  detail::linear(w, bias, x, n, y, pool_);
+}
+
+void Session::embed(std::span<const int32_t> tokens, float* x) const {
+  const Model& m = *model_;
+  const ModelConfig& c = m.config_;
+  const int64_t E = c.n_embd;
+  for (int32_t id : tokens)
+    if (id < 0 || id >= c.n_vocab)
+      throw InvalidArgument(fmt::format("Session::embed: token id {} out of range [0, {})", id,
+                                        c.n_vocab));
+  // Rows of token_embd, dequantized (as ggml_get_rows does).
   const Weight& emb = *m.tok_embd_;
   const TypeTraits& tt = type_traits(emb.type);
   const size_t row_bytes = quant_row_size(emb.type, E);
-  for (int t = 0; t < n; ++t)
-    tt.dequantize_row(emb.data + static_cast<size_t>(tokens[t]) * row_bytes, st.x.data() + t * E, E);
-
-  switch (c.arch) {
-    case Arch::kLlama: forward_llama(n); break;
-    case Arch::kGemma3: forward_gemma3(n); break;
+  for (size_t t = 0; t < tokens.size(); ++t)
+    tt.dequantize_row(emb.data + static_cast<size_t>(tokens[t]) * row_bytes, x + t * E, E);
+  if (c.arch == Arch::kGemma3) {
+    const float scale = std::sqrt(static_cast<float>(E));
+    const int64_t total = static_cast<int64_t>(tokens.size()) * E;
+    for (int64_t i = 0; i < total; ++i) x[i] *= scale;
   }
-  // Positions are committed only after the whole batch went through every layer.
-  n_past_ += n;
+}
 
-  if (!logits_out) return;
-  // Output head on the rows asked for.
-  const int first = all_logits ? 0 : n - 1;
-  const int rows = n - first;
-  detail::rms_norm_rows(st.x.data() + first * E, m.output_norm_, st.xn.data(), rows, E, c.rms_eps,
-                        pool_);
-  detail::linear(*m.output_, nullptr, st.xn.data(), rows, logits_out, pool_);
+void Session::run_layer(int il, float* x, int n, int pos) {
+  const Model& m = *model_;
+  const ModelConfig& c = m.config_;
+  if (il < 0 || il >= c.n_layer)
+    throw InvalidArgument(fmt::format("Session::run_layer: layer {} out of range [0, {})", il,
+                                      c.n_layer));
+  if (n <= 0 || pos < 0 || static_cast<int64_t>(pos) + n > n_ctx_)
+    throw InvalidArgument(fmt::format("Session::run_layer: {} tokens at position {} do not fit "
+                                      "the context of {}", n, pos, n_ctx_));
+  if (!m.layer_runnable(il))
+    throw InvalidArgument(fmt::format("Session::run_layer: layer {} of {} is not prepared (a "
+                                      "streaming model runs only prepared layers)", il,
+                                      m.source_path_));
+  const int64_t E = c.n_embd;
+  for (int b = 0; b < n; b += kMaxBatch) {
+    const int nb = std::min(kMaxBatch, n - b);
+    begin_batch(nb, pos + b);
+    run_layer_batch(il, x + static_cast<int64_t>(b) * E, nb);
+  }
+}
+
+void Session::run_output(const float* x, int n, float* logits) {
+  const Model& m = *model_;
+  const ModelConfig& c = m.config_;
+  State& st = *state_;
+  const int64_t E = c.n_embd;
+  if (st.xn.size() < static_cast<size_t>(n) * E) st.xn.resize(static_cast<size_t>(n) * E);
+  detail::rms_norm_rows(x, m.output_norm_, st.xn.data(), n, E, c.rms_eps, pool_);
+  linear(*m.output_, nullptr, st.xn.data(), n, logits);
   if (c.final_logit_softcap > 0) {
     // As llama.cpp: scale by 1/cap, tanh, scale by cap.
     const float cap = c.final_logit_softcap;
     const float inv = 1.0f / cap;
-    const int64_t total = static_cast<int64_t>(rows) * c.n_vocab;
-    for (int64_t i = 0; i < total; ++i) logits_out[i] = std::tanh(logits_out[i] * inv) * cap;
+    const int64_t total = static_cast<int64_t>(n) * c.n_vocab;
+    for (int64_t i = 0; i < total; ++i) logits[i] = std::tanh(logits[i] * inv) * cap;
+  }
+}
+
+void Session::release_layer_cache(int il) {
+  State& st = *state_;
+  if (il < 0 || il >= model_->config().n_layer)
+    throw InvalidArgument(fmt::format("Session::release_layer_cache: layer {} out of range", il));
+  auto drop = [](auto& v) { std::decay_t<decltype(v)>().swap(v); };
+  if (st.kv_type == KvCacheType::kF16) {
+    drop(st.k16[il]);
+    drop(st.v16[il]);
+  } else {
+    drop(st.k32[il]);
+    drop(st.v32[il]);
   }
 }
 

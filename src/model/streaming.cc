@@ -1,0 +1,60 @@
+// Streaming models (Model::load_streaming): layers prepared and released one at a time, so that
+// work visiting the layers in order keeps about one layer's weights resident.
+#include <fmt/format.h>
+
+#include "insitu/error.h"
+#include "model/hf_loader.h"
+#include "model/model_internal.h"
+
+namespace insitu {
+
+std::vector<const Weight*> Model::layer_weights(int il) const {
+  const Layer& L = layers_[il];
+  std::vector<const Weight*> out;
+  for (const Weight* w : {L.attn_norm, L.wq, L.wk, L.wv, L.wo, L.bq, L.bk, L.bv, L.bo, L.q_norm,
+                          L.k_norm, L.post_attn_norm, L.ffn_norm, L.ffn_gate, L.ffn_up, L.ffn_down,
+                          L.post_ffw_norm})
+    if (w != nullptr) out.push_back(w);
+  return out;
+}
+
+void Model::init_streaming(const std::vector<std::pair<size_t, int>>& deferred_permutations) {
+  unprepared_.assign(layers_.size(), 1);
+  for (const auto& [index, heads] : deferred_permutations) {
+    Deferred d;
+    d.weight = &weights_.at(index);
+    for (size_t il = 0; il < layers_.size() && d.layer < 0; ++il)
+      for (const Weight* w : layer_weights(static_cast<int>(il)))
+        if (w == d.weight) d.layer = static_cast<int>(il);
+    if (d.layer < 0) continue;  // not used by the architecture: never run, never converted
+    d.stored = *d.weight;
+    d.permute_heads = heads;
+    deferred_.push_back(std::move(d));
+  }
+}
+
+void Model::prepare_layer(int il) {
+  if (il < 0 || il >= static_cast<int>(layers_.size()))
+    throw InvalidArgument(fmt::format("Model::prepare_layer: layer {} out of range [0, {})", il,
+                                      layers_.size()));
+  if (unprepared_.empty() || !unprepared_[il]) return;
+  for (Deferred& d : deferred_)
+    if (d.layer == il && d.permute_heads > 0) permute_rows_to_gguf(*d.weight, d.permute_heads);
+  unprepared_[il] = 0;
+}
+
+void Model::release_layer(int il) {
+  if (il < 0 || il >= static_cast<int>(layers_.size()))
+    throw InvalidArgument(fmt::format("Model::release_layer: layer {} out of range [0, {})", il,
+                                      layers_.size()));
+  if (!unprepared_.empty()) {
+    if (unprepared_[il]) return;
+    for (Deferred& d : deferred_)
+      if (d.layer == il) *d.weight = d.stored;  // drops the converted copy
+    unprepared_[il] = 1;
+  }
+  for (const Weight* w : layer_weights(il))
+    if (w->release_pages) w->release_pages();
+}
+
+}  // namespace insitu
