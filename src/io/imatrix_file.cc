@@ -1,14 +1,16 @@
-// imatrix readers and the GGUF writer. Layouts follow llama.cpp as vendored in llama-cpp-python
+// imatrix readers and writers. Layouts follow llama.cpp as vendored in llama-cpp-python
 // 0.3.36 (tools/imatrix/imatrix.cpp, common/imatrix-loader.cpp, tools/quantize/quantize.cpp) and
 // mistral.rs's CollectedImatrixData (mistralrs-quant/src/imatrix.rs) for .cimatrix.
 #include "io/imatrix_file.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <limits>
 
 #include "insitu/error.h"
+#include "io/atomic_file.h"
 #include "io/gguf.h"
 #include "io/gguf_writer.h"
 #include "io/mapped_file.h"
@@ -256,6 +258,87 @@ Imatrix from_cimatrix(std::span<const uint8_t> bytes, const std::string& path) {
 
 }  // namespace
 
+namespace {
+
+void check_entry(const std::string& name, const ImatrixEntry& e) {
+  if (e.n_cols <= 0 || e.n_mat <= 0 ||
+      e.sums.size() != static_cast<size_t>(e.n_cols) * static_cast<size_t>(e.n_mat) ||
+      e.counts.size() != static_cast<size_t>(e.n_mat)) {
+    throw InvalidArgument("imatrix: entry '" + name + "': " + std::to_string(e.sums.size()) +
+                          " sums and " + std::to_string(e.counts.size()) + " counts for " +
+                          std::to_string(e.n_mat) + " x " + std::to_string(e.n_cols));
+  }
+}
+
+template <typename T>
+void put(ByteSink& out, T v) {
+  out.write(&v, sizeof v);
+}
+
+int32_t checked_i32(uint64_t v, const std::string& what) {
+  if (v > static_cast<uint64_t>(std::numeric_limits<int32_t>::max()))
+    throw InvalidArgument("imatrix: " + what + " " + std::to_string(v) + " does not fit the .dat form");
+  return static_cast<int32_t>(v);
+}
+
+}  // namespace
+
+void Imatrix::save_dat(const std::string& path) const {
+  for (const auto& [name, e] : entries) check_entry(name, e);
+  const float chunk = chunk_size > 0 ? static_cast<float>(chunk_size) : 1.0f;
+  std::vector<const std::string*> stored;
+  for (const auto& [name, e] : entries) {
+    bool any = false;
+    for (float c : e.counts) any = any || c > 0;
+    if (any) stored.push_back(&name);  // llama.cpp skips entries without data
+  }
+  AtomicFile out(path);
+  put(out, checked_i32(stored.size(), "entry count"));
+  for (const std::string* name : stored) {
+    const ImatrixEntry& e = entries.at(*name);
+    put(out, checked_i32(name->size(), "name length of '" + *name + "'"));
+    out.write(name->data(), name->size());
+    float max_count = 0;
+    for (float c : e.counts) max_count = std::max(max_count, c);
+    // llama.cpp: (max(counts) + chunk_size - 1) / chunk_size in integers.
+    const int32_t ncall = checked_i32(static_cast<uint64_t>(std::ceil(max_count / chunk)), "ncall");
+    put(out, ncall);
+    put(out, checked_i32(e.sums.size(), "value count of '" + *name + "'"));
+    std::vector<float> values(e.sums.size());
+    for (size_t i = 0; i < values.size(); ++i) {
+      float count = e.counts[i / static_cast<size_t>(e.n_cols)];
+      float value = e.sums[i];
+      if (count == 0.0f) value = count = 1.0f;  // as llama.cpp stores a matrix without data
+      values[i] = (value / count) * static_cast<float>(ncall);
+    }
+    out.write(values.data(), values.size() * sizeof(float));
+  }
+  put(out, checked_i32(static_cast<uint64_t>(std::max<int64_t>(chunk_count, 0)), "chunk_count"));
+  const std::string dataset = datasets.empty() ? std::string() : datasets.back();
+  put(out, checked_i32(dataset.size(), "dataset name length"));
+  out.write(dataset.data(), dataset.size());
+  out.commit();
+}
+
+void Imatrix::save_cimatrix(const std::string& path) const {
+  for (const auto& [name, e] : entries) check_entry(name, e);
+  const float ncalls = static_cast<float>(std::max<int64_t>(chunk_count, 1));
+  AtomicFile out(path);
+  put(out, static_cast<uint64_t>(entries.size()));
+  for (const auto& [name, e] : entries) {
+    put(out, static_cast<uint64_t>(name.size()));
+    out.write(name.data(), name.size());
+    put(out, static_cast<uint64_t>(e.sums.size()));
+    std::vector<float> values(e.sums.size());
+    for (size_t i = 0; i < values.size(); ++i) {
+      const float count = e.counts[i / static_cast<size_t>(e.n_cols)];
+      values[i] = count > 0 ? e.sums[i] / count * ncalls : 0.0f;
+    }
+    out.write(values.data(), values.size() * sizeof(float));
+  }
+  out.commit();
+}
+
 void Imatrix::save_gguf(const std::string& path) const {
   gguf::GgufWriter w;
   w.set("general.type", gguf::Value::string("imatrix"));
@@ -272,13 +355,7 @@ void Imatrix::save_gguf(const std::string& path) const {
   w.set("imatrix.chunk_count", u32(chunk_count, "chunk_count"));
   w.set("imatrix.chunk_size", u32(chunk_size, "chunk_size"));
   for (const auto& [name, e] : entries) {  // std::map: sorted by name, as llama.cpp writes them
-    if (e.n_cols <= 0 || e.n_mat <= 0 ||
-        e.sums.size() != static_cast<size_t>(e.n_cols) * static_cast<size_t>(e.n_mat) ||
-        e.counts.size() != static_cast<size_t>(e.n_mat)) {
-      throw InvalidArgument("imatrix: entry '" + name + "': " + std::to_string(e.sums.size()) +
-                            " sums and " + std::to_string(e.counts.size()) + " counts for " +
-                            std::to_string(e.n_mat) + " x " + std::to_string(e.n_cols));
-    }
+    check_entry(name, e);
     auto bytes = [](const std::vector<float>& v) {
       return std::span(reinterpret_cast<const uint8_t*>(v.data()), v.size() * sizeof(float));
     };

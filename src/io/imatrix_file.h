@@ -13,8 +13,17 @@
 //  - mistral.rs .cimatrix: u64 n_entries; per entry u64 key_len, key, u64 n_values, f32 values
 //    (already E[x²]·ncalls; keys are module paths such as "model.layers.3.mlp.down_proj", not
 //    GGUF names). Stored as sums = values, counts = {1}. (mistralrs-quant.md §5.5.)
-// Written: the GGUF form, exactly as llama.cpp's imatrix tool lays it out (tensors sorted by
-// entry name, in_sum2 then counts), atomically.
+// Written, atomically, in each of the three forms:
+//  - GGUF, exactly as llama.cpp's imatrix tool lays it out (tensors sorted by entry name, in_sum2
+//    then counts);
+//  - legacy .dat as llama.cpp's save_imatrix_legacy: entries with no rows at all skipped, sorted by
+//    name; ncall = ceil(max(counts) / chunk_size) (chunk_size <= 0 counts as 1, which writes back a
+//    legacy or .cimatrix file's values unchanged); values (sums / count) * ncall in float, and 1 /
+//    count 1 for a matrix without rows; trailer chunk_count and the last dataset name;
+//  - .cimatrix as mistral.rs's CollectedImatrixData::save: values (sums / count) * ncalls in
+//    float with ncalls = max(chunk_count, 1) (mistral.rs counts one call per calibration chunk),
+//    0 for a matrix without rows, all matrices of an entry flattened; keys are the entry names as
+//    they are (rename GGUF names to module paths first: engine/imatrix_collect.h).
 //
 // Files are untrusted: every count and length is checked against the bytes present before
 // allocating, values must be finite and non-negative, entry names unique; violations throw one
@@ -62,6 +71,9 @@ struct Imatrix {
   // Writes the GGUF imatrix form atomically. Throws InvalidArgument for an inconsistent entry
   // (sums.size() != n_cols * n_mat, counts.size() != n_mat, a name too long for GGUF) and IoError.
   void save_gguf(const std::string& path) const;
+  // The legacy .dat and .cimatrix forms (see the top of this file); the same checks and errors.
+  void save_dat(const std::string& path) const;
+  void save_cimatrix(const std::string& path) const;
 };
 
 }  // namespace insitu

@@ -147,6 +147,85 @@ TEST(Imatrix, ReadsCimatrix) {
   EXPECT_NE(error_of(path).find("unexpected bytes"), std::string::npos);
 }
 
+// An imatrix as collected: a dense entry, an MoE entry with an expert that saw no rows.
+Imatrix collected() {
+  Imatrix im;
+  im.datasets = {"calib.txt"};
+  im.chunk_count = 3;
+  im.chunk_size = 4;
+  im.entries["blk.0.attn_q.weight"] = ImatrixEntry{2, 1, {24, 6}, {12}};
+  im.entries["blk.1.ffn_up_exps.weight"] = ImatrixEntry{2, 2, {10, 5, 0, 0}, {5, 0}};
+  im.entries["blk.2.attn_k.weight"] = ImatrixEntry{1, 1, {0}, {0}};  // never saw a row
+  return im;
+}
+
+TEST(Imatrix, DatRoundTripAsLlamaCppWritesIt) {
+  const Imatrix im = collected();
+  const std::string path = temp_path("rt.dat");
+  im.save_dat(path);
+  // Byte layout of save_imatrix_legacy: the entry without rows is skipped, ncall is
+  // ceil(max(counts) / chunk_size), values are E[x²] * ncall (1 * ncall where a matrix saw none).
+  test::GgufBytes b;
+  b.put<int32_t>(2);
+  b.put<int32_t>(19).bytes.insert(b.bytes.end(), {'b', 'l', 'k', '.', '0', '.', 'a', 't', 't', 'n',
+                                                   '_', 'q', '.', 'w', 'e', 'i', 'g', 'h', 't'});
+  b.put<int32_t>(3).put<int32_t>(2).put(6.0f).put(1.5f);
+  b.put<int32_t>(24).bytes.insert(b.bytes.end(), {'b', 'l', 'k', '.', '1', '.', 'f', 'f', 'n', '_',
+                                                   'u', 'p', '_', 'e', 'x', 'p', 's', '.', 'w', 'e',
+                                                   'i', 'g', 'h', 't'});
+  b.put<int32_t>(2).put<int32_t>(4).put(4.0f).put(2.0f).put(2.0f).put(2.0f);
+  b.put<int32_t>(3).put<int32_t>(9).bytes.insert(b.bytes.end(),
+                                                 {'c', 'a', 'l', 'i', 'b', '.', 't', 'x', 't'});
+  std::ifstream in(path, std::ios::binary);
+  const std::vector<uint8_t> got((std::istreambuf_iterator<char>(in)), {});
+  EXPECT_EQ(got, b.bytes);
+
+  const Imatrix back = Imatrix::load(path);
+  EXPECT_EQ(back.chunk_count, 3);
+  EXPECT_EQ(back.datasets, im.datasets);
+  const auto imp = back.importance();
+  EXPECT_EQ(imp.at("blk.0.attn_q.weight"), (std::vector<float>{2, 0.5f}));
+  EXPECT_EQ(imp.at("blk.1.ffn_up_exps.weight"), (std::vector<float>{2, 1, 1, 1}));
+  EXPECT_EQ(imp.count("blk.2.attn_k.weight"), 0u);
+  // Written again, a loaded legacy file keeps its values (chunk_size unknown counts as 1).
+  const std::string again = temp_path("rt2.dat");
+  back.save_dat(again);
+  EXPECT_EQ(Imatrix::load(again).importance(), imp);
+}
+
+TEST(Imatrix, CimatrixRoundTripAsMistralRsWritesIt) {
+  const Imatrix im = collected();
+  const std::string path = temp_path("rt.cimatrix");
+  im.save_cimatrix(path);
+  // CollectedImatrixData layout: values E[x²] * ncalls (chunks), 0 where a matrix saw no rows.
+  test::GgufBytes b;
+  b.u64(3);
+  b.str("blk.0.attn_q.weight").u64(2).put(6.0f).put(1.5f);
+  b.str("blk.1.ffn_up_exps.weight").u64(4).put(6.0f).put(3.0f).put(0.0f).put(0.0f);
+  b.str("blk.2.attn_k.weight").u64(1).put(0.0f);
+  std::ifstream in(path, std::ios::binary);
+  const std::vector<uint8_t> got((std::istreambuf_iterator<char>(in)), {});
+  EXPECT_EQ(got, b.bytes);
+  const auto imp = Imatrix::load(path).importance();
+  EXPECT_EQ(imp.at("blk.0.attn_q.weight"), (std::vector<float>{6, 1.5f}));
+  EXPECT_EQ(imp.at("blk.1.ffn_up_exps.weight"), (std::vector<float>{6, 3, 0, 0}));
+  // Written again, a loaded .cimatrix keeps its values.
+  const std::string again = temp_path("rt2.cimatrix");
+  Imatrix::load(path).save_cimatrix(again);
+  EXPECT_EQ(Imatrix::load(again).importance(), imp);
+}
+
+TEST(Imatrix, WritersRejectInconsistentEntriesAndLeaveNoFile) {
+  const Imatrix bad{{{"x", ImatrixEntry{2, 1, {1}, {1}}}}};
+  for (const char* name : {"bad.dat", "bad.cimatrix"}) {
+    const std::string path = temp_path(name);
+    fs::remove(path);
+    EXPECT_THROW(fs::path(name).extension() == ".dat" ? bad.save_dat(path) : bad.save_cimatrix(path),
+                 InvalidArgument);
+    EXPECT_FALSE(fs::exists(path));
+  }
+}
+
 // Found by imatrix_fuzz: an entry with no values copied from a null buffer.
 TEST(Imatrix, EmptyEntryParsesFromMemory) {
   test::GgufBytes b;
