@@ -18,7 +18,6 @@
 #include <cfloat>
 #include <cmath>
 #include <cstring>
-#include <numeric>
 
 #include "quant/blocks.h"
 #include "quant/float_convert.h"
@@ -35,21 +34,169 @@ namespace {
 constexpr float kXp[3] = {-1 + kIQ1Delta, kIQ1Delta, 1 + kIQ1Delta};
 constexpr float kXm[3] = {-1 - kIQ1Delta, -kIQ1Delta, 1 - kIQ1Delta};
 
-// Positions 0..n-1 ordered by ascending x, equal values keeping their order (ggml uses glibc's
-// qsort, a stable merge sort for arrays this small). NaNs sort last, which keeps the comparison
-// a strict weak order whatever the input.
-template <int n>
-void sort_positions(const float* x, int* idx) {
-  std::iota(idx, idx + n, 0);
-  std::stable_sort(idx, idx + n, [x](int a, int b) {
-    return !std::isnan(x[a]) && (std::isnan(x[b]) || x[a] < x[b]);
-  });
-}
-
 inline uint32_t pack8(const int8_t* L) {
   uint32_t u = 0;
   for (int i = 0; i < 8; ++i) u |= static_cast<uint32_t>(L[i]) << 2 * i;
   return u;
+}
+
+// The split searches evaluate eight consecutive i2 at once, each lane with ggml's expressions in
+// ggml's order, and leave the comparisons sequential: a batch in which no candidate beats the
+// current best score (the usual case) is skipped whole, which the sequential scan would have done
+// too since nothing changes the best score in between; otherwise the batch's candidates are
+// compared one by one in ggml's order. Vectors never leave the always-inlined helpers.
+#pragma GCC diagnostic ignored "-Wpsabi"
+typedef float V8f __attribute__((vector_size(32)));
+typedef int32_t V8i __attribute__((vector_size(32)));
+typedef uint64_t V4u __attribute__((vector_size(32)));
+#define INSITU_INLINE inline __attribute__((always_inline))
+
+INSITU_INLINE V8f load8(const float* p) {
+  V8f v;
+  std::memcpy(&v, p, sizeof(v));
+  return v;
+}
+
+INSITU_INLINE bool any(V8i m) {
+  const V4u u = (V4u)m;  // a vector cast reinterprets the bits
+  return (u[0] | u[1] | u[2] | u[3]) != 0;
+}
+
+// Whether candidate (sumqx, sumq2) beats best_score, as ggml tests it.
+INSITU_INLINE V8i beats(V8f sumqx, V8f sumq2, float best_score) {
+  return (sumq2 > 0) & (sumqx * sumqx > best_score * sumq2);
+}
+
+// Positions 0..n-1 (n = 16 or 32) ordered by ascending x, equal values keeping their order
+// (ggml uses glibc's qsort, a stable merge sort for arrays this small). NaNs sort last, which
+// keeps the order a strict weak one whatever the input. Each position's rank is counted at once
+// against all others: those that order before it, and the equivalent ones with a lower index.
+INSITU_QUANT_CLONES void sort_positions(int n, const float* x, int* idx) {
+  const V8i lane = {0, 1, 2, 3, 4, 5, 6, 7};
+  for (int i = 0; i < n; ++i) {
+    const float xi = x[i];
+    const bool nan_i = std::isnan(xi);
+    V8i rank = {};
+    for (int j0 = 0; j0 < n; j0 += 8) {
+      const V8f xj = load8(x + j0);
+      const V8i nan_j = xj != xj;
+      const V8i before = nan_i ? ~nan_j : ~nan_j & (xj < xi);  // x_j orders before x_i
+      const V8i after = nan_i ? V8i{} : nan_j | (xi < xj);     // x_i orders before x_j
+      rank -= before | (~after & (lane + j0 < i));
+    }
+    idx[rank[0] + rank[1] + rank[2] + rank[3] + rank[4] + rank[5] + rank[6] + rank[7]] = i;
+  }
+}
+
+// Compares the candidates of one batch, lane j then k = 0..K-1, in that order against the best
+// score as ggml does, calling take(j, k, scale) for each that beats it (which then sets the new
+// score). Lanes are re-filtered in vectors after each winner, so only lanes that would beat the
+// current best are visited one by one.
+template <int K, typename Take>
+INSITU_INLINE void compare_batch(const V8f* sumqx, const V8f* sumq2, int nvalid, float& best_score,
+                                 Take take) {
+  const V8i lane = {0, 1, 2, 3, 4, 5, 6, 7};
+  V8i pass = beats(sumqx[0], sumq2[0], best_score);
+  for (int k = 1; k < K; ++k) pass |= beats(sumqx[k], sumq2[k], best_score);
+  pass &= lane < nvalid;
+  if (!any(pass)) return;
+  for (int j = 0; j < 8 && j < nvalid; ++j) {
+    for (int k = 0; k < K; ++k) {
+      const float qx = sumqx[k][j];
+      const float q2 = sumq2[k][j];
+      if (q2 > 0 && qx * qx > best_score * q2) {
+        const float scale = qx / q2;
+        best_score = scale * qx;
+        take(j, k, scale);
+      }
+    }
+  }
+}
+
+struct Split {
+  float scale;
+  int i1 = -1;
+  int i2 = -1;
+  int shift = 0;  // IQ1_S: +-1; IQ1_M: the delta-sign combination 0..3, or -1
+};
+
+// IQ1_S: sorted positions [0, i1) at level 0, [i1, i2) at 1, [i2, n) at 2, with delta +1 or -1;
+// sumx / sumw are the prefix sums over the sorted order, readable 7 entries past [n].
+INSITU_QUANT_CLONES Split iq1s_best_split(int n, const float* sumx, const float* sumw, float max) {
+  Split best;
+  best.scale = max;
+  float best_score = -FLT_MAX;
+  for (int i1 = 0; i1 <= n; ++i1) {
+    const float qx0_p = (sumx[i1] - sumx[0]) * kXp[0];
+    const float qx0_m = (sumx[i1] - sumx[0]) * kXm[0];
+    const float q20_p = (sumw[i1] - sumw[0]) * kXp[0] * kXp[0];
+    const float q20_m = (sumw[i1] - sumw[0]) * kXm[0] * kXm[0];
+    for (int i2 = i1; i2 <= n; i2 += 8) {
+      const V8f sx = load8(sumx + i2);
+      const V8f sw = load8(sumw + i2);
+      const V8f qx_p = qx0_p + (sx - sumx[i1]) * kXp[1] + (sumx[n] - sx) * kXp[2];
+      const V8f q2_p = q20_p + (sw - sumw[i1]) * kXp[1] * kXp[1] + (sumw[n] - sw) * kXp[2] * kXp[2];
+      const V8f qx_m = qx0_m + (sx - sumx[i1]) * kXm[1] + (sumx[n] - sx) * kXm[2];
+      const V8f q2_m = q20_m + (sw - sumw[i1]) * kXm[1] * kXm[1] + (sumw[n] - sw) * kXm[2] * kXm[2];
+      const V8f sumqx[2] = {qx_p, qx_m};
+      const V8f sumq2[2] = {q2_p, q2_m};
+      compare_batch<2>(sumqx, sumq2, n + 1 - i2, best_score, [&](int j, int c, float scale) {
+        best.scale = scale;
+        best.i1 = i1;
+        best.i2 = i2 + j;
+        best.shift = c == 0 ? 1 : -1;
+      });
+    }
+  }
+  return best;
+}
+
+// IQ1_M over 16 values: px / pw [h][j] are half h's prefix sums over the sorted order (readable
+// 7 entries past [16]); see quantize_row_iq1_m for the algebra. Combinations 0..3 are the delta
+// signs (+,+), (+,-), (-,+), (-,-) of the two halves.
+INSITU_QUANT_CLONES Split iq1m_best_split(const float (*px)[24], const float (*pw)[24], float max) {
+  constexpr int n = 16;
+  Split best;
+  best.scale = max;
+  best.shift = -1;
+  float best_score = -FLT_MAX;
+  const float p2 = kXp[2];
+  const float m2 = kXm[2];
+  const float cp1 = kXp[0] * kXp[0] - kXp[1] * kXp[1];
+  const float cp2 = kXp[1] * kXp[1] - kXp[2] * kXp[2];
+  const float cm1 = kXm[0] * kXm[0] - kXm[1] * kXm[1];
+  const float cm2 = kXm[1] * kXm[1] - kXm[2] * kXm[2];
+  float txp[2], txm[2], twp[2], twm[2];
+  for (int h = 0; h < 2; ++h) {
+    txp[h] = px[h][n] * p2;
+    txm[h] = px[h][n] * m2;
+    twp[h] = pw[h][n] * p2 * p2;
+    twm[h] = pw[h][n] * m2 * m2;
+  }
+  for (int i1 = 0; i1 <= n; ++i1) {
+    V8f qx_p[2], qx_m[2], q2_p[2], q2_m[2];
+    for (int i2 = i1; i2 <= n; i2 += 8) {
+      for (int h = 0; h < 2; ++h) {
+        const V8f sx = px[h][i1] + load8(px[h] + i2);
+        qx_p[h] = txp[h] - sx;
+        qx_m[h] = txm[h] - sx;
+        const V8f pw2 = load8(pw[h] + i2);
+        q2_p[h] = (twp[h] + pw[h][i1] * cp1) + pw2 * cp2;
+        q2_m[h] = (twm[h] + pw[h][i1] * cm1) + pw2 * cm2;
+      }
+      const V8f sumqx[4] = {qx_p[0] + qx_p[1], qx_p[0] + qx_m[1], qx_m[0] + qx_p[1],
+                            qx_m[0] + qx_m[1]};
+      const V8f sumq2[4] = {q2_p[0] + q2_p[1], q2_p[0] + q2_m[1], q2_m[0] + q2_p[1],
+                            q2_m[0] + q2_m[1]};
+      compare_batch<4>(sumqx, sumq2, n + 1 - i2, best_score, [&](int j, int k, float scale) {
+        best.scale = scale;
+        best.i1 = i1;
+        best.i2 = i2 + j;
+        best.shift = k;
+      });
+    }
+  }
+  return best;
 }
 
 // Among the neighbours of the off-grid level vector u, the entry minimising
@@ -112,8 +259,8 @@ void quantize_row_iq1_s(const float* x, BlockIQ1S* y, int64_t n, const float* qu
   float scales[kQK_K / kBlock];
   int8_t shifts[kQK_K / kBlock];
   float weight[kBlock];
-  float sumx[kBlock + 1];
-  float sumw[kBlock + 1];
+  float sumx[kBlock + 8] = {};  // prefix sums, padded for 8-lane loads
+  float sumw[kBlock + 8] = {};
   int idx[kBlock];
   int8_t L[kBlock];
   uint16_t index[kBlock / 8];
@@ -137,7 +284,7 @@ void quantize_row_iq1_s(const float* x, BlockIQ1S* y, int64_t n, const float* qu
         shifts[ib] = 1;
         continue;
       }
-      sort_positions<kBlock>(xb, idx);
+      sort_positions(kBlock, xb, idx);
       sumx[0] = sumw[0] = 0;
       for (int j = 0; j < kBlock; ++j) {
         const int i = idx[j];
@@ -145,30 +292,11 @@ void quantize_row_iq1_s(const float* x, BlockIQ1S* y, int64_t n, const float* qu
         sumw[j + 1] = sumw[j] + weight[i];
       }
       // Sorted positions [0, i1) get level 0, [i1, i2) level 1, [i2, 32) level 2.
-      float best_score = -FLT_MAX;
-      float scale = max;
-      int besti1 = -1;
-      int besti2 = -1;
-      int best_shift = 0;
-      for (int i1 = 0; i1 <= kBlock; ++i1) {
-        for (int i2 = i1; i2 <= kBlock; ++i2) {
-          for (int shift = 1; shift >= -1; shift -= 2) {
-            const float* v = shift == 1 ? kXp : kXm;
-            const float sumqx = (sumx[i1] - sumx[0]) * v[0] + (sumx[i2] - sumx[i1]) * v[1] +
-                                (sumx[kBlock] - sumx[i2]) * v[2];
-            const float sumq2 = (sumw[i1] - sumw[0]) * v[0] * v[0] +
-                                (sumw[i2] - sumw[i1]) * v[1] * v[1] +
-                                (sumw[kBlock] - sumw[i2]) * v[2] * v[2];
-            if (sumq2 > 0 && sumqx * sumqx > best_score * sumq2) {
-              scale = sumqx / sumq2;
-              best_score = scale * sumqx;
-              besti1 = i1;
-              besti2 = i2;
-              best_shift = shift;
-            }
-          }
-        }
-      }
+      const Split split = iq1s_best_split(kBlock, sumx, sumw, max);
+      float scale = split.scale;
+      const int besti1 = split.i1;
+      const int besti2 = split.i2;
+      int best_shift = split.shift;
       if (besti1 < 0 || besti2 < 0 || best_shift == 0) {
         scales[ib] = 0;
         shifts[ib] = 1;
@@ -248,19 +376,12 @@ void quantize_row_iq1_m(const float* x, BlockIQ1M* y, int64_t n, const float* qu
         shifts[ib] = 0;
         continue;
       }
-      sort_positions<kBlock>(xb, idx);
-      float best_score = -FLT_MAX;
-      float scale = max;
-      int besti1 = -1;
-      int besti2 = -1;
-      int best_k = -1;
+      sort_positions(kBlock, xb, idx);
       // Per-half prefix sums over the sorted order: the delta-shifted levels differ by exactly 1
       // (v0 - v1 = v1 - v2 = -1), so a split's Σ w·v·x collapses to T·v2 - P(i1) - P(i2), and
       // Σ w·v² to W·v2² + Pw(i1)·(v0² - v1²) + Pw(i2)·(v1² - v2²).
-      float px[2][kBlock + 1];  // [half][sorted prefix length]: Σ w·x of that half's elements
-      float pw[2][kBlock + 1];  //                               Σ w
-      px[0][0] = px[1][0] = 0;
-      pw[0][0] = pw[1][0] = 0;
+      float px[2][24] = {};  // [half][sorted prefix length]: Σ w·x of that half's elements
+      float pw[2][24] = {};  //                               Σ w (padded for 8-lane loads)
       for (int j = 0; j < kBlock; ++j) {
         const int i = idx[j];
         const int h = i < kBlock / 2 ? 0 : 1;
@@ -269,40 +390,11 @@ void quantize_row_iq1_m(const float* x, BlockIQ1M* y, int64_t n, const float* qu
         pw[h][j + 1] = pw[h][j] + weight[i];
         pw[1 - h][j + 1] = pw[1 - h][j];
       }
-      const float txs[2] = {px[0][kBlock], px[1][kBlock]};
-      const float tws[2] = {pw[0][kBlock], pw[1][kBlock]};
-      const float p2 = kXp[2];
-      const float m2 = kXm[2];
-      const float cp1 = kXp[0] * kXp[0] - kXp[1] * kXp[1];
-      const float cp2 = kXp[1] * kXp[1] - kXp[2] * kXp[2];
-      const float cm1 = kXm[0] * kXm[0] - kXm[1] * kXm[1];
-      const float cm2 = kXm[1] * kXm[1] - kXm[2] * kXm[2];
-      for (int i1 = 0; i1 <= kBlock; ++i1) {
-        for (int i2 = i1; i2 <= kBlock; ++i2) {
-          float qx_p[2], qx_m[2], q2_p[2], q2_m[2];
-          for (int h = 0; h < 2; ++h) {
-            const float sx = px[h][i1] + px[h][i2];
-            qx_p[h] = txs[h] * p2 - sx;
-            qx_m[h] = txs[h] * m2 - sx;
-            q2_p[h] = tws[h] * p2 * p2 + pw[h][i1] * cp1 + pw[h][i2] * cp2;
-            q2_m[h] = tws[h] * m2 * m2 + pw[h][i1] * cm1 + pw[h][i2] * cm2;
-          }
-          // Sign combinations in kMasks order: (+,+), (+,-), (-,+), (-,-).
-          const float sumqx[4] = {qx_p[0] + qx_p[1], qx_p[0] + qx_m[1], qx_m[0] + qx_p[1],
-                                  qx_m[0] + qx_m[1]};
-          const float sumq2[4] = {q2_p[0] + q2_p[1], q2_p[0] + q2_m[1], q2_m[0] + q2_p[1],
-                                  q2_m[0] + q2_m[1]};
-          for (int k = 0; k < 4; ++k) {
-            if (sumq2[k] > 0 && sumqx[k] * sumqx[k] > best_score * sumq2[k]) {
-              scale = sumqx[k] / sumq2[k];
-              best_score = scale * sumqx[k];
-              besti1 = i1;
-              besti2 = i2;
-              best_k = k;
-            }
-          }
-        }
-      }
+      const Split split = iq1m_best_split(px, pw, max);
+      float scale = split.scale;
+      const int besti1 = split.i1;
+      const int besti2 = split.i2;
+      int best_k = split.shift;
       if (besti1 < 0 || besti2 < 0 || best_k < 0) {
         scales[ib] = 0;
         shifts[ib] = 0;
