@@ -26,6 +26,7 @@
 #include "quant/iq_quants.h"
 #include "quant/iq_tables.h"
 #include "quant/quant_common.h"
+#include "quant/quant_vec.h"
 
 namespace insitu::iq {
 namespace {
@@ -45,25 +46,13 @@ inline uint32_t pack8(const int8_t* L) {
 // current best score (the usual case) is skipped whole, which the sequential scan would have done
 // too since nothing changes the best score in between; otherwise the batch's candidates are
 // compared one by one in ggml's order. Vectors never leave the always-inlined helpers.
-#pragma GCC diagnostic ignored "-Wpsabi"
-typedef float V8f __attribute__((vector_size(32)));
-typedef int32_t V8i __attribute__((vector_size(32)));
-typedef uint64_t V4u __attribute__((vector_size(32)));
-#define INSITU_INLINE inline __attribute__((always_inline))
-
-INSITU_INLINE V8f load8(const float* p) {
-  V8f v;
-  std::memcpy(&v, p, sizeof(v));
-  return v;
-}
-
-INSITU_INLINE bool any(V8i m) {
-  const V4u u = (V4u)m;  // a vector cast reinterprets the bits
-  return (u[0] | u[1] | u[2] | u[3]) != 0;
-}
+using qvec::any;
+using qvec::load8;
+using qvec::V8f;
+using qvec::V8i;
 
 // Whether candidate (sumqx, sumq2) beats best_score, as ggml tests it.
-INSITU_INLINE V8i beats(V8f sumqx, V8f sumq2, float best_score) {
+INSITU_VEC_INLINE V8i beats(V8f sumqx, V8f sumq2, float best_score) {
   return (sumq2 > 0) & (sumqx * sumqx > best_score * sumq2);
 }
 
@@ -93,8 +82,8 @@ INSITU_QUANT_CLONES void sort_positions(int n, const float* x, int* idx) {
 // score). Lanes are re-filtered in vectors after each winner, so only lanes that would beat the
 // current best are visited one by one.
 template <int K, typename Take>
-INSITU_INLINE void compare_batch(const V8f* sumqx, const V8f* sumq2, int nvalid, float& best_score,
-                                 Take take) {
+INSITU_VEC_INLINE void compare_batch(const V8f* sumqx, const V8f* sumq2, int nvalid,
+                                     float& best_score, Take take) {
   const V8i lane = {0, 1, 2, 3, 4, 5, 6, 7};
   V8i pass = beats(sumqx[0], sumq2[0], best_score);
   for (int k = 1; k < K; ++k) pass |= beats(sumqx[k], sumq2[k], best_score);

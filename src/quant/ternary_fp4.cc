@@ -25,6 +25,8 @@
 #include "quant/blocks.h"
 #include "quant/float_convert.h"
 #include "quant/iq_tables.h"
+#include "quant/quant_common.h"
+#include "quant/quant_vec.h"
 #include "quant/type_traits.h"
 
 namespace insitu {
@@ -44,16 +46,32 @@ void check_shape(const char* type, int64_t nrows, int64_t n_per_row, int64_t blo
 
 // ------------------------------------------------------------------------------------- TQ1_0
 
-inline int trit(float x, float id) { return static_cast<int>(std::lround(x * id)) + 1; }
+// lroundf(x * id) + 1 (round_half_away is lroundf, in a form loops vectorise; for NaN both give
+// a value whose low byte is that of 1 after the + 1, and only that byte is stored).
+inline int trit(float x, float id) { return round_half_away(x * id) + 1; }
 
 // Packs 5 trits (most significant first) into one byte with the 256/243 scaling.
 inline uint8_t pack_trits(uint8_t q) {
   return static_cast<uint8_t>((static_cast<uint16_t>(q) * 256 + (243 - 1)) / 243);
 }
 
-void quantize_block_tq1_0(const float* x, BlockTQ1_0* y) {
+// max |x[j]| over a 256-element block, skipping NaNs as `std::max(amax, |x|)` does; max is exact
+// in any order, so the lanes of the vectorised loop may each keep their own.
+INSITU_QUANT_CLONES float absmax256(const float* x) {
+  float lanes[8] = {};
+  for (int j = 0; j < kQK_K; j += 8) {
+    for (int l = 0; l < 8; ++l) {
+      const float a = std::fabs(x[j + l]);
+      lanes[l] = lanes[l] < a ? a : lanes[l];
+    }
+  }
   float amax = 0.0f;
-  for (int j = 0; j < kQK_K; ++j) amax = std::max(amax, std::fabs(x[j]));
+  for (const float a : lanes) amax = std::max(amax, a);
+  return amax;
+}
+
+INSITU_QUANT_CLONES void quantize_block_tq1_0(const float* x, BlockTQ1_0* y) {
+  const float amax = absmax256(x);
   const float d = amax;
   const float id = d != 0 ? 1.0f / d : 0.0f;
   y->d = fp32_to_fp16(d);
@@ -116,9 +134,8 @@ void dequantize_row_tq1_0(const void* src, float* y, int64_t k) {
 
 // ------------------------------------------------------------------------------------- TQ2_0
 
-void quantize_block_tq2_0(const float* x, BlockTQ2_0* y) {
-  float amax = 0.0f;
-  for (int j = 0; j < kQK_K; ++j) amax = std::max(amax, std::fabs(x[j]));
+INSITU_QUANT_CLONES void quantize_block_tq2_0(const float* x, BlockTQ2_0* y) {
+  const float amax = absmax256(x);
   const float d = amax;
   const float id = d != 0 ? 1.0f / d : 0.0f;
   y->d = fp32_to_fp16(d);
@@ -158,25 +175,19 @@ inline float e8m0_to_fp32_half(uint8_t e) {
   return f;
 }
 
-// Linear scan for the nearest value; a tie keeps the lower index.
-inline uint8_t best_index_fp4(float x, float d) {
-  int best = 0;
-  float best_err = std::fabs(kValuesFP4[0] * d - x);
-  for (int i = 1; i < 16; ++i) {
-    const float err = std::fabs(kValuesFP4[i] * d - x);
-    if (err < best_err) {
-      best = i;
-      best_err = err;
-    }
+INSITU_QUANT_CLONES void quantize_block_mxfp4(const float* x, BlockMXFP4* y) {
+  using qvec::V8f;
+  using qvec::V8i;
+  V8f xs[kQK_MXFP4 / 8];
+  V8f lanes =
+      {};  // max |x| per lane, NaNs skipped (`amax < |x|` fails for them); exact in any order
+  for (int k = 0; k < kQK_MXFP4 / 8; ++k) {
+    xs[k] = qvec::load8(x + 8 * k);
+    const V8f a = qvec::abs8(xs[k]);
+    lanes = lanes < a ? a : lanes;
   }
-  return static_cast<uint8_t>(best);
-}
-
-void quantize_block_mxfp4(const float* x, BlockMXFP4* y) {
   float amax = 0.0f;
-  for (int j = 0; j < kQK_MXFP4; ++j) {
-    if (amax < std::fabs(x[j])) amax = std::fabs(x[j]);
-  }
+  for (int l = 0; l < 8; ++l) amax = amax < lanes[l] ? lanes[l] : amax;
   // floor(log2(amax)) - 2 puts amax in the top binade of the doubled E2M1 range. ggml converts the
   // float to uint8_t directly; GCC does that through a 32-bit truncation, which yields INT32_MIN
   // for NaN and out-of-range values (amax = inf): mirrored here without the undefined cast.
@@ -186,10 +197,22 @@ void quantize_block_mxfp4(const float* x, BlockMXFP4* y) {
   const uint8_t e = amax > 0.0f ? static_cast<uint8_t>(e_i) : 0;
   const float d = e8m0_to_fp32_half(e);
   y->e = e;
+  // ggml's best_index_mxfp4 for each element in a lane: the 16 values scanned in order, the
+  // first of equal errors kept.
+  int32_t best[kQK_MXFP4];
+  for (int k = 0; k < kQK_MXFP4 / 8; ++k) {
+    V8f best_err = qvec::abs8(kValuesFP4[0] * d - xs[k]);
+    V8i idx = {};
+    for (int i = 1; i < 16; ++i) {
+      const V8f err = qvec::abs8(kValuesFP4[i] * d - xs[k]);
+      const V8i better = err < best_err;
+      idx = better ? V8i{} + i : idx;
+      best_err = better ? err : best_err;
+    }
+    std::memcpy(best + 8 * k, &idx, sizeof(idx));
+  }
   for (int j = 0; j < kQK_MXFP4 / 2; ++j) {
-    const uint8_t lo = best_index_fp4(x[j], d);
-    const uint8_t hi = best_index_fp4(x[kQK_MXFP4 / 2 + j], d);
-    y->qs[j] = static_cast<uint8_t>(lo | (hi << 4));
+    y->qs[j] = static_cast<uint8_t>(best[j] | (best[kQK_MXFP4 / 2 + j] << 4));
   }
 }
 
