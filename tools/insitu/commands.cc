@@ -10,6 +10,7 @@ void add_tokenize_command(CLI::App& app);
 void add_run_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
 void add_perplexity_command(CLI::App& app);
+void add_imatrix_command(CLI::App& app);
 
 void register_commands(CLI::App& app) {
   add_inspect_command(app);
@@ -19,6 +20,7 @@ void register_commands(CLI::App& app) {
   add_run_command(app);
   add_bench_command(app);
   add_perplexity_command(app);
+  add_imatrix_command(app);
 }
 
 }  // namespace insitu::cli
