@@ -16,7 +16,9 @@ ggml's reference quantizers).
 
 --clock cpu times single-thread runs by the thread's CPU time on both sides (ggml: time.thread_time
 around the ctypes call; insitu: CLOCK_THREAD_CPUTIME_ID), which keeps ratios stable on a machine
-shared with other jobs; multi-thread rows are always wall-clock.
+shared with other jobs; multi-thread rows are always wall-clock. Samples alternate between the two
+(one insitu sample, one ggml sample, and so on), so that a change in the machine's load during a
+row slows both alike instead of only the one measured second.
 
 Usage: python3 bench/quantize_vs_ggml.py [--bin build/bin/quantize_bench] [--types q4_K,q6_K]
        [--rows 256] [--cols 4096] [--reps 7] [--threads 1,2] [--clock wall|cpu]
@@ -145,16 +147,24 @@ def main():
                 im = imatrix if use_im else None
                 inner = pick_inner(lib, tid, x, im, args.sample_s)
                 for threads in (int(t) for t in args.threads.split(",")):
-                    ours, our_bytes = time_insitu(args.bin, name, src_path,
-                                                  im_path if use_im else None, args.rows,
-                                                  args.cols, threads, args.reps, inner, out_path,
-                                                  args.clock)
+                    our_times, their_times = [], []
+                    for _ in range(args.reps):
+                        ours, our_bytes = time_insitu(args.bin, name, src_path,
+                                                      im_path if use_im else None, args.rows,
+                                                      args.cols, threads, 1, inner, out_path,
+                                                      args.clock)
+                        if ours is None:
+                            break
+                        theirs, their_bytes = time_ggml(lib, tid, x, im, threads, 1, inner,
+                                                        args.clock)
+                        our_times.append(ours)
+                        their_times.append(theirs)
                     if ours is None:
                         print(f"{name:<8} {'yes' if use_im else 'no':<4} {threads:>3}   "
                               f"insitu cannot quantize: {our_bytes}")
                         break
-                    theirs, their_bytes = time_ggml(lib, tid, x, im, threads, args.reps, inner,
-                                                    args.clock)
+                    ours = statistics.median(our_times)
+                    theirs = statistics.median(their_times)
                     print(f"{name:<8} {'yes' if use_im else 'no':<4} {threads:>3} "
                           f"{n / theirs / 1e6:>10.1f} {n / ours / 1e6:>12.1f} "
                           f"{theirs / ours:>6.2f}  {'yes' if our_bytes == their_bytes else 'NO'}",
