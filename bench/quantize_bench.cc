@@ -7,8 +7,9 @@
 // Raw mode, used by bench/quantize_vs_ggml.py to compare against ggml on identical data:
 //   quantize_bench --raw SRC.f32 --rows R --cols C --type NAME [--imatrix IM.f32]
 //                  [--threads N] [--reps K] [--inner M] [--clock wall|cpu] [--out DST.bin]
-// reads R*C little-endian floats (and C imatrix floats), takes K samples of M back-to-back
-// quantizations each (M makes a sample long enough to time on a busy machine), prints one line
+// reads R*C little-endian floats (and C imatrix floats), quantizes one row untimed (one-time
+// table setup), takes K samples of M back-to-back quantizations each (M makes a sample long enough
+// to time on a busy machine), prints one line
 // "median_s=<seconds per quantization> bytes=<n>" and optionally writes the quantized bytes.
 // --clock cpu times the calling thread's CPU time (meaningful with --threads 1 only, where the
 // work runs on that thread); it keeps figures stable on a machine shared with other jobs.
@@ -127,6 +128,10 @@ int raw_mode(int argc, char** argv) {
   try {
     insitu::ThreadPool pool(threads);
     std::vector<uint8_t> dst(insitu::quant_row_size(*type, cols) * rows);
+    // One row first, untimed: the one-time setup (the i-quants' grid search tables) is then done,
+    // as the Python side's ggml_quantize_init does it outside its timing.
+    insitu::quantize_tensor(*type, src.data(), dst.data(), 1, cols,
+                            imatrix.empty() ? nullptr : imatrix.data(), pool);
     std::vector<double> times;
     size_t bytes = 0;
     for (int r = 0; r < reps; ++r) {
