@@ -29,12 +29,8 @@ import tempfile
 
 import gguf
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CACHE = os.environ.get("INSITU_MODEL_CACHE", os.path.expanduser("~/.cache/insitu/models"))
-MODELS = {
-    "smollm2": "SmolLM2-135M-Instruct.Q4_1.gguf",
-    "gemma3": "gemma-3-270m-q4_k_m.gguf",
-}
+from gen_model_reference import CACHE, MODELS, ROOT
+
 # insitu's mix name -> llama-quantize's type name (src/model/isq_mix.cc's table).
 MIXES = {
     "q4_0_mix": "Q4_0", "q4_1_mix": "Q4_1", "q8_0_mix": "Q8_0", "q5_0_mix": "Q5_0",

@@ -9,6 +9,7 @@
 
 #include "insitu/error.h"
 #include "io/gguf.h"
+#include "io/gguf_writer.h"
 
 namespace insitu {
 
@@ -388,6 +389,60 @@ nlohmann::json config_to_hf_json(const ModelConfig& c) {
     j["hidden_act"] = "silu";
   }
   return j;
+}
+
+void config_to_gguf(const ModelConfig& c, gguf::GgufWriter& w) {
+  using gguf::Value;
+  const std::string p = std::string(arch_name(c.arch)) + ".";
+  auto u32 = [&](const std::string& key, int v) { w.set(p + key, Value::u32(static_cast<uint32_t>(v))); };
+  w.set("general.architecture", Value::string(arch_name(c.arch)));
+  if (!c.name.empty()) w.set("general.name", Value::string(c.name));
+  if (c.n_ctx_train > 0) u32("context_length", c.n_ctx_train);
+  u32("embedding_length", c.n_embd);
+  u32("block_count", c.n_layer);
+  u32("feed_forward_length", c.n_ff);
+  u32("attention.head_count", c.n_head);
+  u32("attention.head_count_kv", c.n_head_kv);
+  u32("attention.key_length", c.head_dim);
+  u32("attention.value_length", c.head_dim);
+  u32("rope.dimension_count", c.head_dim);
+  u32("vocab_size", c.n_vocab);
+  w.set(p + "attention.layer_norm_rms_epsilon", Value::f32(c.rms_eps));
+  w.set(p + "rope.freq_base", Value::f32(c.rope_freq_base));
+  switch (c.rope_scaling.kind) {
+    case RopeScaling::Kind::kNone:
+    case RopeScaling::Kind::kLlama3:  // rope_freqs.weight
+      break;
+    case RopeScaling::Kind::kLinear:
+      w.set(p + "rope.scaling.type", Value::string("linear"));
+      w.set(p + "rope.scaling.factor", Value::f32(c.rope_scaling.factor));
+      break;
+    case RopeScaling::Kind::kYarn:
+      throw Unsupported(fmt::format("gguf export: {}: yarn RoPE scaling has no GGUF form here",
+                                    c.name));
+  }
+  if (c.arch == Arch::kGemma3) {
+    const float derived = c.n_layer == 62 ? static_cast<float>(c.n_embd / c.n_head)
+                                          : static_cast<float>(c.head_dim);
+    if (c.query_pre_attn_scalar != derived) {
+      throw Unsupported(fmt::format(
+          "gguf export: {}: query_pre_attn_scalar {} differs from the {} llama.cpp derives for "
+          "this shape, and GGUF has no key for it", c.name, c.query_pre_attn_scalar, derived));
+    }
+    if (c.sliding_window > 0) {
+      u32("attention.sliding_window", c.sliding_window);
+      if (c.sliding_window_pattern != 6) {  // llama.cpp's default for gemma3
+        std::vector<Value> sliding;
+        for (int il = 0; il < c.n_layer; ++il) sliding.push_back(Value::boolean(c.layer_is_sliding(il)));
+        w.set(p + "attention.sliding_window_pattern",
+              Value::array(gguf::ValueType::kBool, std::move(sliding)));
+      }
+    }
+    if (c.rope_freq_base_local != 10000.0f)
+      w.set(p + "rope.freq_base_swa", Value::f32(c.rope_freq_base_local));
+    if (c.final_logit_softcap > 0)
+      w.set(p + "final_logit_softcapping", Value::f32(c.final_logit_softcap));
+  }
 }
 
 std::vector<float> llama3_rope_freq_factors(const ModelConfig& c) {

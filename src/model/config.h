@@ -16,6 +16,7 @@ namespace insitu {
 
 namespace gguf {
 class GgufFile;
+class GgufWriter;
 }
 
 enum class Arch { kLlama, kGemma3 };
@@ -79,6 +80,14 @@ ModelConfig config_from_hf_file(const std::string& path);
 // The inverse: a config.json that config_from_hf_json reads back to the same ModelConfig
 // (used by `insitu convert`).
 nlohmann::json config_to_hf_json(const ModelConfig& config);
+
+// The inverse of config_from_gguf: general.architecture, general.name and the "<arch>." keys
+// llama.cpp's converter writes for the architecture, such that config_from_gguf (and llama.cpp)
+// read back the same configuration. llama3 RoPE factors are not metadata: they go in the
+// rope_freqs.weight tensor (llama3_rope_freq_factors), which is the caller's to add. Throws
+// Unsupported for what GGUF cannot say: yarn scaling, and a gemma3 query_pre_attn_scalar other
+// than the one llama.cpp derives from the shape.
+void config_to_gguf(const ModelConfig& config, gguf::GgufWriter& writer);
 
 // RoPE frequency factors (one per rotated pair, head_dim/2 values) implied by llama3-style rope
 // scaling, computed as llama.cpp's converter does (conversion/llama.py, llama.cpp as vendored in

@@ -413,6 +413,25 @@ PreTypeTraits pre_type_traits(const std::string& pre) {
   return e ? e->traits : PreTypeTraits{};
 }
 
+std::string pre_type_for(const std::vector<std::string>& regexes, bool clean_spaces,
+                         bool ignore_merges) {
+  auto canonical = [](const std::string& re) -> std::string {
+    if (re == kGpt2RegexHf) return kGpt2Regex;
+    if (re == kLlama3RegexHf) return kLlama3Regex;
+    if (re == kQwen2RegexHf) return kQwen2Regex;
+    return re;
+  };
+  for (const PreTypeEntry& e : pre_type_table()) {
+    if (e.traits.clean_spaces != clean_spaces || e.traits.ignore_merges != ignore_merges) continue;
+    if (e.regexes.size() != regexes.size()) continue;
+    bool same = true;
+    for (size_t i = 0; same && i < regexes.size(); ++i)
+      same = canonical(regexes[i]) == e.regexes[i];
+    if (same) return e.names.front();
+  }
+  return {};
+}
+
 std::unique_ptr<PreTokenizer> PreTokenizer::for_type(const std::string& pre,
                                                      const std::string& source) {
   const PreTypeEntry* e = find_pre_type(pre);

@@ -54,4 +54,10 @@ struct PreTypeTraits {
 };
 PreTypeTraits pre_type_traits(const std::string& pre);
 
+// The first tokenizer.ggml.pre type whose steps are `regexes` (in llama.cpp's or Hugging Face's
+// spelling of the common patterns) and whose clean-up and merge switches are the given ones; ""
+// when none is. Names the pre-tokenizer of a vocabulary read from tokenizer.json.
+std::string pre_type_for(const std::vector<std::string>& regexes, bool clean_spaces,
+                         bool ignore_merges);
+
 }  // namespace insitu::tok

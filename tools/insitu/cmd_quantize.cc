@@ -1,7 +1,12 @@
 // `insitu quantize`: quantize a model once and write it out.
-//   insitu quantize -m IN.gguf --isq TYPE [--imatrix FILE] --output-format gguf -o OUT.gguf
-// On a GGUF input every 2-D float tensor whose rows the type can take becomes TYPE; the rest is
-// copied; metadata is kept. The output is written to a temporary file and renamed.
+//   insitu quantize -m SRC --isq TYPE|MIX [--imatrix FILE] [--pure] --output-format gguf -o OUT.gguf
+// SRC is a Hugging Face-style directory or a GGUF file. The model is loaded with in-situ
+// quantization (the same decisions as `run --isq`) and written as a complete GGUF model
+// (model/gguf_export.h).
+//   insitu quantize --generic -f IN.gguf --isq TYPE [--imatrix FILE] -o OUT.gguf
+// is the format-level path: every 2-D float tensor of a GGUF file whose rows the type can take
+// becomes TYPE, the rest and the metadata are copied as they are (quant/gguf_quantize.h).
+// Outputs are written to a temporary file and renamed.
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
@@ -11,6 +16,7 @@
 #include "commands.h"
 #include "insitu/error.h"
 #include "io/imatrix_file.h"
+#include "model/gguf_export.h"
 #include "model/isq.h"
 #include "model_args.h"
 #include "quant/gguf_quantize.h"
@@ -21,24 +27,36 @@ namespace {
 
 struct QuantizeArgs {
   ModelArgs model;
-  std::string isq;
-  std::string imatrix;
+  IsqArgs isq;
   std::string output;
   std::string output_format = "gguf";
+  bool generic = false;
 };
 
-QuantType parse_target(const std::string& name) {
-  const std::optional<QuantType> t = parse_quant_type(name);
-  std::string valid;
-  for (const TypeTraits& tt : all_type_traits()) {
-    if (tt.quantize == nullptr) continue;
-    if (!valid.empty()) valid += ' ';
-    valid += tt.name;
+void run_generic(const QuantizeArgs& a, const std::string& input) {
+  if (std::filesystem::is_directory(input))
+    throw InvalidArgument("quantize --generic: " + input + " is a directory; it takes a GGUF file");
+  if (a.isq.pure) throw InvalidArgument("quantize --generic: --pure is implied (one type for all)");
+  const IsqTarget target = parse_isq_target(a.isq.isq);
+  if (target.mix) {
+    throw InvalidArgument("quantize --generic: '" + a.isq.isq +
+                          "' is a mix, which needs the model's structure; drop --generic");
   }
-  if (!t || type_traits(*t).quantize == nullptr) {
-    throw InvalidArgument("--isq '" + name + "' is not a type insitu can produce; valid: " + valid);
+  GgufQuantizeOptions opts;
+  opts.type = target.type;
+  if (!a.isq.imatrix.empty()) {
+    opts.imatrix = imatrix_lookup(Imatrix::load(a.isq.imatrix));
+    opts.imatrix_source = a.isq.imatrix;
   }
-  return *t;
+  if (type_traits(opts.type).requires_imatrix && !opts.imatrix) {
+    throw InvalidArgument("quantize: type '" + quant_type_name(opts.type) +
+                          "' needs an importance matrix: pass --imatrix FILE");
+  }
+  ThreadPool pool(a.model.threads);
+  const GgufQuantizeReport r = quantize_gguf(input, a.output, opts, pool);
+  std::fprintf(stderr, "quantize: %d tensors to %s, %d kept; %.1f MiB -> %.1f MiB; wrote %s\n",
+               r.n_quantized, quant_type_name(opts.type).c_str(), r.n_copied,
+               r.bytes_in / 1048576.0, r.bytes_out / 1048576.0, a.output.c_str());
 }
 
 void run_quantize(const QuantizeArgs& a) {
@@ -48,28 +66,25 @@ void run_quantize(const QuantizeArgs& a) {
   if (a.output_format != "gguf") {
     throw InvalidArgument("quantize: --output-format '" + a.output_format + "' unknown; valid: gguf");
   }
-  if (std::filesystem::is_directory(input)) {
-    throw Unsupported("quantize: " + input +
-                      ": quantizing a Hugging Face directory comes with in-situ quantization; "
-                      "give a GGUF file");
+  if (a.isq.isq.empty()) throw InvalidArgument("quantize: --isq TYPE|MIX is required");
+  if (a.generic) return run_generic(a, input);
+
+  std::shared_ptr<const Model> model = a.model.load(&a.isq);
+  const IsqTarget target = parse_isq_target(a.isq.isq);
+  GgufExportOptions opts;
+  opts.file_type = target.mix ? static_cast<uint32_t>(*target.mix) : llama_file_type(target.type);
+  if (!a.isq.imatrix.empty()) {
+    const Imatrix im = Imatrix::load(a.isq.imatrix);
+    opts.imatrix_file = a.isq.imatrix;
+    if (!im.datasets.empty()) opts.imatrix_dataset = im.datasets.front();
+    opts.imatrix_entries = static_cast<int64_t>(im.entries.size());
+    opts.imatrix_chunks = im.chunk_count;
   }
-  const QuantType type = parse_target(a.isq);
-  const TypeTraits& tt = type_traits(type);
-  if (tt.requires_imatrix && a.imatrix.empty()) {
-    throw InvalidArgument("quantize: type '" + std::string(tt.name) +
-                          "' needs an importance matrix: pass --imatrix FILE");
-  }
-  GgufQuantizeOptions opts;
-  opts.type = type;
-  if (!a.imatrix.empty()) {
-    opts.imatrix = imatrix_lookup(Imatrix::load(a.imatrix));
-    opts.imatrix_source = a.imatrix;
-  }
-  ThreadPool pool(a.model.threads);
-  const GgufQuantizeReport r = quantize_gguf(input, a.output, opts, pool);
-  std::fprintf(stderr, "quantize: %d tensors to %s, %d kept; %.1f MiB -> %.1f MiB; wrote %s\n",
-               r.n_quantized, tt.name, r.n_copied, r.bytes_in / 1048576.0,
-               r.bytes_out / 1048576.0, a.output.c_str());
+  if (!std::filesystem::is_directory(input)) opts.general_metadata_from = input;
+  const GgufExportReport r = export_gguf(*model, a.output, opts);
+  std::fprintf(stderr, "quantize: %s: %d tensors, %.1f MiB of weights; wrote %s (%.1f MiB)\n",
+               target.name().c_str(), r.n_tensors, r.tensor_bytes / 1048576.0, a.output.c_str(),
+               r.file_bytes / 1048576.0);
 }
 
 }  // namespace
@@ -78,12 +93,12 @@ void add_quantize_command(CLI::App& app) {
   auto args = std::make_shared<QuantizeArgs>();
   CLI::App* cmd = app.add_subcommand("quantize", "Quantize a model once and write it out");
   args->model.add_to(*cmd);
-  cmd->add_option("--isq", args->isq, "Target type (q4_0 ... q8_1, q2k ... q6k, iq*, tq*, mxfp4)")
-      ->required();
-  cmd->add_option("--imatrix", args->imatrix,
-                  "Importance matrix (llama.cpp GGUF imatrix, legacy .dat, or .cimatrix)");
+  args->isq.add_to(*cmd);
   cmd->add_option("-o,--output", args->output, "Output file")->required();
   cmd->add_option("--output-format", args->output_format, "gguf")->capture_default_str();
+  cmd->add_flag("--generic", args->generic,
+                "GGUF input only: convert every 2-D float tensor to the type, copying the rest and "
+                "the metadata as they are, without loading the model");
   cmd->callback([args] { run_quantize(*args); });
 }
 
