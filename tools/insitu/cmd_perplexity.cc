@@ -96,6 +96,18 @@ void print_model_line(const PerplexityArgs& a, const Model& model) {
               a.isq.isq.empty() ? "" : fmt::format(" (--isq {})", a.isq.isq).c_str());
 }
 
+// The loaded weights' size, so results can be set against bits per weight.
+nlohmann::json weights_json(const Model& model) {
+  uint64_t bytes = 0, elements = 0;
+  for (const Weight& w : model.weights()) {
+    uint64_t n = 1;
+    for (int64_t d : w.ne) n *= static_cast<uint64_t>(d);
+    bytes += w.nbytes;
+    elements += n;
+  }
+  return {{"bytes", bytes}, {"elements", elements}};
+}
+
 void report_perplexity(const PerplexityArgs& a, const Model& model, const PerplexityResult& r) {
   if (a.json) {
     nlohmann::json j = {{"model", model.config().name},
@@ -108,6 +120,7 @@ void report_perplexity(const PerplexityArgs& a, const Model& model, const Perple
     put(j, "ppl", r.ppl);
     if (!a.base_file.empty()) j["kl_divergence_base"] = a.base_file;
     if (!a.isq.isq.empty()) j["isq"] = a.isq.isq;
+    j["weights"] = weights_json(model);
     std::printf("%s\n", j.dump(1).c_str());
     return;
   }
@@ -146,6 +159,7 @@ void report_kld(const PerplexityArgs& a, const Model& model, const KlDivergenceR
                         {"delta_p_quantiles", quantiles_json(r.delta_p_quantiles)},
                         {"chunks", chunks}};
     if (!a.isq.isq.empty()) j["isq"] = a.isq.isq;
+    j["weights"] = weights_json(model);
     put(j, "ppl", r.ppl);
     put(j, "ppl_base", r.ppl_base);
     put(j, "ln_ppl_ratio", r.ln_ppl_ratio);
