@@ -30,8 +30,8 @@ class Accumulator : public LinearObserver {
     }
     const int64_t mat = expert < 0 ? 0 : expert;
     if (mat >= n_mat || (expert < 0 && n_mat > 1))
-      throw InvalidArgument(fmt::format("imatrix: tensor '{}': expert {} of {}", w.name, expert,
-                                        n_mat));
+      throw InvalidArgument(
+          fmt::format("imatrix: tensor '{}': expert {} of {}", w.name, expert, n_mat));
     double* s = e.sums.data() + mat * n_in;
     // Columns split across threads, rows in order within each: the sums do not depend on the
     // thread count.
@@ -44,8 +44,8 @@ class Accumulator : public LinearObserver {
     e.counts[static_cast<size_t>(mat)] += n_rows;
     for (int64_t j = 0; j < n_in; ++j)
       if (!std::isfinite(s[j]))
-        throw InvalidArgument(fmt::format("imatrix: non-finite activations in the input of '{}'",
-                                          w.name));
+        throw InvalidArgument(
+            fmt::format("imatrix: non-finite activations in the input of '{}'", w.name));
   }
 
   Imatrix result(const ImatrixCollectOptions& o, int n_chunk) const {
@@ -89,8 +89,10 @@ int checked_chunks(std::span<const int32_t> tokens, const ImatrixCollectOptions&
   o.validate();
   const int n_chunk = imatrix_chunk_count(static_cast<int64_t>(tokens.size()), o);
   if (n_chunk < 1)
-    throw InvalidArgument(fmt::format("imatrix: the calibration text has {} tokens, fewer than "
-                                      "one chunk of {} (--ctx)", tokens.size(), o.n_ctx));
+    throw InvalidArgument(
+        fmt::format("imatrix: the calibration text has {} tokens, fewer than "
+                    "one chunk of {} (--ctx)",
+                    tokens.size(), o.n_ctx));
   return n_chunk;
 }
 
@@ -98,8 +100,9 @@ int checked_chunks(std::span<const int32_t> tokens, const ImatrixCollectOptions&
 bool output_collected(const Model& model, const ImatrixCollectOptions& o) {
   if (!o.process_output) return false;
   if (model.find_weight("output.weight") != nullptr) return true;
-  spdlog::info("imatrix: the output head is tied to token_embd.weight; as llama.cpp, it is not "
-               "collected (--process-output has nothing to add)");
+  spdlog::info(
+      "imatrix: the output head is tied to token_embd.weight; as llama.cpp, it is not "
+      "collected (--process-output has nothing to add)");
   return false;
 }
 
@@ -232,8 +235,10 @@ Imatrix imatrix_with_gguf_names(const Imatrix& imatrix, Arch arch) {
     const std::optional<std::string> gguf = hf_to_gguf_name(key + std::string(kWeightSuffix), arch);
     if (gguf) return *gguf;
     if (gguf_to_hf_name(key, arch)) return key;
-    throw InvalidArgument(fmt::format("imatrix: entry '{}' is neither a module path nor a tensor "
-                                      "name of a {} model", key, arch_name(arch)));
+    throw InvalidArgument(
+        fmt::format("imatrix: entry '{}' is neither a module path nor a tensor "
+                    "name of a {} model",
+                    key, arch_name(arch)));
   });
 }
 

@@ -277,7 +277,8 @@ void put(ByteSink& out, T v) {
 
 int32_t checked_i32(uint64_t v, const std::string& what) {
   if (v > static_cast<uint64_t>(std::numeric_limits<int32_t>::max()))
-    throw InvalidArgument("imatrix: " + what + " " + std::to_string(v) + " does not fit the .dat form");
+    throw InvalidArgument("imatrix: " + what + " " + std::to_string(v) +
+                          " does not fit the .dat form");
   return static_cast<int32_t>(v);
 }
 

@@ -11,9 +11,9 @@ namespace insitu {
 std::vector<const Weight*> Model::layer_weights(int il) const {
   const Layer& L = layers_[il];
   std::vector<const Weight*> out;
-  for (const Weight* w : {L.attn_norm, L.wq, L.wk, L.wv, L.wo, L.bq, L.bk, L.bv, L.bo, L.q_norm,
-                          L.k_norm, L.post_attn_norm, L.ffn_norm, L.ffn_gate, L.ffn_up, L.ffn_down,
-                          L.post_ffw_norm})
+  for (const Weight* w :
+       {L.attn_norm, L.wq, L.wk, L.wv, L.wo, L.bq, L.bk, L.bv, L.bo, L.q_norm, L.k_norm,
+        L.post_attn_norm, L.ffn_norm, L.ffn_gate, L.ffn_up, L.ffn_down, L.post_ffw_norm})
     if (w != nullptr) out.push_back(w);
   return out;
 }
@@ -35,8 +35,8 @@ void Model::init_streaming(const std::vector<std::pair<size_t, int>>& deferred_p
 
 void Model::prepare_layer(int il) {
   if (il < 0 || il >= static_cast<int>(layers_.size()))
-    throw InvalidArgument(fmt::format("Model::prepare_layer: layer {} out of range [0, {})", il,
-                                      layers_.size()));
+    throw InvalidArgument(
+        fmt::format("Model::prepare_layer: layer {} out of range [0, {})", il, layers_.size()));
   if (unprepared_.empty() || !unprepared_[il]) return;
   for (Deferred& d : deferred_)
     if (d.layer == il && d.permute_heads > 0) permute_rows_to_gguf(*d.weight, d.permute_heads);
@@ -45,8 +45,8 @@ void Model::prepare_layer(int il) {
 
 void Model::release_layer(int il) {
   if (il < 0 || il >= static_cast<int>(layers_.size()))
-    throw InvalidArgument(fmt::format("Model::release_layer: layer {} out of range [0, {})", il,
-                                      layers_.size()));
+    throw InvalidArgument(
+        fmt::format("Model::release_layer: layer {} out of range [0, {})", il, layers_.size()));
   if (!unprepared_.empty()) {
     if (unprepared_[il]) return;
     for (Deferred& d : deferred_)

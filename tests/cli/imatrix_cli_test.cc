@@ -35,8 +35,7 @@ class CliImatrix : public testing::Test {
     const std::string log = (dir_ / "log.txt").string();
     const std::string cmd = test::binary_dir() + "/bin/insitu imatrix -t 2 -f '" +
                             test::smollm2_path() + "' --file '" + test::data_dir() +
-                            "/text/calib.txt' " + chunking + " " + extra + " > '" + log +
-                            "' 2>&1";
+                            "/text/calib.txt' " + chunking + " " + extra + " > '" + log + "' 2>&1";
     const int rc = std::system(cmd.c_str());
     std::ifstream in(log);
     log_.assign(std::istreambuf_iterator<char>(in), {});

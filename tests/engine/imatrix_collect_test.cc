@@ -193,8 +193,7 @@ TEST_P(ShippedModelImatrix, StreamingEqualsWholeModel) {
   for (float v : down.sums) EXPECT_GE(v, 0.0f);
 }
 
-INSTANTIATE_TEST_SUITE_P(ShippedModels, ShippedModelImatrix,
-                         testing::Values("smollm2", "gemma3"));
+INSTANTIATE_TEST_SUITE_P(ShippedModels, ShippedModelImatrix, testing::Values("smollm2", "gemma3"));
 
 TEST(ImatrixCollect, RejectsTooLittleTextAndBadOptions) {
   if (!fs::exists(test::smollm2_path())) GTEST_SKIP() << "model not fetched";

@@ -166,16 +166,16 @@ TEST(Imatrix, DatRoundTripAsLlamaCppWritesIt) {
   // Byte layout of save_imatrix_legacy: the entry without rows is skipped, ncall is
   // ceil(max(counts) / chunk_size), values are E[x²] * ncall (1 * ncall where a matrix saw none).
   test::GgufBytes b;
+  auto name = [&b](std::string_view s) {  // i32 length, then the bytes
+    b.put<int32_t>(static_cast<int32_t>(s.size())).bytes.insert(b.bytes.end(), s.begin(), s.end());
+  };
   b.put<int32_t>(2);
-  b.put<int32_t>(19).bytes.insert(b.bytes.end(), {'b', 'l', 'k', '.', '0', '.', 'a', 't', 't', 'n',
-                                                   '_', 'q', '.', 'w', 'e', 'i', 'g', 'h', 't'});
+  name("blk.0.attn_q.weight");
   b.put<int32_t>(3).put<int32_t>(2).put(6.0f).put(1.5f);
-  b.put<int32_t>(24).bytes.insert(b.bytes.end(), {'b', 'l', 'k', '.', '1', '.', 'f', 'f', 'n', '_',
-                                                   'u', 'p', '_', 'e', 'x', 'p', 's', '.', 'w', 'e',
-                                                   'i', 'g', 'h', 't'});
+  name("blk.1.ffn_up_exps.weight");
   b.put<int32_t>(2).put<int32_t>(4).put(4.0f).put(2.0f).put(2.0f).put(2.0f);
-  b.put<int32_t>(3).put<int32_t>(9).bytes.insert(b.bytes.end(),
-                                                 {'c', 'a', 'l', 'i', 'b', '.', 't', 'x', 't'});
+  b.put<int32_t>(3);
+  name("calib.txt");
   std::ifstream in(path, std::ios::binary);
   const std::vector<uint8_t> got((std::istreambuf_iterator<char>(in)), {});
   EXPECT_EQ(got, b.bytes);
@@ -220,8 +220,9 @@ TEST(Imatrix, WritersRejectInconsistentEntriesAndLeaveNoFile) {
   for (const char* name : {"bad.dat", "bad.cimatrix"}) {
     const std::string path = temp_path(name);
     fs::remove(path);
-    EXPECT_THROW(fs::path(name).extension() == ".dat" ? bad.save_dat(path) : bad.save_cimatrix(path),
-                 InvalidArgument);
+    EXPECT_THROW(
+        fs::path(name).extension() == ".dat" ? bad.save_dat(path) : bad.save_cimatrix(path),
+        InvalidArgument);
     EXPECT_FALSE(fs::exists(path));
   }
 }

@@ -33,11 +33,15 @@ struct ImatrixArgs {
 void check_output(const ImatrixArgs& a) {
   const bool cim_ext = std::filesystem::path(a.output).extension() == ".cimatrix";
   if (a.output_format == "cimatrix" && !cim_ext)
-    throw InvalidArgument(fmt::format("-o {}: the cimatrix form needs the .cimatrix extension "
-                                      "(mistral.rs and insitu recognise it by that)", a.output));
+    throw InvalidArgument(
+        fmt::format("-o {}: the cimatrix form needs the .cimatrix extension "
+                    "(mistral.rs and insitu recognise it by that)",
+                    a.output));
   if (a.output_format != "cimatrix" && cim_ext)
-    throw InvalidArgument(fmt::format("-o {}: the .cimatrix extension is for --output-format "
-                                      "cimatrix, not {}", a.output, a.output_format));
+    throw InvalidArgument(
+        fmt::format("-o {}: the .cimatrix extension is for --output-format "
+                    "cimatrix, not {}",
+                    a.output, a.output_format));
 }
 
 void run_imatrix(const ImatrixArgs& a) {
@@ -87,9 +91,8 @@ void run_imatrix(const ImatrixArgs& a) {
   const double collect_s = std::chrono::duration<double>(t2 - t1).count();
   const int64_t n_used = static_cast<int64_t>(n_chunk) * o.n_ctx;
   std::printf("model:    %s (%s, %d layers)\n", c.name.c_str(), c.arch_name.c_str(), c.n_layer);
-  std::printf("text:     %s: %zu tokens, %d chunks of %d (%lld tokens used)\n",
-              a.text_file.c_str(), tokens.size(), n_chunk, o.n_ctx,
-              static_cast<long long>(n_used));
+  std::printf("text:     %s: %zu tokens, %d chunks of %d (%lld tokens used)\n", a.text_file.c_str(),
+              tokens.size(), n_chunk, o.n_ctx, static_cast<long long>(n_used));
   const char* output_note = "";
   if (model->find_weight("output.weight") == nullptr) {
     output_note = " (the output head is token_embd.weight, not collected, as llama.cpp does)";
