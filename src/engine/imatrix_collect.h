@@ -11,7 +11,10 @@
 //     process_output), every row of its input x (all n_ctx tokens of every chunk) adds x_j² to
 //     column j's sum and 1 to the count. A tied output head is the tensor token_embd.weight, which
 //     llama.cpp does not collect even with --process-output; neither is it collected here.
-//     Per expert for mixture-of-experts weights (experts never routed keep count 0);
+//     Per expert for mixture-of-experts weights (experts never routed keep count 0). llama.cpp
+//     also skips products of fewer than 16 rows, which only matters for n_ctx < 16 (it then
+//     collects nothing); here every row counts. It also wants 2 * n_ctx tokens (for its
+//     perplexity); one chunk is enough here;
 //   * the result carries chunk_count = n_chunk, chunk_size = n_ctx and the dataset name, as the
 //     GGUF imatrix llama.cpp writes (counts = n_chunk * n_ctx rows per dense entry).
 // Sums are accumulated in double and stored as float; they do not depend on the thread count.
