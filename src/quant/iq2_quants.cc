@@ -53,26 +53,10 @@ inline void imatrix_weights(int n, const float* xb, const float* qw, float sigma
 // winning scale. Returns the group scale and its levels in L.
 float search_group16(const IqKernels& kernels, const GridSearch& grid, const float* weight,
                      const float* waux, const float* xval, float max, int8_t* L) {
-  int8_t Laux[16];
   uint8_t is_on_grid[2] = {true, true};
-  uint8_t is_on_grid_aux[2];
-  float best = 0;
   float scale = max / (2 * kMaxQ - 1);
-  const LatticeView view = grid.view();
-  for (int is = -9; is <= 9; ++is) {
-    const float id = (2 * kMaxQ - 1 + is * 0.1f) / max;
-    const float this_scale = 1 / id;
-    float sumqx, sumq2;
-    kernels.grid_trial(view, 16, xval, weight, waux, id, this_scale, Laux, is_on_grid_aux, &sumqx,
-                       &sumq2);
-    if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
-      scale = sumqx / sumq2;
-      best = scale * sumqx;
-      std::memcpy(L, Laux, 16);
-      is_on_grid[0] = is_on_grid_aux[0];
-      is_on_grid[1] = is_on_grid_aux[1];
-    }
-  }
+  search_trial_scales(kernels, grid.view(), 16, xval, weight, waux, max, 9, 0.1f, &scale, L,
+                      is_on_grid);
   if ((!is_on_grid[0] || !is_on_grid[1]) && scale > 0) {
     const float id = 1 / scale;
     for (int k = 0; k < 2; ++k) {
@@ -104,7 +88,6 @@ void quantize_row_iq2_xxs(const float* x, BlockIQ2XXS* y, int64_t n, const float
   float weight[32];
   float xval[32];
   int8_t L[32];
-  int8_t Laux[32];
   float waux[32];
   uint8_t block_signs[4];
 
@@ -134,20 +117,9 @@ void quantize_row_iq2_xxs(const float* x, BlockIQ2XXS* y, int64_t n, const float
         scales[ib] = 0;
         continue;
       }
-      float best = 0;
-      for (int is = -6; is <= 6; ++is) {
-        const float id = (2 * kMaxQ - 1 + is * 0.1f) / eff_max;
-        const float this_scale = 1 / id;
-        float sumqx, sumq2;
-        uint8_t on_grid[4];
-        kernels.grid_trial(view, 32, xval, weight, waux, id, this_scale, Laux, on_grid, &sumqx,
-                           &sumq2);
-        if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
-          scale = sumqx / sumq2;
-          best = scale * sumqx;
-          std::memcpy(L, Laux, sizeof(L));
-        }
-      }
+      uint8_t on_grid[4];
+      search_trial_scales(kernels, view, 32, xval, weight, waux, eff_max, 6, 0.1f, &scale, L,
+                          on_grid);
       if (scale > 0) {
         // Re-snap every point at the winning scale (this also replaces make_qp_quants' levels
         // when no trial improved on it).

@@ -52,10 +52,8 @@ void quantize_row_iq3_xxs(const float* x, BlockIQ3XXS* y, int64_t n, const float
   float weight[32];
   float xval[32];
   int8_t L[32];
-  int8_t Laux[32];
   float waux[32];
   uint8_t is_on_grid[8];
-  uint8_t is_on_grid_aux[8];
   uint8_t block_signs[4];
 
   for (int64_t ibl = 0; ibl < n / kQK_K; ++ibl) {
@@ -80,22 +78,10 @@ void quantize_row_iq3_xxs(const float* x, BlockIQ3XXS* y, int64_t n, const float
         scales[ib] = 0;
         continue;
       }
-      float best = 0;
       float scale = max / (2 * kMaxQ - 1);
       std::fill(is_on_grid, is_on_grid + 8, true);
-      for (int is = -15; is <= 15; ++is) {
-        const float id = (2 * kMaxQ - 1 + is * 0.2f) / max;
-        const float this_scale = 1 / id;
-        float sumqx, sumq2;
-        kernels.grid_trial(view, 32, xval, weight, waux, id, this_scale, Laux, is_on_grid_aux,
-                           &sumqx, &sumq2);
-        if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
-          scale = sumqx / sumq2;
-          best = scale * sumqx;
-          std::memcpy(L, Laux, sizeof(L));
-          std::copy(is_on_grid_aux, is_on_grid_aux + 8, is_on_grid);
-        }
-      }
+      search_trial_scales(kernels, view, 32, xval, weight, waux, max, 15, 0.2f, &scale, L,
+                          is_on_grid);
       const int n_not_ongrid = static_cast<int>(std::count(is_on_grid, is_on_grid + 8, false));
       if (n_not_ongrid > 0 && scale > 0) {
         const float id = 1 / scale;
@@ -156,10 +142,8 @@ void quantize_row_iq3_s(const float* x, BlockIQ3S* y, int64_t n, const float* qu
   float weight[kBlock];
   float xval[kBlock];
   int8_t L[kBlock];
-  int8_t Laux[kBlock];
   float waux[kBlock];
   uint8_t is_on_grid[bs4];
-  uint8_t is_on_grid_aux[bs4];
   uint8_t block_signs[bs8];
 
   for (int64_t ibl = 0; ibl < n / kQK_K; ++ibl) {
@@ -187,22 +171,10 @@ void quantize_row_iq3_s(const float* x, BlockIQ3S* y, int64_t n, const float* qu
         scales[ib] = 0;
         continue;
       }
-      float best = 0;
       float scale = max / (2 * kMaxQ - 1);
       std::fill(is_on_grid, is_on_grid + bs4, false);
-      for (int is = -9; is <= 9; ++is) {
-        const float id = (2 * kMaxQ - 1 + is * 0.2f) / max;
-        const float this_scale = 1 / id;
-        float sumqx, sumq2;
-        kernels.grid_trial(view, kBlock, xval, weight, waux, id, this_scale, Laux, is_on_grid_aux,
-                           &sumqx, &sumq2);
-        if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
-          scale = sumqx / sumq2;
-          best = scale * sumqx;
-          std::memcpy(L, Laux, sizeof(L));
-          std::copy(is_on_grid_aux, is_on_grid_aux + bs4, is_on_grid);
-        }
-      }
+      search_trial_scales(kernels, view, kBlock, xval, weight, waux, max, 9, 0.2f, &scale, L,
+                          is_on_grid);
       const int n_not_ongrid = static_cast<int>(std::count(is_on_grid, is_on_grid + bs4, false));
       if (n_not_ongrid > 0 && scale > 0) {
         // Unlike IQ3_XXS, every group (on the grid or not) is re-snapped at the final scale.

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstring>
 #include <utility>
 
 #include "quant/iq_tables.h"
@@ -66,32 +67,32 @@ GridSearch::GridSearch(Lattice lattice) {
   bits_ = s.bits;
   max_level_ = s.max_level;
   entries_.resize(static_cast<size_t>(size_) * width_);
-  const uint32_t map_size = 1u << (s.bits * s.width);
-  map_.assign(map_size, -1);
+  const int radix = s.max_level + 1;
+  int n_keys = 1;
+  for (int j = 0; j < width_; ++j) n_keys *= radix;
+  map_.assign(n_keys, -1);
+  entry_code_.resize(size_);
   for (int k = 0; k < size_; ++k) {
     uint32_t u = 0;
-    for (int j = 0; j < width_; ++j) {
+    int key = 0;
+    for (int j = width_ - 1; j >= 0; --j) {
       const int l = level_of(s, grid_byte(s, k, j));
       entries_[static_cast<size_t>(k) * width_ + j] = static_cast<int8_t>(2 * l + 1);
       u |= static_cast<uint32_t>(l) << (s.bits * j);
+      key = key * radix + l;
     }
-    map_[u] = k;
+    map_[key] = static_cast<int16_t>(k);
+    entry_code_[k] = static_cast<uint16_t>(u);
   }
 
-  offsets_.assign(map_size + 1, 0);
+  offsets_.assign(n_keys + 1, 0);
   std::vector<std::pair<int, int>> candidates;  // (squared distance, grid index)
   std::vector<int> dist(size_);
   int pos[8];
-  for (uint32_t u = 0; u < map_size; ++u) {
-    offsets_[u] = static_cast<uint32_t>(neighbours_.size());
-    if (map_[u] >= 0) continue;
-    bool produced = true;
-    for (int j = 0; j < width_; ++j) {
-      const int l = static_cast<int>((u >> (s.bits * j)) & ((1u << s.bits) - 1));
-      if (l > s.max_level) produced = false;
-      pos[j] = 2 * l + 1;
-    }
-    if (!produced) continue;
+  for (int key = 0; key < n_keys; ++key) {
+    offsets_[key] = static_cast<uint32_t>(neighbours_.size());
+    if (map_[key] >= 0) continue;
+    for (int j = 0, rest = key; j < width_; ++j, rest /= radix) pos[j] = 2 * (rest % radix) + 1;
     // Distances to every entry, keeping the nwant smallest distinct ones (ascending).
     int smallest[3];
     int nsmallest = 0;
@@ -116,14 +117,21 @@ GridSearch::GridSearch(Lattice lattice) {
     std::sort(candidates.begin(), candidates.end());
     for (const auto& c : candidates) neighbours_.push_back(static_cast<uint16_t>(c.second));
   }
-  offsets_[map_size] = static_cast<uint32_t>(neighbours_.size());
-  entry_code_.resize(size_);
-  for (uint32_t u = 0; u < map_size; ++u) {
-    if (map_[u] >= 0) entry_code_[map_[u]] = static_cast<uint16_t>(u);
-  }
+  offsets_[n_keys] = static_cast<uint32_t>(neighbours_.size());
   neighbours_.resize(neighbours_.size() + 15, 0);
   codes_.resize(neighbours_.size());
   for (size_t i = 0; i < neighbours_.size(); ++i) codes_[i] = entry_code_[neighbours_[i]];
+}
+
+int32_t GridSearch::key_of(uint32_t u) const {
+  if (u >> (bits_ * width_) != 0) return -1;
+  int32_t key = 0;
+  for (int j = width_ - 1; j >= 0; --j) {
+    const int l = static_cast<int>((u >> (bits_ * j)) & ((1u << bits_) - 1));
+    if (l > max_level_) return -1;
+    key = key * (max_level_ + 1) + l;
+  }
+  return key;
 }
 
 const GridSearch& grid_search(Lattice lattice) {
@@ -166,6 +174,43 @@ int best_neighbour(const IqKernels& kernels, const GridSearch& g, uint32_t u, co
   const int8_t* e = g.entry(best);
   for (int i = 0; i < g.width(); ++i) L[i] = static_cast<int8_t>((e[i] - 1) / 2);
   return best;
+}
+
+bool search_trial_scales(const IqKernels& kernels, const LatticeView& g, int n, const float* xval,
+                         const float* weight, const float* waux, float max, int nhalf, float step,
+                         float* scale, int8_t* L, uint8_t* on_grid) {
+  const int ntrials = 2 * nhalf + 1;
+  float id[kMaxTrials];
+  float trial_scale[kMaxTrials];
+  for (int is = -nhalf; is <= nhalf; ++is) {
+    id[is + nhalf] = (2 * g.max_level + 1 + is * step) / max;
+    trial_scale[is + nhalf] = 1 / id[is + nhalf];
+  }
+  int8_t levels[kMaxTrials * 32];
+  uint8_t trial_on_grid[kMaxTrials * 8];
+  float pqx[kMaxTrials][32];
+  float pq2[kMaxTrials][32];
+  for (int t = 0; t < ntrials; ++t) {
+    kernels.grid_trial_products(g, n, xval, weight, waux, id[t], trial_scale[t], levels + n * t,
+                                trial_on_grid + n / g.width * t, pqx[t], pq2[t]);
+  }
+  float sumqx[kMaxTrials];
+  float sumq2[kMaxTrials];
+  sum_trials_in_order(n, ntrials, pqx, pq2, sumqx, sumq2);
+  float best = 0;
+  int winner = -1;
+  for (int t = 0; t < ntrials; ++t) {
+    if (sumq2[t] > 0 && sumqx[t] * sumqx[t] > best * sumq2[t]) {
+      *scale = sumqx[t] / sumq2[t];
+      best = *scale * sumqx[t];
+      winner = t;
+    }
+  }
+  if (winner < 0) return false;
+  const int ngroups = n / g.width;
+  std::memcpy(L, levels + n * winner, static_cast<size_t>(n));
+  std::memcpy(on_grid, trial_on_grid + ngroups * winner, static_cast<size_t>(ngroups));
+  return true;
 }
 
 }  // namespace insitu::iq

@@ -38,23 +38,24 @@ class GridSearch {
 
   // Grid index of the packed level vector u, or -1 when it is not on the grid (or is no level
   // vector at all, which only non-finite input can produce).
-  int index(uint32_t u) const { return u < map_.size() ? map_[u] : -1; }
+  int index(uint32_t u) const {
+    const int32_t key = key_of(u);
+    return key < 0 ? -1 : map_[key];
+  }
 
   // The neighbours of an off-grid vector u, nearest first (empty for vectors the quantizers
   // never produce).
   std::span<const uint16_t> neighbours(uint32_t u) const {
-    if (u >= map_.size()) return {};
-    const uint32_t begin = offsets_[u];
-    return {neighbours_.data() + begin, offsets_[u + 1] - begin};
+    const NeighbourList list = neighbour_list(u);
+    return {list.index, static_cast<size_t>(list.count)};
   }
 
   // The same list with each entry's packed level vector, for the search kernels (readable 15
   // entries past its end).
   NeighbourList neighbour_list(uint32_t u) const {
-    if (u >= map_.size()) return {neighbours_.data(), codes_.data(), 0};
-    const uint32_t begin = offsets_[u];
-    return {neighbours_.data() + begin, codes_.data() + begin,
-            static_cast<int>(offsets_[u + 1] - begin)};
+    const int32_t key = key_of(u);
+    if (key < 0) return {neighbours_.data(), codes_.data(), 0};
+    return view().neighbours(static_cast<uint32_t>(key));
   }
 
   int bits() const { return bits_; }  // per packed level: 2 (8-wide grids) or 3 (4-wide)
@@ -66,13 +67,16 @@ class GridSearch {
   }
 
  private:
+  // The dense index of a level vector that the quantizers can produce (see LatticeView), or -1.
+  int32_t key_of(uint32_t u) const;
+
   int size_ = 0;
   int width_ = 0;
   int bits_ = 0;
   int max_level_ = 0;
   std::vector<int8_t> entries_;       // [size, width]
-  std::vector<int32_t> map_;          // [1 << (bits * width)]: grid index or -1
-  std::vector<uint32_t> offsets_;     // [map_.size() + 1] into neighbours_
+  std::vector<int16_t> map_;          // [keys]: grid index of a level vector, or -1
+  std::vector<uint32_t> offsets_;     // [keys + 1] into neighbours_
   std::vector<uint16_t> neighbours_;  // every list, then 15 padding entries
   std::vector<uint16_t> codes_;       // [neighbours_.size()]: packed levels of each entry
   std::vector<uint16_t> entry_code_;  // [size]: packed levels of grid entry k
@@ -88,5 +92,16 @@ const GridSearch& grid_search(Lattice lattice);
 // (levels in range).
 int best_neighbour(const IqKernels& kernels, const GridSearch& g, uint32_t u, const float* xval,
                    const float* weight, float scale, int8_t* L);
+
+// The trial-scale loop of the IQ2 / IQ3 quantizers over n elements of one block (ggml's
+// quantize_row_iq2_*_impl / quantize_row_iq3_*_impl): inverse scales
+// id = (2·max_level + 1 + is·step) / max for is = -nhalf..nhalf, each trial's levels snapped to
+// the grid (kernels.grid_trial_products), and the first trial with the best weighted correlation
+// kept, compared in ggml's order with ggml's `best` starting at 0. When a trial wins, *scale
+// becomes its least-squares scale and L[n] / on_grid[n / width] its levels and on-grid flags;
+// otherwise all three are left as they were. Returns whether one won.
+bool search_trial_scales(const IqKernels& kernels, const LatticeView& g, int n, const float* xval,
+                         const float* weight, const float* waux, float max, int nhalf, float step,
+                         float* scale, int8_t* L, uint8_t* on_grid);
 
 }  // namespace insitu::iq

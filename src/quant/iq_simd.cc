@@ -10,7 +10,6 @@
 #include <cstdint>
 #include <limits>
 
-#include "quant/iq_helpers.h"
 #include "quant/iq_tables.h"
 #include "quant/quant_common.h"
 
@@ -100,21 +99,21 @@ int best_neighbour_generic(const NeighbourList& list, int bits, const float* xva
   return best;
 }
 
-void grid_trial_generic(const LatticeView& g, int n, const float* xval, const float* weight,
-                        const float* waux, float id, float scale, int8_t* L, uint8_t* on_grid,
-                        float* sumqx, float* sumq2) {
+void grid_trial_products_generic(const LatticeView& g, int n, const float* xval,
+                                 const float* weight, const float* waux, float id, float scale,
+                                 int8_t* L, uint8_t* on_grid, float* pqx, float* pq2) {
   static constexpr float kOddLevels[8] = {1, 3, 5, 7, 9, 11, 13, 15};
   for (int k = 0; k < n / g.width; ++k) {
     int8_t* Lk = L + g.width * k;
-    uint32_t u = 0;
-    for (int i = 0; i < g.width; ++i) {
+    uint32_t key = 0;
+    for (int i = 0, radix_power = 1; i < g.width; ++i, radix_power *= g.max_level + 1) {
       const int l = nearest_int(0.5f * (id * xval[g.width * k + i] - 1));
       Lk[i] = static_cast<int8_t>(std::max(0, std::min(g.max_level, l)));
-      u |= static_cast<uint32_t>(Lk[i]) << (g.bits * i);
+      key += static_cast<uint32_t>(Lk[i] * radix_power);
     }
-    on_grid[k] = g.map[u] >= 0;
+    on_grid[k] = g.map[key] >= 0;
     if (on_grid[k]) continue;
-    const NeighbourList list = g.neighbours(u);
+    const NeighbourList list = g.neighbours(key);
     const int best = best_neighbour_generic(list, g.bits, xval + g.width * k, waux + g.width * k,
                                             scale, kOddLevels);
     const uint32_t code = g.entry_code[best];
@@ -122,13 +121,34 @@ void grid_trial_generic(const LatticeView& g, int n, const float* xval, const fl
       Lk[i] = static_cast<int8_t>((code >> (g.bits * i)) & ((1u << g.bits) - 1));
     }
   }
-  weighted_sums(n, weight, xval, L, sumqx, sumq2);
+  for (int i = 0; i < n; ++i) {
+    const float w = weight[i];
+    const float q = 2 * L[i] + 1;
+    pqx[i] = w * xval[i] * q;
+    pq2[i] = w * q * q;
+  }
 }
 
 const IqKernels kIqKernelsGeneric = {iq4_trials_generic, iq4_indices_generic,
-                                     best_neighbour_generic, grid_trial_generic};
+                                     best_neighbour_generic, grid_trial_products_generic};
 
 }  // namespace
+
+void sum_trials_in_order(int n, int ntrials, const float (*pqx)[32], const float (*pq2)[32],
+                         float* sumqx, float* sumq2) {
+  float qx[kMaxTrials] = {};
+  float q2[kMaxTrials] = {};
+  for (int i = 0; i < n; ++i) {
+    for (int t = 0; t < ntrials; ++t) {
+      qx[t] += pqx[t][i];
+      q2[t] += pq2[t][i];
+    }
+  }
+  for (int t = 0; t < ntrials; ++t) {
+    sumqx[t] = qx[t];
+    sumq2[t] = q2[t];
+  }
+}
 
 const float* iq4_thresholds() {
   static const Iq4Thresholds table;

@@ -33,10 +33,13 @@ struct NeighbourList {
 };
 
 // A lattice's search tables as the kernels read them (quant/iq_grid_search.h builds them). A
-// level vector is packed `bits` bits per element (element i at bit bits*i), `width` elements.
+// level vector is packed `bits` bits per element (element i at bit bits*i), `width` elements. The
+// tables are indexed by a dense key instead, Σ_i l_i·(max_level + 1)^i (for the 3-bit lattices the
+// packed vector itself; for the 2-bit ones, base 3, which keeps the tables small enough to stay in
+// cache).
 struct LatticeView {
-  const int32_t* map;          // [1 << (bits * width)]: grid index of a level vector, or -1
-  const uint32_t* offsets;     // [size of map + 1]: each vector's neighbour list in index / code
+  const int16_t* map;          // [keys]: grid index of a level vector, or -1
+  const uint32_t* offsets;     // [keys + 1]: each vector's neighbour list in index / code
   const uint16_t* index;       // neighbour grid indices, nearest first, padded by 15 entries
   const uint16_t* code;        // [same]: each neighbour's packed level vector
   const uint16_t* entry_code;  // [grid size]: packed level vector of each grid entry
@@ -44,8 +47,9 @@ struct LatticeView {
   int width;
   int max_level;
 
-  NeighbourList neighbours(uint32_t u) const {
-    return {index + offsets[u], code + offsets[u], static_cast<int>(offsets[u + 1] - offsets[u])};
+  NeighbourList neighbours(uint32_t key) const {
+    return {index + offsets[key], code + offsets[key],
+            static_cast<int>(offsets[key + 1] - offsets[key])};
   }
 };
 
@@ -53,6 +57,14 @@ struct LatticeView {
 // best_index_int8(16, kValuesIQ4NL, x) equals the number of k with !(x < t[k]). t[15] = +inf
 // pads the table to 16.
 const float* iq4_thresholds();
+
+inline constexpr int kMaxTrials = 31;  // IQ3_XXS tries 31 scales
+
+// sumqx[t] = Σ_i pqx[t][i] and sumq2[t] = Σ_i pq2[t][i], each summed in order of i (ggml's
+// sums); the trials' additions are interleaved, so they run side by side instead of one long
+// dependency chain after another.
+void sum_trials_in_order(int n, int ntrials, const float (*pqx)[32], const float (*pq2)[32],
+                         float* sumqx, float* sumq2);
 
 struct IqKernels {
   // IQ4_NL / IQ4_XS scale search over one 32-element sub-block: for each of 16 candidate inverse
@@ -73,14 +85,14 @@ struct IqKernels {
 
   // One trial scale of the IQ2 / IQ3 scale searches over n elements (n / g.width groups, n at
   // most 32): levels L[i] = clamp(nearest_int(0.5·(id·xval[i] - 1)), 0, g.max_level); each
-  // group off the grid (on_grid[k] = 0) is replaced by its best neighbour as best_neighbour
-  // picks it with weights waux, scale `scale` and level values 2l + 1. Then, in order,
-  // sumqx = Σ weight[i]·xval[i]·q_i and sumq2 = Σ weight[i]·q_i·q_i with q_i = 2·L[i] + 1.
-  // (The levels + iq*_find_best_neighbour + sums loop body of ggml's quantize_row_iq2_*_impl
-  // and quantize_row_iq3_*_impl.)
-  void (*grid_trial)(const LatticeView& g, int n, const float* xval, const float* weight,
-                     const float* waux, float id, float scale, int8_t* L, uint8_t* on_grid,
-                     float* sumqx, float* sumq2);
+  // group off the grid (on_grid[k] = 0) is replaced by its best neighbour as best_neighbour picks
+  // it with weights waux, scale `scale` and level values 2l + 1. Then the terms of the trial's
+  // sums: pqx[i] = weight[i]·xval[i]·q_i and pq2[i] = weight[i]·q_i·q_i with q_i = 2·L[i] + 1,
+  // which the caller adds in order of i (sum_trials_in_order). (The loop body of ggml's
+  // quantize_row_iq2_*_impl and quantize_row_iq3_*_impl for one trial scale.)
+  void (*grid_trial_products)(const LatticeView& g, int n, const float* xval, const float* weight,
+                              const float* waux, float id, float scale, int8_t* L, uint8_t* on_grid,
+                              float* pqx, float* pq2);
 };
 
 // The table of an instruction set this build has (every QuantIsa value on x86-64).

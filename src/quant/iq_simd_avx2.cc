@@ -172,19 +172,23 @@ int best_neighbour(const NeighbourList& list, int bits, const float* xval, const
 }
 
 template <int kBits>
-void grid_trial_impl(const LatticeView& g, int n, const float* xval, const float* weight,
-                     const float* waux, float id, float scale, int8_t* L, uint8_t* on_grid,
-                     float* sumqx, float* sumq2) {
+void trial_products(const LatticeView& g, int n, const float* xval, const float* weight,
+                    const float* waux, float id, float scale, int8_t* L, uint8_t* on_grid,
+                    float* pqx, float* pq2) {
   constexpr int kWidth = kBits == 2 ? 8 : 4;
   constexpr int kGroups = 8 / kWidth;  // per vector
   const __m256i shifts = kBits == 2 ? _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14)
                                     : _mm256_setr_epi32(0, 3, 6, 9, 0, 3, 6, 9);
+  // The dense key Σ l_i·radix^i (radix 3 for 2-bit levels, 8 for 3-bit ones).
+  const __m256i radix_powers = kBits == 2 ? _mm256_setr_epi32(1, 3, 9, 27, 81, 243, 729, 2187)
+                                          : _mm256_setr_epi32(1, 8, 64, 512, 1, 8, 64, 512);
   const __m256i group_of_lane =
       kBits == 2 ? _mm256_setzero_si256() : _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);
   const __m256i level_mask = _mm256_set1_epi32((1 << kBits) - 1);
-  alignas(32) uint32_t codes[40] = {};  // per group (n <= 32), room for a full vector load
-  // Levels (0.5·(id·x - 1) rounded half to even as nearest_int does, clamped), packed per group:
-  // the shifted levels of a group are disjoint bit fields, so adding them is OR-ing them.
+  // Levels (0.5·(id·x - 1) rounded half to even as nearest_int does, clamped) and each group's
+  // key: the weighted levels of a group summed across its lanes.
+  __m256i levels[4];
+  uint32_t keys[8];
   const __m256 vid = _mm256_set1_ps(id);
   for (int v = 0; v < n / 8; ++v) {
     const __m256 t = _mm256_mul_ps(
@@ -195,65 +199,60 @@ void grid_trial_impl(const LatticeView& g, int n, const float* xval, const float
                                  _mm256_set1_epi32(0x00400000));
     l = _mm256_max_epi32(_mm256_setzero_si256(),
                          _mm256_min_epi32(_mm256_set1_epi32(g.max_level), l));
-    __m256i c = _mm256_sllv_epi32(l, shifts);
+    levels[v] = l;
+    __m256i c = _mm256_mullo_epi32(l, radix_powers);
     c = _mm256_add_epi32(c, _mm256_shuffle_epi32(c, _MM_SHUFFLE(2, 3, 0, 1)));
     c = _mm256_add_epi32(c, _mm256_shuffle_epi32(c, _MM_SHUFFLE(1, 0, 3, 2)));
     if (kBits == 2) c = _mm256_add_epi32(c, _mm256_permute2x128_si256(c, c, 1));
-    codes[kGroups * v] = static_cast<uint32_t>(_mm256_cvtsi256_si32(c));
-    if (kBits == 3) codes[kGroups * v + 1] = static_cast<uint32_t>(_mm256_extract_epi32(c, 4));
+    keys[kGroups * v] = static_cast<uint32_t>(_mm256_cvtsi256_si32(c));
+    if (kBits == 3) keys[kGroups * v + 1] = static_cast<uint32_t>(_mm256_extract_epi32(c, 4));
   }
   const __m256 sq =
       _mm256_mul_ps(_mm256_set1_ps(scale), kBits == 2 ? _mm256_setr_ps(1, 3, 5, 7, 1, 3, 5, 7)
                                                       : _mm256_setr_ps(1, 3, 5, 7, 9, 11, 13, 15));
+  // Groups off the grid take their best neighbour's levels, patched into the level vectors.
   for (int k = 0; k < n / kWidth; ++k) {
-    const uint32_t u = codes[k];
-    on_grid[k] = g.map[u] >= 0;
+    const uint32_t key = keys[k];
+    on_grid[k] = g.map[key] >= 0;
     if (on_grid[k]) continue;
-    const NeighbourList list = g.neighbours(u);
+    const NeighbourList list = g.neighbours(key);
     const int pos = nearest_position<kBits>(list, xval + kWidth * k, waux + kWidth * k, sq);
-    codes[k] = list.count > 0 ? list.code[pos] : g.entry_code[0];
+    const uint32_t code = list.count > 0 ? list.code[pos] : g.entry_code[0];
+    const __m256i decoded = _mm256_and_si256(
+        _mm256_srlv_epi32(_mm256_set1_epi32(static_cast<int>(code)), shifts), level_mask);
+    const __m256i lanes = _mm256_cmpeq_epi32(group_of_lane, _mm256_set1_epi32(k % kGroups));
+    levels[k / kGroups] = _mm256_blendv_epi8(levels[k / kGroups], decoded, lanes);
   }
-  // The levels back from the codes; the products of the sums per lane, their additions in order.
-  alignas(32) float pqx[32];
-  alignas(32) float pq2[32];
+  // The products of the sums, lane by lane.
   const __m256i first_bytes =
       _mm256_setr_epi8(0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 0, 4, 8, 12, -1,
                        -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
   for (int v = 0; v < n / 8; ++v) {
-    const __m256i c = _mm256_permutevar8x32_epi32(
-        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(codes + kGroups * v)), group_of_lane);
-    const __m256i l = _mm256_and_si256(_mm256_srlv_epi32(c, shifts), level_mask);
+    const __m256i l = levels[v];
     const __m256i b = _mm256_shuffle_epi8(l, first_bytes);
     _mm_storel_epi64(reinterpret_cast<__m128i*>(L + 8 * v),
                      _mm_unpacklo_epi32(_mm256_castsi256_si128(b), _mm256_extracti128_si256(b, 1)));
     const __m256 q =
         _mm256_cvtepi32_ps(_mm256_add_epi32(_mm256_slli_epi32(l, 1), _mm256_set1_epi32(1)));
     const __m256 w = _mm256_loadu_ps(weight + 8 * v);
-    _mm256_store_ps(pqx + 8 * v, _mm256_mul_ps(_mm256_mul_ps(w, _mm256_loadu_ps(xval + 8 * v)), q));
-    _mm256_store_ps(pq2 + 8 * v, _mm256_mul_ps(_mm256_mul_ps(w, q), q));
+    _mm256_storeu_ps(pqx + 8 * v,
+                     _mm256_mul_ps(_mm256_mul_ps(w, _mm256_loadu_ps(xval + 8 * v)), q));
+    _mm256_storeu_ps(pq2 + 8 * v, _mm256_mul_ps(_mm256_mul_ps(w, q), q));
   }
-  float qx = 0;
-  float q2 = 0;
-  for (int i = 0; i < n; ++i) {
-    qx += pqx[i];
-    q2 += pq2[i];
-  }
-  *sumqx = qx;
-  *sumq2 = q2;
 }
 
-void grid_trial(const LatticeView& g, int n, const float* xval, const float* weight,
-                const float* waux, float id, float scale, int8_t* L, uint8_t* on_grid, float* sumqx,
-                float* sumq2) {
+void grid_trial_products(const LatticeView& g, int n, const float* xval, const float* weight,
+                         const float* waux, float id, float scale, int8_t* L, uint8_t* on_grid,
+                         float* pqx, float* pq2) {
   if (g.bits == 2) {
-    grid_trial_impl<2>(g, n, xval, weight, waux, id, scale, L, on_grid, sumqx, sumq2);
+    trial_products<2>(g, n, xval, weight, waux, id, scale, L, on_grid, pqx, pq2);
   } else {
-    grid_trial_impl<3>(g, n, xval, weight, waux, id, scale, L, on_grid, sumqx, sumq2);
+    trial_products<3>(g, n, xval, weight, waux, id, scale, L, on_grid, pqx, pq2);
   }
 }
 
 }  // namespace
 
-const IqKernels kIqKernelsAvx2 = {iq4_trials, iq4_indices, best_neighbour, grid_trial};
+const IqKernels kIqKernelsAvx2 = {iq4_trials, iq4_indices, best_neighbour, grid_trial_products};
 
 }  // namespace insitu::iq

@@ -131,21 +131,24 @@ int best_neighbour(const NeighbourList& list, int bits, const float* xval, const
 }
 
 template <int kBits>
-void grid_trial_impl(const LatticeView& g, int n, const float* xval, const float* weight,
-                     const float* waux, float id, float scale, int8_t* L, uint8_t* on_grid,
-                     float* sumqx, float* sumq2) {
+void trial_products(const LatticeView& g, int n, const float* xval, const float* weight,
+                    const float* waux, float id, float scale, int8_t* L, uint8_t* on_grid,
+                    float* pqx, float* pq2) {
   constexpr int kWidth = kBits == 2 ? 8 : 4;
   constexpr int kGroups = 16 / kWidth;  // per vector
   const __m512i shifts =
       kBits == 2 ? _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 0, 2, 4, 6, 8, 10, 12, 14)
                  : _mm512_setr_epi32(0, 3, 6, 9, 0, 3, 6, 9, 0, 3, 6, 9, 0, 3, 6, 9);
-  const __m512i group_of_lane =
-      kBits == 2 ? _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1)
-                 : _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+  // The dense key Σ l_i·radix^i (radix 3 for 2-bit levels, 8 for 3-bit ones).
+  const __m512i radix_powers =
+      kBits == 2
+          ? _mm512_setr_epi32(1, 3, 9, 27, 81, 243, 729, 2187, 1, 3, 9, 27, 81, 243, 729, 2187)
+          : _mm512_setr_epi32(1, 8, 64, 512, 1, 8, 64, 512, 1, 8, 64, 512, 1, 8, 64, 512);
   const __m512i level_mask = _mm512_set1_epi32((1 << kBits) - 1);
-  alignas(64) uint32_t codes[48] = {};  // per group (n <= 32), room for a full vector load
-  // Levels (0.5·(id·x - 1) rounded half to even as nearest_int does, clamped), packed per group:
-  // the shifted levels of a group are disjoint bit fields, so adding them is OR-ing them.
+  // Levels (0.5·(id·x - 1) rounded half to even as nearest_int does, clamped) and each group's
+  // key: the weighted levels of a group summed across its lanes.
+  __m512i levels[2];
+  uint32_t keys[8];
   const __m512 vid = _mm512_set1_ps(id);
   for (int v = 0; v < n / 16; ++v) {
     const __m512 t = _mm512_mul_ps(
@@ -156,63 +159,58 @@ void grid_trial_impl(const LatticeView& g, int n, const float* xval, const float
                                  _mm512_set1_epi32(0x00400000));
     l = _mm512_max_epi32(_mm512_setzero_si512(),
                          _mm512_min_epi32(_mm512_set1_epi32(g.max_level), l));
-    __m512i c = _mm512_sllv_epi32(l, shifts);
+    levels[v] = l;
+    __m512i c = _mm512_mullo_epi32(l, radix_powers);
     c = _mm512_add_epi32(c, _mm512_shuffle_epi32(c, _MM_PERM_CDAB));
     c = _mm512_add_epi32(c, _mm512_shuffle_epi32(c, _MM_PERM_BADC));
     if (kBits == 2) c = _mm512_add_epi32(c, _mm512_shuffle_i32x4(c, c, _MM_SHUFFLE(2, 3, 0, 1)));
     alignas(64) uint32_t lanes[16];
     _mm512_store_si512(lanes, c);
-    for (int k = 0; k < kGroups; ++k) codes[kGroups * v + k] = lanes[kWidth * k];
+    for (int k = 0; k < kGroups; ++k) keys[kGroups * v + k] = lanes[kWidth * k];
   }
   const __m512 sq = _mm512_mul_ps(
       _mm512_set1_ps(scale),
       kBits == 2 ? _mm512_setr_ps(1, 3, 5, 7, 1, 3, 5, 7, 1, 3, 5, 7, 1, 3, 5, 7)
                  : _mm512_setr_ps(1, 3, 5, 7, 9, 11, 13, 15, 1, 3, 5, 7, 9, 11, 13, 15));
+  // Groups off the grid take their best neighbour's levels, patched into the level vectors.
   for (int k = 0; k < n / kWidth; ++k) {
-    const uint32_t u = codes[k];
-    on_grid[k] = g.map[u] >= 0;
+    const uint32_t key = keys[k];
+    on_grid[k] = g.map[key] >= 0;
     if (on_grid[k]) continue;
-    const NeighbourList list = g.neighbours(u);
+    const NeighbourList list = g.neighbours(key);
     const int pos = nearest_position<kBits>(list, xval + kWidth * k, waux + kWidth * k, sq);
-    codes[k] = list.count > 0 ? list.code[pos] : g.entry_code[0];
+    const uint32_t code = list.count > 0 ? list.code[pos] : g.entry_code[0];
+    const __m512i decoded = _mm512_and_si512(
+        _mm512_srlv_epi32(_mm512_set1_epi32(static_cast<int>(code)), shifts), level_mask);
+    const __mmask16 lanes =
+        static_cast<__mmask16>(((1u << kWidth) - 1) << (kWidth * (k % kGroups)));
+    levels[k / kGroups] = _mm512_mask_mov_epi32(levels[k / kGroups], lanes, decoded);
   }
-  // The levels back from the codes; the products of the sums per lane, their additions in order.
-  alignas(64) float pqx[32];
-  alignas(64) float pq2[32];
+  // The products of the sums, lane by lane.
   for (int v = 0; v < n / 16; ++v) {
-    const __m512i c =
-        _mm512_permutexvar_epi32(group_of_lane, _mm512_loadu_si512(codes + kGroups * v));
-    const __m512i l = _mm512_and_si512(_mm512_srlv_epi32(c, shifts), level_mask);
+    const __m512i l = levels[v];
     _mm_storeu_si128(reinterpret_cast<__m128i*>(L + 16 * v), _mm512_cvtepi32_epi8(l));
     const __m512 q =
         _mm512_cvtepi32_ps(_mm512_add_epi32(_mm512_slli_epi32(l, 1), _mm512_set1_epi32(1)));
     const __m512 w = _mm512_loadu_ps(weight + 16 * v);
-    _mm512_store_ps(pqx + 16 * v,
-                    _mm512_mul_ps(_mm512_mul_ps(w, _mm512_loadu_ps(xval + 16 * v)), q));
-    _mm512_store_ps(pq2 + 16 * v, _mm512_mul_ps(_mm512_mul_ps(w, q), q));
+    _mm512_storeu_ps(pqx + 16 * v,
+                     _mm512_mul_ps(_mm512_mul_ps(w, _mm512_loadu_ps(xval + 16 * v)), q));
+    _mm512_storeu_ps(pq2 + 16 * v, _mm512_mul_ps(_mm512_mul_ps(w, q), q));
   }
-  float qx = 0;
-  float q2 = 0;
-  for (int i = 0; i < n; ++i) {
-    qx += pqx[i];
-    q2 += pq2[i];
-  }
-  *sumqx = qx;
-  *sumq2 = q2;
 }
 
-void grid_trial(const LatticeView& g, int n, const float* xval, const float* weight,
-                const float* waux, float id, float scale, int8_t* L, uint8_t* on_grid, float* sumqx,
-                float* sumq2) {
+void grid_trial_products(const LatticeView& g, int n, const float* xval, const float* weight,
+                         const float* waux, float id, float scale, int8_t* L, uint8_t* on_grid,
+                         float* pqx, float* pq2) {
   if (g.bits == 2) {
-    grid_trial_impl<2>(g, n, xval, weight, waux, id, scale, L, on_grid, sumqx, sumq2);
+    trial_products<2>(g, n, xval, weight, waux, id, scale, L, on_grid, pqx, pq2);
   } else {
-    grid_trial_impl<3>(g, n, xval, weight, waux, id, scale, L, on_grid, sumqx, sumq2);
+    trial_products<3>(g, n, xval, weight, waux, id, scale, L, on_grid, pqx, pq2);
   }
 }
 
 }  // namespace
 
-const IqKernels kIqKernelsAvx512 = {iq4_trials, iq4_indices, best_neighbour, grid_trial};
+const IqKernels kIqKernelsAvx512 = {iq4_trials, iq4_indices, best_neighbour, grid_trial_products};
 
 }  // namespace insitu::iq
