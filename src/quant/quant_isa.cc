@@ -16,12 +16,16 @@ bool detect(QuantIsa isa) {
   switch (isa) {
     case QuantIsa::kGeneric:
       return true;
+    // Every extension the *_avx2.cc / *_avx512.cc translation units are compiled with (see
+    // src/CMakeLists.txt), since the compiler may use any of them there.
     case QuantIsa::kAvx2:
-      return __builtin_cpu_supports("avx2");
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+             __builtin_cpu_supports("f16c") && __builtin_cpu_supports("bmi2");
     case QuantIsa::kAvx512:
-      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("avx512f") &&
+      return detect(QuantIsa::kAvx2) && __builtin_cpu_supports("avx512f") &&
              __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
-             __builtin_cpu_supports("avx512dq");
+             __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vnni") &&
+             __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512vbmi");
   }
   return false;
 #else
