@@ -51,14 +51,23 @@ struct Iq4Thresholds {
   }
 };
 
+// best_index_int8(16, kValuesIQ4NL, x) as a branch-free binary search over the thresholds (see
+// iq4_thresholds): ggml's branchy search mispredicts on almost every weight.
+inline int iq4_index(const float* t, float x) {
+  int idx = 0;
+  for (int step = 8; step > 0; step >>= 1) idx += !(x < t[idx + step - 1]) ? step : 0;
+  return idx;
+}
+
 void iq4_trials_generic(const float* x, const float* weight, const float* id, float* sumqx,
                         float* sumq2) {
+  const float* t = iq4_thresholds();
   for (int c = 0; c < 16; ++c) {
     float sqx = 0;
     float sq2 = 0;
     for (int j = 0; j < 32; ++j) {
       const float al = id[c] * x[j];
-      const float q = kValuesIQ4NL[best_index_int8(16, kValuesIQ4NL, al)];
+      const float q = kValuesIQ4NL[iq4_index(t, al)];
       const float w = weight[j];
       sqx += w * q * x[j];
       sq2 += w * q * q;
@@ -69,8 +78,8 @@ void iq4_trials_generic(const float* x, const float* weight, const float* id, fl
 }
 
 void iq4_indices_generic(const float* x, int n, float id, uint8_t* L) {
-  for (int j = 0; j < n; ++j)
-    L[j] = static_cast<uint8_t>(best_index_int8(16, kValuesIQ4NL, id * x[j]));
+  const float* t = iq4_thresholds();
+  for (int j = 0; j < n; ++j) L[j] = static_cast<uint8_t>(iq4_index(t, id * x[j]));
 }
 
 int best_neighbour_generic(const NeighbourList& list, int bits, const float* xval,
