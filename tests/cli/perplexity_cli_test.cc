@@ -1,15 +1,13 @@
 // `insitu perplexity` end to end on the shipped SmolLM2: the JSON report, a base written and read
 // back through --kl-divergence-base / --kl-divergence, and one-line errors for misuse.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <array>
-#include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "cli_runner.h"
 #include "test_paths.h"
 
 namespace insitu {
@@ -17,24 +15,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct Output {
-  int status = -1;
-  std::string text;
-};
+using Output = test::CliOutput;
 
-// Runs the built CLI with `args` (shell-quoted by the caller); stdout, or stdout and stderr.
 Output insitu_cli(const std::string& args, bool with_stderr = false) {
-  const std::string cmd =
-      test::binary_dir() + "/bin/insitu " + args + (with_stderr ? " 2>&1" : " 2>/dev/null");
-  Output out;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (p == nullptr) return out;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.text.append(buf.data(), n);
-  const int rc = pclose(p);
-  out.status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-  return out;
+  return test::run_insitu(args, with_stderr);
 }
 
 class CliPerplexity : public ::testing::Test {

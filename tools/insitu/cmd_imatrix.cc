@@ -14,9 +14,9 @@
 #include "commands.h"
 #include "engine/imatrix_collect.h"
 #include "insitu/error.h"
+#include "calibration.h"
 #include "model_args.h"
 #include "text_input.h"
-#include "util/progress.h"
 
 namespace insitu::cli {
 namespace {
@@ -66,17 +66,8 @@ void run_imatrix(const ImatrixArgs& a) {
 
   ImatrixCollectOptions o = a.options;
   o.dataset = a.text_file;
-  const uint64_t per_step = static_cast<uint64_t>(o.n_ctx);
-  Progress progress(fmt::format("imatrix {} layers x {} chunks", c.n_layer, n_chunk),
-                    static_cast<int64_t>(n_chunk) * c.n_layer,
-                    per_step * static_cast<uint64_t>(n_chunk) * c.n_layer);
-  progress.set_unit("tok-layer");
   const auto t1 = std::chrono::steady_clock::now();
-  Imatrix im = collect_imatrix(model, tokens, o, pool, [&](int64_t done, int64_t) {
-    // The output head (with --process-output) runs after the layers; the bar counts layers.
-    if (done <= static_cast<int64_t>(n_chunk) * c.n_layer) progress.advance(1, per_step);
-  });
-  progress.finish();
+  Imatrix im = collect_with_progress(model, tokens, o, pool);
   const auto t2 = std::chrono::steady_clock::now();
 
   if (a.output_format == "gguf") {

@@ -5,7 +5,10 @@
 #include <filesystem>
 
 #include "insitu/error.h"
+#include "calibration.h"
+#include "io/gguf.h"
 #include "io/imatrix_file.h"
+#include "model/config.h"
 
 namespace insitu::cli {
 
@@ -53,6 +56,9 @@ void IsqArgs::add_to(CLI::App& cmd) {
                  "bits (2 3 4 5 6 8) or a llama.cpp mix (q4k_m, q3k_s, q5k_m, ...)");
   cmd.add_option("--imatrix", imatrix,
                  "Importance matrix for --isq (llama.cpp GGUF imatrix, legacy .dat, or .cimatrix)");
+  cmd.add_option("--calibration-file", calibration_file,
+                 "With --isq: collect an importance matrix from this text first (streaming, as "
+                 "`insitu imatrix` does) and quantize with it");
   cmd.add_flag("--pure", pure,
                "With --isq: no promotion of token embeddings and output head");
 }
@@ -61,7 +67,12 @@ std::optional<IsqOptions> IsqArgs::options() const {
   if (isq.empty()) {
     if (!imatrix.empty()) throw InvalidArgument("--imatrix needs --isq TYPE");
     if (pure) throw InvalidArgument("--pure needs --isq TYPE");
+    if (!calibration_file.empty()) throw InvalidArgument("--calibration-file needs --isq TYPE");
     return std::nullopt;
+  }
+  if (!imatrix.empty() && !calibration_file.empty()) {
+    throw InvalidArgument("--imatrix and --calibration-file both give an importance matrix; "
+                          "use one (--calibration-file collects a new one from a text)");
   }
   IsqOptions o;
   const IsqTarget target = parse_isq_target(isq);
@@ -72,7 +83,31 @@ std::optional<IsqOptions> IsqArgs::options() const {
     throw InvalidArgument("--pure cannot be used with the mix '" + isq +
                           "': a mix chooses a type per tensor; give a single type with --pure");
   }
-  if (!imatrix.empty()) o.imatrix = imatrix_lookup(Imatrix::load(imatrix));
+  return o;
+}
+
+namespace {
+
+// The architecture a model path holds, from its config alone (no weights read).
+Arch architecture_of(const std::string& path) {
+  if (std::filesystem::is_directory(path))
+    return config_from_hf_file((std::filesystem::path(path) / "config.json").string()).arch;
+  return config_from_gguf(*gguf::GgufFile::open(path)).arch;
+}
+
+}  // namespace
+
+std::optional<IsqOptions> IsqArgs::resolve(const std::string& model_path, int threads) const {
+  std::optional<IsqOptions> o = options();
+  if (!o) return o;
+  if (!calibration_file.empty()) {
+    o->imatrix = imatrix_lookup(calibrate(model_path, threads, calibration_file));
+  } else if (!imatrix.empty()) {
+    // A mistral.rs .cimatrix names module paths ("model.layers.3.mlp.down_proj"); ISQ looks
+    // weights up by GGUF name. GGUF-named entries pass through unchanged.
+    o->imatrix = imatrix_lookup(
+        imatrix_with_gguf_names(Imatrix::load(imatrix), architecture_of(model_path)));
+  }
   return o;
 }
 
@@ -84,7 +119,7 @@ std::shared_ptr<const Model> ModelArgs::load(const IsqArgs* isq) const {
     throw InvalidArgument(opts.path + ": no such file or directory");
   }
   opts.n_threads = threads;
-  if (isq != nullptr) opts.isq = isq->options();
+  if (isq != nullptr) opts.isq = isq->resolve(opts.path, threads);
   ThreadPool::set_default_threads(threads);
   return Model::load(opts);
 }

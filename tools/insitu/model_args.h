@@ -16,12 +16,18 @@ struct IsqArgs {
   std::string isq;         // --isq NAME|BITS
   std::string imatrix;     // --imatrix FILE
   bool pure = false;       // --pure
+  std::string calibration_file;  // --calibration-file TEXT
 
-  // Adds --isq, --imatrix, --pure to `cmd`.
+  // Adds --isq, --imatrix, --pure, --calibration-file to `cmd`.
   void add_to(CLI::App& cmd);
-  // The ISQ options these flags ask for; nullopt without --isq. Throws InvalidArgument for an
-  // unknown type or --imatrix/--pure without --isq.
+  // The ISQ options these flags ask for, without an importance matrix yet; nullopt without --isq.
+  // Throws InvalidArgument for an unknown type, flags that need --isq without it, or both
+  // --imatrix and --calibration-file.
   std::optional<IsqOptions> options() const;
+  // options() with the importance matrix attached: read from --imatrix (any form; .cimatrix
+  // module keys mapped to the architecture's GGUF names), or collected from --calibration-file on
+  // `model_path` first (a streaming pass, one layer resident at a time).
+  std::optional<IsqOptions> resolve(const std::string& model_path, int threads) const;
 };
 
 struct ModelArgs {
