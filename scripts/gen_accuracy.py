@@ -89,7 +89,7 @@ def measure_model(key, a, log):
         raise SystemExit(f"{gguf} missing: run scripts/fetch-models.sh")
     work = os.path.join(a.work, key)
     os.makedirs(work, exist_ok=True)
-    base = os.path.join(work, "f32")
+    base = os.path.join(a.work, key + "-f32")
     t = ["-t", str(a.threads)]
     if not os.path.isdir(base):
         run([a.insitu, "convert", "--format", "gguf", "-f", gguf, "-o", base] + t, log)
