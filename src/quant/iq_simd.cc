@@ -82,16 +82,23 @@ void iq4_indices_generic(const float* x, int n, float id, uint8_t* L) {
   for (int j = 0; j < n; ++j) L[j] = static_cast<uint8_t>(iq4_index(t, id * x[j]));
 }
 
-int best_neighbour_generic(const NeighbourList& list, int bits, const float* xval,
-                           const float* weight, float scale, const float* level_value) {
-  const int width = bits == 2 ? 8 : 4;
-  const int nlevels = bits == 2 ? 3 : 8;
-  const int stride = 1 << bits;
-  float terms[32];  // [width][stride]: weight·diff·diff of element i at level l
-  for (int i = 0; i < width; ++i) {
-    for (int l = 0; l < nlevels; ++l) {
+// Lattice shapes as compile-time constants, so that the element loops unroll.
+template <int kBits>
+struct Shape {
+  static constexpr int kWidth = kBits == 2 ? 8 : 4;
+  static constexpr int kLevels = kBits == 2 ? 3 : 8;
+  static constexpr int kStride = 1 << kBits;
+};
+
+template <int kBits>
+int best_neighbour_impl(const NeighbourList& list, const float* xval, const float* weight,
+                        float scale, const float* level_value) {
+  using S = Shape<kBits>;
+  float terms[S::kWidth * S::kStride];  // [width][stride]: weight·diff·diff of element i, level l
+  for (int i = 0; i < S::kWidth; ++i) {
+    for (int l = 0; l < S::kLevels; ++l) {
       const float diff = scale * level_value[l] - xval[i];
-      terms[i * stride + l] = weight[i] * diff * diff;
+      terms[i * S::kStride + l] = weight[i] * diff * diff;
     }
   }
   float best_d2 = FLT_MAX;
@@ -99,7 +106,9 @@ int best_neighbour_generic(const NeighbourList& list, int bits, const float* xva
   for (int c = 0; c < list.count; ++c) {
     const uint32_t code = list.code[c];
     float d2 = 0;
-    for (int i = 0; i < width; ++i) d2 += terms[i * stride + ((code >> (bits * i)) & (stride - 1))];
+    for (int i = 0; i < S::kWidth; ++i) {
+      d2 += terms[i * S::kStride + ((code >> (kBits * i)) & (S::kStride - 1))];
+    }
     if (d2 < best_d2) {
       best_d2 = d2;
       best = list.index[c];
@@ -108,26 +117,33 @@ int best_neighbour_generic(const NeighbourList& list, int bits, const float* xva
   return best;
 }
 
-void grid_trial_products_generic(const LatticeView& g, int n, const float* xval,
-                                 const float* weight, const float* waux, float id, float scale,
-                                 int8_t* L, uint8_t* on_grid, float* pqx, float* pq2) {
+int best_neighbour_generic(const NeighbourList& list, int bits, const float* xval,
+                           const float* weight, float scale, const float* level_value) {
+  return bits == 2 ? best_neighbour_impl<2>(list, xval, weight, scale, level_value)
+                   : best_neighbour_impl<3>(list, xval, weight, scale, level_value);
+}
+
+template <int kBits>
+void grid_trial_products_impl(const LatticeView& g, int n, const float* xval, const float* weight,
+                              const float* waux, float id, float scale, int8_t* L, uint8_t* on_grid,
+                              float* pqx, float* pq2) {
+  using S = Shape<kBits>;
   static constexpr float kOddLevels[8] = {1, 3, 5, 7, 9, 11, 13, 15};
-  for (int k = 0; k < n / g.width; ++k) {
-    int8_t* Lk = L + g.width * k;
+  for (int k = 0; k < n / S::kWidth; ++k) {
+    int8_t* Lk = L + S::kWidth * k;
     uint32_t key = 0;
-    for (int i = 0, radix_power = 1; i < g.width; ++i, radix_power *= g.max_level + 1) {
-      const int l = nearest_int(0.5f * (id * xval[g.width * k + i] - 1));
-      Lk[i] = static_cast<int8_t>(std::max(0, std::min(g.max_level, l)));
+    for (int i = 0, radix_power = 1; i < S::kWidth; ++i, radix_power *= S::kLevels) {
+      const int l = nearest_int(0.5f * (id * xval[S::kWidth * k + i] - 1));
+      Lk[i] = static_cast<int8_t>(std::max(0, std::min(S::kLevels - 1, l)));
       key += static_cast<uint32_t>(Lk[i] * radix_power);
     }
     on_grid[k] = g.map[key] >= 0;
     if (on_grid[k]) continue;
-    const NeighbourList list = g.neighbours(key);
-    const int best = best_neighbour_generic(list, g.bits, xval + g.width * k, waux + g.width * k,
-                                            scale, kOddLevels);
+    const int best = best_neighbour_impl<kBits>(g.neighbours(key), xval + S::kWidth * k,
+                                                waux + S::kWidth * k, scale, kOddLevels);
     const uint32_t code = g.entry_code[best];
-    for (int i = 0; i < g.width; ++i) {
-      Lk[i] = static_cast<int8_t>((code >> (g.bits * i)) & ((1u << g.bits) - 1));
+    for (int i = 0; i < S::kWidth; ++i) {
+      Lk[i] = static_cast<int8_t>((code >> (kBits * i)) & (S::kStride - 1));
     }
   }
   for (int i = 0; i < n; ++i) {
@@ -135,6 +151,16 @@ void grid_trial_products_generic(const LatticeView& g, int n, const float* xval,
     const float q = 2 * L[i] + 1;
     pqx[i] = w * xval[i] * q;
     pq2[i] = w * q * q;
+  }
+}
+
+void grid_trial_products_generic(const LatticeView& g, int n, const float* xval,
+                                 const float* weight, const float* waux, float id, float scale,
+                                 int8_t* L, uint8_t* on_grid, float* pqx, float* pq2) {
+  if (g.bits == 2) {
+    grid_trial_products_impl<2>(g, n, xval, weight, waux, id, scale, L, on_grid, pqx, pq2);
+  } else {
+    grid_trial_products_impl<3>(g, n, xval, weight, waux, id, scale, L, on_grid, pqx, pq2);
   }
 }
 
