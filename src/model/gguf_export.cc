@@ -71,14 +71,16 @@ GgufExportReport export_gguf(const Model& model, const std::string& path,
   write_gguf_tokenizer(model.tokenizer(), w);
   if (const ChatTemplate* t = model.chat_template())
     w.set("tokenizer.chat_template", Value::string(t->source()));
-  if (!options.imatrix_file.empty()) {
+  if (!options.imatrix_file.empty())
     w.set("quantize.imatrix.file", Value::string(options.imatrix_file));
-    if (!options.imatrix_dataset.empty())
-      w.set("quantize.imatrix.dataset", Value::string(options.imatrix_dataset));
-    w.set("quantize.imatrix.entries_count", Value::u32(static_cast<uint32_t>(options.imatrix_entries)));
-    if (options.imatrix_chunks > 0)
-      w.set("quantize.imatrix.chunks_count", Value::u32(static_cast<uint32_t>(options.imatrix_chunks)));
+  if (!options.imatrix_dataset.empty())
+    w.set("quantize.imatrix.dataset", Value::string(options.imatrix_dataset));
+  if (options.imatrix_entries > 0) {
+    w.set("quantize.imatrix.entries_count",
+          Value::u32(static_cast<uint32_t>(options.imatrix_entries)));
   }
+  if (options.imatrix_chunks > 0)
+    w.set("quantize.imatrix.chunks_count", Value::u32(static_cast<uint32_t>(options.imatrix_chunks)));
 
   std::vector<const Weight*> order;
   for (const Weight& wt : model.weights()) order.push_back(&wt);

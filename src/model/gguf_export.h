@@ -25,7 +25,8 @@ struct GgufExportOptions {
   // weight bytes are stored in (llama_file_type in quant/gguf_quantize.h).
   std::optional<uint32_t> file_type;
   // The importance matrix used to quantize, if any, recorded as llama-quantize records it:
-  // quantize.imatrix.file, .dataset (when known), .entries_count, .chunks_count (when > 0).
+  // quantize.imatrix.file and .dataset (each when known: a matrix collected in memory has only a
+  // dataset), .entries_count and .chunks_count (when > 0).
   std::string imatrix_file;
   std::string imatrix_dataset;
   int64_t imatrix_entries = 0;

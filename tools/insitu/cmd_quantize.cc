@@ -1,5 +1,6 @@
 // `insitu quantize`: quantize a model once and write it out.
-//   insitu quantize -m SRC --isq TYPE|MIX [--imatrix FILE] [--pure] --output-format gguf -o OUT.gguf
+//   insitu quantize -m SRC --isq TYPE|MIX [--imatrix FILE | --calibration-file TEXT] [--pure]
+//       --output-format gguf -o OUT.gguf
 // SRC is a Hugging Face-style directory or a GGUF file. The model is loaded with in-situ
 // quantization (the same decisions as `run --isq`) and written as a complete GGUF model
 // (model/gguf_export.h).
@@ -37,6 +38,10 @@ void run_generic(const QuantizeArgs& a, const std::string& input) {
   if (std::filesystem::is_directory(input))
     throw InvalidArgument("quantize --generic: " + input + " is a directory; it takes a GGUF file");
   if (a.isq.pure) throw InvalidArgument("quantize --generic: --pure is implied (one type for all)");
+  if (!a.isq.calibration_file.empty()) {
+    throw InvalidArgument("quantize --generic: --calibration-file needs the model; drop --generic "
+                          "or collect with `insitu imatrix` and pass --imatrix");
+  }
   const IsqTarget target = parse_isq_target(a.isq.isq);
   if (target.mix) {
     throw InvalidArgument("quantize --generic: '" + a.isq.isq +
@@ -79,6 +84,8 @@ void run_quantize(const QuantizeArgs& a) {
     if (!im.datasets.empty()) opts.imatrix_dataset = im.datasets.front();
     opts.imatrix_entries = static_cast<int64_t>(im.entries.size());
     opts.imatrix_chunks = im.chunk_count;
+  } else if (!a.isq.calibration_file.empty()) {
+    opts.imatrix_dataset = a.isq.calibration_file;  // collected in memory: no file to name
   }
   if (!std::filesystem::is_directory(input)) opts.general_metadata_from = input;
   const GgufExportReport r = export_gguf(*model, a.output, opts);
