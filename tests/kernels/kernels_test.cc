@@ -57,6 +57,9 @@ std::vector<size_t> fp16_fields(Q t) {
     case Q::kQ3K: return {108};
     case Q::kQ6K: return {208};
     case Q::kTQ2_0: return {64};
+    case Q::kTQ1_0: return {52};
+    case Q::kIQ2_XXS: case Q::kIQ2_XS: case Q::kIQ2_S: case Q::kIQ3_XXS: case Q::kIQ3_S:
+    case Q::kIQ1_S: return {0};
     default: return {};
   }
 }
@@ -79,6 +82,15 @@ std::vector<uint8_t> make_weights(Q t, int64_t n_rows, int64_t n, std::mt19937& 
         std::memcpy(p + off, &h, 2);
       }
       if (t == Q::kMXFP4) p[0] = static_cast<uint8_t>(118 + rng() % 12);
+      if (t == Q::kIQ1_M) {  // the fp16 d lives in the top nibbles of the four u16 scales
+        const uint16_t h = fp32_to_fp16(scale(rng) * (rng() & 1 ? 1.0f : -1.0f));
+        for (int k = 0; k < 4; ++k) {
+          uint16_t sc;
+          std::memcpy(&sc, p + 48 + 2 * k, 2);
+          sc = static_cast<uint16_t>((sc & 0x0FFF) | (((h >> (4 * k)) & 0xF) << 12));
+          std::memcpy(p + 48 + 2 * k, &sc, 2);
+        }
+      }
     }
     return out;
   }
@@ -425,6 +437,29 @@ TEST(Matmul, LongRowsAndManyPanels) {
   ThreadPool pool(2);
   for (Q t : {Q::kQ4_1, Q::kQ4K, Q::kQ6K, Q::kQ8_0}) {
     check_matmul(t, 2304, 150, {1, 9, 12}, pool, rng);
+  }
+}
+
+// Every quantized kernel type has a block decoder, so prompt-sized matmuls of every one run as
+// panel GEMMs rather than per-row dot products.
+TEST(Decode, EveryQuantizedKernelTypeHasADecoder) {
+  for (Q t : kKernelTypes) {
+    if (!type_traits(t).is_quantized) continue;
+    const DecodeInfo* info = decode_info(t);
+    ASSERT_NE(info, nullptr) << quant_type_name(t);
+    EXPECT_EQ(info->act, type_traits(t).vec_dot_type) << quant_type_name(t);
+    EXPECT_EQ(info->block_bytes, quant_type_size(t)) << quant_type_name(t);
+  }
+}
+
+// The grid i-quants and tq1_0 (16- and 32-element sub-blocks, values from lattice tables) through
+// the panel GEMM over a partial input chunk, several panels and token tiles.
+TEST(Matmul, GridTypesThroughPanels) {
+  std::mt19937 rng(23);
+  ThreadPool pool(2);
+  for (Q t : {Q::kIQ1_S, Q::kIQ1_M, Q::kIQ2_XXS, Q::kIQ2_XS, Q::kIQ2_S, Q::kIQ3_XXS, Q::kIQ3_S,
+              Q::kTQ1_0}) {
+    check_matmul(t, 1280, 40, {8, 17}, pool, rng);
   }
 }
 

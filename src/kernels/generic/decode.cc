@@ -10,6 +10,7 @@
 
 #include "quant/blocks.h"
 #include "quant/float_convert.h"
+#include "quant/iq_tables.h"
 
 namespace insitu {
 namespace {
@@ -234,6 +235,171 @@ void decode_tq2_0(const void* p, int8_t* v, float* scale, float* min) {
   }
 }
 
+// ---- grid i-quants and tq1_0 (ports of dequantize_row_iq* / _tq1_0 in quant/) -----------------
+// Their values are lattice points: v is the signed grid value and the scale carries d times the
+// sub-block factor. Every grid magnitude has at most 6 bits and d*(2s+1) at most 16, so each
+// scale * v is exact in float and equals the dequantizer's product.
+
+// Eight grid bytes (element j in byte j), negated where bit j of `signs` is set.
+void signed_grid8(uint64_t grid, uint8_t signs, int8_t* v) {
+  for (int j = 0; j < 8; ++j) {
+    const int g = static_cast<int>((grid >> (8 * j)) & 0xFF);
+    v[j] = static_cast<int8_t>((signs >> j) & 1 ? -g : g);
+  }
+}
+
+// Two 4-wide grid entries (IQ3) as one group of eight.
+uint64_t join_grid4(uint32_t lo, uint32_t hi) { return lo | static_cast<uint64_t>(hi) << 32; }
+
+// d * (0.5 + s) * 0.25 (IQ2) or * 0.5 (IQ3) written as d * (2s + 1) / 8 or / 4: exact either way.
+float odd_scale(float d, int s, float pow2) { return d * static_cast<float>(2 * s + 1) * pow2; }
+
+void decode_iq2_xxs(const void* p, int8_t* v, float* scale, float* min) {
+  const auto& b = *static_cast<const BlockIQ2XXS*>(p);
+  const float d = fp16_to_fp32(b.d);
+  for (int ib = 0; ib < 8; ++ib, v += 32) {
+    uint32_t aux[2];
+    std::memcpy(aux, b.qs + 4 * ib, sizeof(aux));
+    for (int l = 0; l < 4; ++l) {
+      const int idx = static_cast<int>((aux[0] >> (8 * l)) & 0xFF);
+      signed_grid8(kGridIQ2XXS[idx], kSignsIQ2XS[(aux[1] >> (7 * l)) & 127], v + 8 * l);
+    }
+    scale[ib] = odd_scale(d, static_cast<int>(aux[1] >> 28), 0.125f);
+    min[ib] = 0.0f;
+  }
+}
+
+// IQ2_XS / IQ2_S 16-element sub-blocks: scales[ib] low nibble for elements 0..15 of the 32,
+// high nibble for 16..31.
+void iq2_scales16(float d, const uint8_t* scales, float* scale, float* min) {
+  for (int s = 0; s < 16; ++s) {
+    scale[s] = odd_scale(d, (scales[s / 2] >> (4 * (s % 2))) & 0x0F, 0.125f);
+    min[s] = 0.0f;
+  }
+}
+
+void decode_iq2_xs(const void* p, int8_t* v, float* scale, float* min) {
+  const auto& b = *static_cast<const BlockIQ2XS*>(p);
+  const float d = fp16_to_fp32(b.d);
+  for (int g = 0; g < 32; ++g) {
+    const uint16_t q = b.qs[g];
+    signed_grid8(kGridIQ2XS[q & 511], kSignsIQ2XS[q >> 9], v + 8 * g);
+  }
+  iq2_scales16(d, b.scales, scale, min);
+}
+
+// qs[0..32): low 8 index bits, qs[32..64): one sign byte per 8, qh: 2 high index bits per 8.
+void decode_iq2_s(const void* p, int8_t* v, float* scale, float* min) {
+  const auto& b = *static_cast<const BlockIQ2S*>(p);
+  const float d = fp16_to_fp32(b.d);
+  for (int g = 0; g < 32; ++g) {
+    const int ib = g / 4, l = g % 4;
+    const int idx = b.qs[g] | ((b.qh[ib] << (8 - 2 * l)) & 0x300);
+    signed_grid8(kGridIQ2S[idx], b.qs[kQK_K / 8 + g], v + 8 * g);
+  }
+  iq2_scales16(d, b.scales, scale, min);
+}
+
+// qs[0..64): grid indices, two per 8 elements; then per 32 a u32 of 4 x 7-bit signs | s << 28.
+void decode_iq3_xxs(const void* p, int8_t* v, float* scale, float* min) {
+  const auto& b = *static_cast<const BlockIQ3XXS*>(p);
+  const float d = fp16_to_fp32(b.d);
+  for (int ib = 0; ib < 8; ++ib, v += 32) {
+    const uint8_t* qs = b.qs + 8 * ib;
+    uint32_t aux;
+    std::memcpy(&aux, b.qs + kQK_K / 4 + 4 * ib, sizeof(aux));
+    for (int l = 0; l < 4; ++l) {
+      const uint64_t grid = join_grid4(kGridIQ3XXS[qs[2 * l]], kGridIQ3XXS[qs[2 * l + 1]]);
+      signed_grid8(grid, kSignsIQ2XS[(aux >> (7 * l)) & 127], v + 8 * l);
+    }
+    scale[ib] = odd_scale(d, static_cast<int>(aux >> 28), 0.25f);
+    min[ib] = 0.0f;
+  }
+}
+
+// Per 32: qs 8 low index bytes, qh one byte of 9th bits, 4 sign bytes; 4-bit scales in pairs.
+void decode_iq3_s(const void* p, int8_t* v, float* scale, float* min) {
+  const auto& b = *static_cast<const BlockIQ3S*>(p);
+  const float d = fp16_to_fp32(b.d);
+  for (int ib = 0; ib < 8; ++ib, v += 32) {
+    const uint8_t* qs = b.qs + 8 * ib;
+    const int qh = b.qh[ib];
+    for (int l = 0; l < 4; ++l) {
+      const int i1 = qs[2 * l] | ((qh << (8 - 2 * l)) & 256);
+      const int i2 = qs[2 * l + 1] | ((qh << (7 - 2 * l)) & 256);
+      signed_grid8(join_grid4(kGridIQ3S[i1], kGridIQ3S[i2]), b.signs[4 * ib + l], v + 8 * l);
+    }
+    scale[ib] = odd_scale(d, (b.scales[ib / 2] >> (4 * (ib % 2))) & 0x0F, 1.0f);
+    min[ib] = 0.0f;
+  }
+}
+
+// IQ1: x = dl * (grid +- 1/8) is stored as v = 8 * grid +- 1 (in -9..9) with scale dl / 8.
+void iq1_group(int idx, bool neg_delta, int8_t* v) {
+  const uint64_t grid = kGridIQ1S[idx];
+  for (int j = 0; j < 8; ++j) {
+    const int g = static_cast<int8_t>((grid >> (8 * j)) & 0xFF);
+    v[j] = static_cast<int8_t>(8 * g + (neg_delta ? -1 : 1));
+  }
+}
+
+void decode_iq1_s(const void* p, int8_t* v, float* scale, float* min) {
+  const auto& b = *static_cast<const BlockIQ1S*>(p);
+  const float d = fp16_to_fp32(b.d);
+  for (int ib = 0; ib < 8; ++ib, v += 32) {
+    const int qh = b.qh[ib];
+    for (int l = 0; l < 4; ++l) {
+      iq1_group(b.qs[4 * ib + l] | (((qh >> (3 * l)) & 7) << 8), (qh & 0x8000) != 0, v + 8 * l);
+    }
+    scale[ib] = odd_scale(d, (qh >> 12) & 7, 0.125f);
+    min[ib] = 0.0f;
+  }
+}
+
+// 3-bit scales per 16 in `scales` (whose top nibbles hold the fp16 d), a delta sign bit per 8.
+void decode_iq1_m(const void* p, int8_t* v, float* scale, float* min) {
+  const auto& b = *static_cast<const BlockIQ1M*>(p);
+  uint16_t sc[4];
+  std::memcpy(sc, b.scales, sizeof(sc));
+  const uint16_t d16 = static_cast<uint16_t>((sc[0] >> 12) | ((sc[1] >> 8) & 0x00F0) |
+                                             ((sc[2] >> 4) & 0x0F00) | (sc[3] & 0xF000));
+  const float d = fp16_to_fp32(d16);
+  for (int g = 0; g < 32; ++g) {
+    const int qh = b.qh[g / 2] >> (4 * (g % 2));
+    iq1_group(b.qs[g] | ((qh & 7) << 8), (qh & 8) != 0, v + 8 * g);
+  }
+  for (int s = 0; s < 16; ++s) {
+    scale[s] = odd_scale(d, (sc[s / 4] >> (3 * (s % 4))) & 7, 0.125f);
+    min[s] = 0.0f;
+  }
+}
+
+// Five trits per byte, most significant first: trit n of byte q is (uint8(q * 3^n) * 3) >> 8.
+// Element order: qs[0..32) for trits 0..4 (32 each), qs[32..48) likewise (16 each), then qh[0..4)
+// for trits 0..3. v = trit - 1.
+void decode_tq1_0(const void* p, int8_t* v, float* scale, float* min) {
+  static constexpr uint8_t kPow3[5] = {1, 3, 9, 27, 81};
+  const auto& b = *static_cast<const BlockTQ1_0*>(p);
+  auto trit = [](uint8_t q, int n) {
+    const uint8_t s = static_cast<uint8_t>(q * kPow3[n]);
+    return static_cast<int8_t>(((static_cast<uint16_t>(s) * 3) >> 8) - 1);
+  };
+  for (int n = 0; n < 5; ++n) {
+    for (int m = 0; m < 32; ++m) *v++ = trit(b.qs[m], n);
+  }
+  for (int n = 0; n < 5; ++n) {
+    for (int m = 0; m < 16; ++m) *v++ = trit(b.qs[32 + m], n);
+  }
+  for (int n = 0; n < 4; ++n) {
+    for (int m = 0; m < 4; ++m) *v++ = trit(b.qh[m], n);
+  }
+  const float d = fp16_to_fp32(b.d);
+  for (int s = 0; s < 8; ++s) {
+    scale[s] = d;
+    min[s] = 0.0f;
+  }
+}
+
 using Q = QuantType;
 const DecodeInfo kDecoders[] = {
     {Q::kQ4_0, 32, 32, false, Q::kQ8_0, sizeof(BlockQ4_0), decode_q4_0},
@@ -250,6 +416,14 @@ const DecodeInfo kDecoders[] = {
     {Q::kQ6K, 256, 16, false, Q::kQ8K, sizeof(BlockQ6K), decode_q6_k},
     {Q::kIQ4_XS, 256, 32, false, Q::kQ8K, sizeof(BlockIQ4XS), decode_iq4_xs},
     {Q::kTQ2_0, 256, 32, false, Q::kQ8K, sizeof(BlockTQ2_0), decode_tq2_0},
+    {Q::kTQ1_0, 256, 32, false, Q::kQ8K, sizeof(BlockTQ1_0), decode_tq1_0},
+    {Q::kIQ2_XXS, 256, 32, false, Q::kQ8K, sizeof(BlockIQ2XXS), decode_iq2_xxs},
+    {Q::kIQ2_XS, 256, 16, false, Q::kQ8K, sizeof(BlockIQ2XS), decode_iq2_xs},
+    {Q::kIQ2_S, 256, 16, false, Q::kQ8K, sizeof(BlockIQ2S), decode_iq2_s},
+    {Q::kIQ3_XXS, 256, 32, false, Q::kQ8K, sizeof(BlockIQ3XXS), decode_iq3_xxs},
+    {Q::kIQ3_S, 256, 32, false, Q::kQ8K, sizeof(BlockIQ3S), decode_iq3_s},
+    {Q::kIQ1_S, 256, 32, false, Q::kQ8K, sizeof(BlockIQ1S), decode_iq1_s},
+    {Q::kIQ1_M, 256, 16, false, Q::kQ8K, sizeof(BlockIQ1M), decode_iq1_m},
 };
 
 float amax_of(const float* x, int n) {

@@ -25,7 +25,7 @@ struct DecodeInfo {
   DecodeBlockFn decode;
 };
 
-// The decoder of a weight type, or null for types without one (floats, grid-based i-quants).
+// The decoder of a weight type, or null for types without one (floats).
 const DecodeInfo* decode_info(QuantType type);
 
 // Decodes rows [0, n_rows) of a weight (row_bytes apart, n elements each) into `out` with

@@ -8,7 +8,6 @@
 #include "kernels/kernel_table.h"
 #include "quant/blocks.h"
 #include "quant/float_convert.h"
-#include "quant/type_traits.h"
 
 namespace insitu {
 namespace {
@@ -85,29 +84,6 @@ float vec_dot_bf16(int64_t n, const void* w, const void* a) {
   return sum;
 }
 
-// Types whose values come from lattice grids (i-quants below 4 bits, tq1_0): weights through the
-// type table's dequantizer, activations as q8_K values d * q.
-template <QuantType kType>
-float vec_dot_via_dequant(int64_t n, const void* w, const void* a) {
-  static const TypeTraits& tt = type_traits(kType);
-  const auto* wb = static_cast<const uint8_t*>(w);
-  const auto* y = static_cast<const BlockQ8K*>(a);
-  float buf[kQK_K];
-  float sum = 0.0f;
-  for (int64_t b = 0; b < n / kQK_K; ++b) {
-    tt.dequantize_row(wb + b * tt.type_size, buf, kQK_K);
-    float part = 0.0f;
-    for (int i = 0; i < kQK_K; ++i) part += buf[i] * static_cast<float>(y[b].qs[i]);
-    sum += part * y[b].d;
-  }
-  return sum;
-}
-
-template <QuantType kType>
-void set_via_dequant(KernelTable& t) {
-  if (type_traits(kType).dequantize_row != nullptr) t.vec_dot[type_slot(kType)] = vec_dot_via_dequant<kType>;
-}
-
 template <QuantType kType>
 void set_decoded(KernelTable& t) {
   t.vec_dot[type_slot(kType)] = vec_dot_decoded<kType>;
@@ -135,14 +111,14 @@ void fill_generic_kernels(KernelTable& t) {
   set_decoded<QuantType::kQ6K>(t);
   set_decoded<QuantType::kIQ4_XS>(t);
   set_decoded<QuantType::kTQ2_0>(t);
-  set_via_dequant<QuantType::kIQ1_S>(t);
-  set_via_dequant<QuantType::kIQ1_M>(t);
-  set_via_dequant<QuantType::kIQ2_XXS>(t);
-  set_via_dequant<QuantType::kIQ2_XS>(t);
-  set_via_dequant<QuantType::kIQ2_S>(t);
-  set_via_dequant<QuantType::kIQ3_XXS>(t);
-  set_via_dequant<QuantType::kIQ3_S>(t);
-  set_via_dequant<QuantType::kTQ1_0>(t);
+  set_decoded<QuantType::kIQ1_S>(t);
+  set_decoded<QuantType::kIQ1_M>(t);
+  set_decoded<QuantType::kIQ2_XXS>(t);
+  set_decoded<QuantType::kIQ2_XS>(t);
+  set_decoded<QuantType::kIQ2_S>(t);
+  set_decoded<QuantType::kIQ3_XXS>(t);
+  set_decoded<QuantType::kIQ3_S>(t);
+  set_decoded<QuantType::kTQ1_0>(t);
   t.quantize_act[type_slot(QuantType::kQ8_0)] = quantize_act_q8_0_ref;
   t.quantize_act[type_slot(QuantType::kQ8_1)] = quantize_act_q8_1_ref;
   t.quantize_act[type_slot(QuantType::kQ8K)] = quantize_act_q8_k_ref;
