@@ -1,8 +1,7 @@
 #include "model/gguf_export.h"
 
-#include <spdlog/spdlog.h>
-
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -80,7 +79,8 @@ GgufExportReport export_gguf(const Model& model, const std::string& path,
           Value::u32(static_cast<uint32_t>(options.imatrix_entries)));
   }
   if (options.imatrix_chunks > 0)
-    w.set("quantize.imatrix.chunks_count", Value::u32(static_cast<uint32_t>(options.imatrix_chunks)));
+    w.set("quantize.imatrix.chunks_count",
+          Value::u32(static_cast<uint32_t>(options.imatrix_chunks)));
 
   std::vector<const Weight*> order;
   for (const Weight& wt : model.weights()) order.push_back(&wt);
@@ -97,9 +97,10 @@ GgufExportReport export_gguf(const Model& model, const std::string& path,
                                              options.show_progress);
   for (const Weight* wt : order) {
     if (static_cast<uint32_t>(wt->type) >= 1000) {
-      throw Unsupported(fmt::format("gguf export: tensor '{}' is {}, which has no GGUF form; "
-                                    "GGUF types: {}", wt->name, quant_type_name(wt->type),
-                                    quant_type_name_list()));
+      throw Unsupported(
+          fmt::format("gguf export: tensor '{}' is {}, which has no GGUF form; "
+                      "GGUF types: {}",
+                      wt->name, quant_type_name(wt->type), quant_type_name_list()));
     }
     w.add_tensor(wt->name, wt->type, wt->ne, [wt, progress](ByteSink& out) {
       out.write(wt->data, wt->nbytes);
@@ -114,8 +115,7 @@ GgufExportReport export_gguf(const Model& model, const std::string& path,
     factors = std::make_shared<std::vector<float>>(llama3_rope_freq_factors(c));
     if (!factors->empty()) {
       const auto* bytes = reinterpret_cast<const uint8_t*>(factors->data());
-      w.add_tensor("rope_freqs.weight", QuantType::kF32,
-                   {static_cast<int64_t>(factors->size())},
+      w.add_tensor("rope_freqs.weight", QuantType::kF32, {static_cast<int64_t>(factors->size())},
                    std::span<const uint8_t>(bytes, factors->size() * sizeof(float)));
       ++report.n_tensors;
       report.tensor_bytes += factors->size() * sizeof(float);

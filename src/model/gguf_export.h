@@ -31,8 +31,8 @@ struct GgufExportOptions {
   std::string imatrix_dataset;
   int64_t imatrix_entries = 0;
   int64_t imatrix_chunks = 0;
-  // A GGUF file whose general.* descriptive keys (license, tags, ...) are carried over; empty: none.
-  // The CLI names the source when it is a GGUF.
+  // A GGUF file whose general.* descriptive keys (license, tags, ...) are carried over; empty:
+  // none. The CLI names the source when it is a GGUF.
   std::string general_metadata_from;
   bool show_progress = true;
 };

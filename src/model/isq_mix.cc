@@ -24,22 +24,34 @@ struct MixRow {
 };
 
 constexpr MixRow kMixes[] = {
-    {M::kQ4_0, "q4_0_mix", "Q4_0", Q::kQ4_0},       {M::kQ4_1, "q4_1_mix", "Q4_1", Q::kQ4_1},
-    {M::kQ8_0, "q8_0_mix", "Q8_0", Q::kQ8_0},       {M::kQ5_0, "q5_0_mix", "Q5_0", Q::kQ5_0},
-    {M::kQ5_1, "q5_1_mix", "Q5_1", Q::kQ5_1},       {M::kQ2K, "q2k_mix", "Q2_K", Q::kQ2K},
-    {M::kQ3K_S, "q3k_s", "Q3_K_S", Q::kQ3K},        {M::kQ3K_M, "q3k_m", "Q3_K_M", Q::kQ3K},
-    {M::kQ3K_L, "q3k_l", "Q3_K_L", Q::kQ3K},        {M::kQ4K_S, "q4k_s", "Q4_K_S", Q::kQ4K},
-    {M::kQ4K_M, "q4k_m", "Q4_K_M", Q::kQ4K},        {M::kQ5K_S, "q5k_s", "Q5_K_S", Q::kQ5K},
-    {M::kQ5K_M, "q5k_m", "Q5_K_M", Q::kQ5K},        {M::kQ6K, "q6k_mix", "Q6_K", Q::kQ6K},
+    {M::kQ4_0, "q4_0_mix", "Q4_0", Q::kQ4_0},
+    {M::kQ4_1, "q4_1_mix", "Q4_1", Q::kQ4_1},
+    {M::kQ8_0, "q8_0_mix", "Q8_0", Q::kQ8_0},
+    {M::kQ5_0, "q5_0_mix", "Q5_0", Q::kQ5_0},
+    {M::kQ5_1, "q5_1_mix", "Q5_1", Q::kQ5_1},
+    {M::kQ2K, "q2k_mix", "Q2_K", Q::kQ2K},
+    {M::kQ3K_S, "q3k_s", "Q3_K_S", Q::kQ3K},
+    {M::kQ3K_M, "q3k_m", "Q3_K_M", Q::kQ3K},
+    {M::kQ3K_L, "q3k_l", "Q3_K_L", Q::kQ3K},
+    {M::kQ4K_S, "q4k_s", "Q4_K_S", Q::kQ4K},
+    {M::kQ4K_M, "q4k_m", "Q4_K_M", Q::kQ4K},
+    {M::kQ5K_S, "q5k_s", "Q5_K_S", Q::kQ5K},
+    {M::kQ5K_M, "q5k_m", "Q5_K_M", Q::kQ5K},
+    {M::kQ6K, "q6k_mix", "Q6_K", Q::kQ6K},
     {M::kIQ2_XXS, "iq2_xxs_mix", "IQ2_XXS", Q::kIQ2_XXS},
     {M::kIQ2_XS, "iq2_xs_mix", "IQ2_XS", Q::kIQ2_XS},
-    {M::kQ2K_S, "q2k_s", "Q2_K_S", Q::kQ2K},        {M::kIQ3_XS, "iq3_xs", "IQ3_XS", Q::kIQ3_S},
+    {M::kQ2K_S, "q2k_s", "Q2_K_S", Q::kQ2K},
+    {M::kIQ3_XS, "iq3_xs", "IQ3_XS", Q::kIQ3_S},
     {M::kIQ3_XXS, "iq3_xxs_mix", "IQ3_XXS", Q::kIQ3_XXS},
-    {M::kIQ1_S, "iq1_s_mix", "IQ1_S", Q::kIQ1_S},   {M::kIQ4_NL, "iq4_nl_mix", "IQ4_NL", Q::kIQ4_NL},
-    {M::kIQ3_S, "iq3_s_mix", "IQ3_S", Q::kIQ3_S},   {M::kIQ3_M, "iq3_m", "IQ3_M", Q::kIQ3_S},
-    {M::kIQ2_S, "iq2_s_mix", "IQ2_S", Q::kIQ2_XS},  {M::kIQ2_M, "iq2_m", "IQ2_M", Q::kIQ2_S},
+    {M::kIQ1_S, "iq1_s_mix", "IQ1_S", Q::kIQ1_S},
+    {M::kIQ4_NL, "iq4_nl_mix", "IQ4_NL", Q::kIQ4_NL},
+    {M::kIQ3_S, "iq3_s_mix", "IQ3_S", Q::kIQ3_S},
+    {M::kIQ3_M, "iq3_m", "IQ3_M", Q::kIQ3_S},
+    {M::kIQ2_S, "iq2_s_mix", "IQ2_S", Q::kIQ2_XS},
+    {M::kIQ2_M, "iq2_m", "IQ2_M", Q::kIQ2_S},
     {M::kIQ4_XS, "iq4_xs_mix", "IQ4_XS", Q::kIQ4_XS},
-    {M::kIQ1_M, "iq1_m_mix", "IQ1_M", Q::kIQ1_M},   {M::kTQ1_0, "tq1_0_mix", "TQ1_0", Q::kTQ1_0},
+    {M::kIQ1_M, "iq1_m_mix", "IQ1_M", Q::kIQ1_M},
+    {M::kTQ1_0, "tq1_0_mix", "TQ1_0", Q::kTQ1_0},
     {M::kTQ2_0, "tq2_0_mix", "TQ2_0", Q::kTQ2_0},
 };
 
@@ -98,7 +110,8 @@ QuantType isq_mix_tensor_type(IsqMix ftype, const IsqModelShape& model, WeightRo
   const int n_expert = model.n_expert;
   const int n_layer = model.n_layer;
   // llama.cpp's LLM_TYPE_70B as inferred for quantization: an 80-layer llama with grouped KV.
-  const bool is_70b = model.arch == Arch::kLlama && n_layer == 80 && model.n_head != model.n_head_kv;
+  const bool is_70b =
+      model.arch == Arch::kLlama && n_layer == 80 && model.n_head != model.n_head_kv;
   // Dense models: llama.cpp's attention-v and ffn-down counters equal the layer index.
   const int i_attention_wv = layer, n_attention_wv = n_layer;
   const int i_layer = layer;
@@ -125,8 +138,10 @@ QuantType isq_mix_tensor_type(IsqMix ftype, const IsqModelShape& model, WeightRo
     }
   } else if (is_low_iq(ftype)) {
     if (role == R::kAttnV) {
-      if (n_gqa >= 4 || n_expert >= 4) new_type = Q::kQ4K;
-      else new_type = ftype == M::kIQ2_S || ftype == M::kIQ2_M ? Q::kIQ3_S : Q::kQ2K;
+      if (n_gqa >= 4 || n_expert >= 4)
+        new_type = Q::kQ4K;
+      else
+        new_type = ftype == M::kIQ2_S || ftype == M::kIQ2_M ? Q::kIQ3_S : Q::kQ2K;
     } else if (n_expert == 8 && role == R::kAttnK) {
       new_type = Q::kQ4K;
     } else if (role == R::kFfnDown) {
@@ -137,8 +152,10 @@ QuantType isq_mix_tensor_type(IsqMix ftype, const IsqModelShape& model, WeightRo
       if (n_expert == 8) {
         new_type = Q::kQ5K;
       } else {
-        if (ftype == M::kIQ1_S || ftype == M::kIQ1_M) new_type = Q::kIQ2_XXS;
-        else if (ftype == M::kIQ2_S || ftype == M::kIQ2_M) new_type = Q::kIQ3_S;
+        if (ftype == M::kIQ1_S || ftype == M::kIQ1_M)
+          new_type = Q::kIQ2_XXS;
+        else if (ftype == M::kIQ2_S || ftype == M::kIQ2_M)
+          new_type = Q::kIQ3_S;
       }
     }
   } else if (role == R::kAttnV) {
@@ -220,11 +237,16 @@ QuantType isq_mix_tensor_type(IsqMix ftype, const IsqModelShape& model, WeightRo
         new_type = Q::kQ5K;
       }
     } else {
-      if (ftype == M::kQ2K) new_type = Q::kQ3K;
-      else if (ftype == M::kIQ3_XXS) new_type = Q::kIQ3_S;
-      else if (ftype == M::kQ3K_M) new_type = Q::kQ4K;
-      else if (ftype == M::kQ3K_L) new_type = Q::kQ5K;
-      else if (ftype == M::kIQ3_M) new_type = Q::kQ4K;
+      if (ftype == M::kQ2K)
+        new_type = Q::kQ3K;
+      else if (ftype == M::kIQ3_XXS)
+        new_type = Q::kIQ3_S;
+      else if (ftype == M::kQ3K_M)
+        new_type = Q::kQ4K;
+      else if (ftype == M::kQ3K_L)
+        new_type = Q::kQ5K;
+      else if (ftype == M::kIQ3_M)
+        new_type = Q::kQ4K;
     }
   } else if (role == R::kFfnGate || role == R::kFfnUp) {
     if (ftype == M::kIQ3_XS && i_layer >= n_layer / 8 && i_layer < 7 * n_layer / 8) {
@@ -237,7 +259,11 @@ QuantType isq_mix_tensor_type(IsqMix ftype, const IsqModelShape& model, WeightRo
 bool isq_mix_requires_imatrix(IsqMix mix, WeightRole role, QuantType type) {
   if (role == WeightRole::kTokenEmbedding || role == WeightRole::kOutput) return false;
   switch (type) {
-    case Q::kIQ3_XXS: case Q::kIQ2_XXS: case Q::kIQ2_XS: case Q::kIQ2_S: case Q::kIQ1_M:
+    case Q::kIQ3_XXS:
+    case Q::kIQ2_XXS:
+    case Q::kIQ2_XS:
+    case Q::kIQ2_S:
+    case Q::kIQ1_M:
     case Q::kIQ1_S:
       return true;
     case Q::kQ2K:

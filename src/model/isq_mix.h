@@ -1,14 +1,14 @@
 // llama.cpp's quantization mixes ("file types" such as Q4_K_M) as ISQ targets: a per-tensor recipe
 // that picks each weight's type from its role, its layer and the model's shape.
 //
-// A port of llama_tensor_get_type_impl and tensor_requires_imatrix in src/llama-quant.cpp (llama.cpp
-// as vendored in llama-cpp-python 0.3.36) for dense models: the output/tied-embedding rule, the
-// attention-v and ffn-down schedules (use_more_bits, first-eighth/sixteenth layers), the GQA and
-// expert-count conditions and the 70B rule. llama.cpp counts attention-v and ffn-down tensors in
-// file order (layer by layer), which for a dense model is the layer index used here. Rules for
-// architectures insitu does not run (Falcon, GLM-5, BailingMoE3) are left out. The row-length
-// fallback that llama.cpp applies afterwards is isq_row_fallback (model/isq.h), which plan_isq
-// applies to a mix's decisions as it does to a single type's.
+// A port of llama_tensor_get_type_impl and tensor_requires_imatrix in src/llama-quant.cpp
+// (llama.cpp as vendored in llama-cpp-python 0.3.36) for dense models: the output/tied-embedding
+// rule, the attention-v and ffn-down schedules (use_more_bits, first-eighth/sixteenth layers), the
+// GQA and expert-count conditions and the 70B rule. llama.cpp counts attention-v and ffn-down
+// tensors in file order (layer by layer), which for a dense model is the layer index used here.
+// Rules for architectures insitu does not run (Falcon, GLM-5, BailingMoE3) are left out. The
+// row-length fallback that llama.cpp applies afterwards is isq_row_fallback (model/isq.h), which
+// plan_isq applies to a mix's decisions as it does to a single type's.
 //
 // Names: llama.cpp's ftype names in insitu's spelling ("q4k_m", "q3k_s", "iq3_xs", "iq2_m"); the
 // ftypes whose llama.cpp name is also a tensor type's ("Q4_0", "Q2_K", "IQ2_XXS", ...) take a

@@ -22,9 +22,11 @@ void write_gguf_tokenizer(const Tokenizer& tokenizer, gguf::GgufWriter& w) {
     if (pre.empty()) {
       std::string steps;
       for (const std::string& re : lt->pre_tokenizer()->regexes()) steps += "\n  " + re;
-      throw Unsupported("gguf export: " + v.source + ": the pre-tokenizer matches no llama.cpp "
+      throw Unsupported("gguf export: " + v.source +
+                        ": the pre-tokenizer matches no llama.cpp "
                         "tokenizer.ggml.pre type (llama.cpp would split text differently); its "
-                        "steps:" + steps);
+                        "steps:" +
+                        steps);
     }
   }
   w.set("tokenizer.ggml.model", Value::string(v.model));
@@ -55,13 +57,20 @@ void write_gguf_tokenizer(const Tokenizer& tokenizer, gguf::GgufWriter& w) {
     const char* key;
     int32_t id;
   } ids[] = {
-      {"tokenizer.ggml.bos_token_id", v.bos},         {"tokenizer.ggml.eos_token_id", v.eos},
-      {"tokenizer.ggml.eot_token_id", v.eot},         {"tokenizer.ggml.eom_token_id", v.eom},
-      {"tokenizer.ggml.unknown_token_id", v.unk},     {"tokenizer.ggml.seperator_token_id", v.sep},
-      {"tokenizer.ggml.padding_token_id", v.pad},     {"tokenizer.ggml.mask_token_id", v.mask},
-      {"tokenizer.ggml.fim_pre_token_id", v.fim_pre}, {"tokenizer.ggml.fim_suf_token_id", v.fim_suf},
-      {"tokenizer.ggml.fim_mid_token_id", v.fim_mid}, {"tokenizer.ggml.fim_pad_token_id", v.fim_pad},
-      {"tokenizer.ggml.fim_rep_token_id", v.fim_rep}, {"tokenizer.ggml.fim_sep_token_id", v.fim_sep},
+      {"tokenizer.ggml.bos_token_id", v.bos},
+      {"tokenizer.ggml.eos_token_id", v.eos},
+      {"tokenizer.ggml.eot_token_id", v.eot},
+      {"tokenizer.ggml.eom_token_id", v.eom},
+      {"tokenizer.ggml.unknown_token_id", v.unk},
+      {"tokenizer.ggml.seperator_token_id", v.sep},
+      {"tokenizer.ggml.padding_token_id", v.pad},
+      {"tokenizer.ggml.mask_token_id", v.mask},
+      {"tokenizer.ggml.fim_pre_token_id", v.fim_pre},
+      {"tokenizer.ggml.fim_suf_token_id", v.fim_suf},
+      {"tokenizer.ggml.fim_mid_token_id", v.fim_mid},
+      {"tokenizer.ggml.fim_pad_token_id", v.fim_pad},
+      {"tokenizer.ggml.fim_rep_token_id", v.fim_rep},
+      {"tokenizer.ggml.fim_sep_token_id", v.fim_sep},
   };
   for (const auto& [key, id] : ids)
     if (id >= 0) w.set(key, Value::u32(static_cast<uint32_t>(id)));

@@ -47,7 +47,8 @@ TEST_F(CliQuantize, MixWritesAGgufModelThatRuns) {
   EXPECT_EQ(f->find_tensor("blk.0.ffn_down.weight")->type, QuantType::kQ6K);
   EXPECT_EQ(f->find_tensor("blk.4.ffn_down.weight")->type, QuantType::kQ4K);
   log = run("run --format gguf -f '" + out("m.gguf") +
-                "' -t 2 --raw --greedy -n 4 -p 'The capital of France is'", &status);
+                "' -t 2 --raw --greedy -n 4 -p 'The capital of France is'",
+            &status);
   EXPECT_EQ(status, 0) << log;
   EXPECT_NE(log.find("Paris"), std::string::npos) << log;
 }
@@ -63,8 +64,8 @@ TEST_F(CliQuantize, PureWithAMixIsRefused) {
 
 TEST_F(CliQuantize, GenericPathConvertsFloatTensorsOnly) {
   int status = 0;
-  std::string log = run("quantize" + src_ + "--generic --isq q8_0 -o '" + out("g.gguf") + "'",
-                        &status);
+  std::string log =
+      run("quantize" + src_ + "--generic --isq q8_0 -o '" + out("g.gguf") + "'", &status);
   ASSERT_EQ(status, 0) << log;
   // The shipped tensors are already quantized: the generic path copies them as they are.
   EXPECT_EQ(gguf::GgufFile::open(out("g.gguf"))->find_tensor("blk.0.attn_q.weight")->type,

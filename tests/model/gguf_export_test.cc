@@ -177,7 +177,7 @@ TEST_F(GgufExport, HuggingFaceSourceExportsWithLlamaCppConventions) {
   expect_same_model(*hf, *back);
   const auto f = gguf::GgufFile::open(out("hf.gguf"));
   EXPECT_EQ(f->get_string("tokenizer.ggml.pre"), "smollm");
-  EXPECT_EQ(f->get_u64("general.file_type"), 7u);  // unset: the type most bytes are in (q8_0)
+  EXPECT_EQ(f->get_u64("general.file_type"), 7u);       // unset: the type most bytes are in (q8_0)
   EXPECT_EQ(f->find_tensor("output.weight"), nullptr);  // tied
 
   // The Q/K rows the HF loader permuted into GGUF order equal the shipped file's, requantized.

@@ -2,18 +2,18 @@
 // llama-quantize's (tests/data/reference/isq_mixes.json, made by scripts/gen_isq_mix_reference.py),
 // with and without an importance matrix; the shipped files are themselves such mixes; loading with
 // a mix applies exactly those decisions; and the flag rules (names, --pure) hold.
+#include "model/isq_mix.h"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
 #include <map>
-
 #include <nlohmann/json.hpp>
 
 #include "insitu/error.h"
 #include "io/gguf.h"
 #include "model/isq.h"
-#include "model/isq_mix.h"
 #include "model/model.h"
 #include "quant/type_traits.h"
 #include "test_paths.h"
@@ -47,8 +47,8 @@ std::map<std::string, std::string> expected_types(const nlohmann::json& rec, int
   std::map<std::string, std::string> out;
   for (const char* whole : {"token_embd", "output"})
     if (rec.contains(whole)) out[std::string(whole) + ".weight"] = rec[whole];
-  for (const char* role : {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up",
-                           "ffn_down"}) {
+  for (const char* role :
+       {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"}) {
     const std::vector<std::string> types = expand(rec.at(role).get<std::string>());
     EXPECT_EQ(static_cast<int>(types.size()), n_layer) << role;
     for (int il = 0; il < static_cast<int>(types.size()); ++il)
@@ -147,7 +147,8 @@ TEST_P(IsqMixReference, LoadAppliesThePlan) {
   o.type = isq_mix_default_type(mix);
   o.mix = mix;
   o.show_progress = false;
-  const auto want = expected_types((*ref_)["mixes"][isq_mix_name(mix)]["plain"], (*ref_)["n_layer"]);
+  const auto want =
+      expected_types((*ref_)["mixes"][isq_mix_name(mix)]["plain"], (*ref_)["n_layer"]);
   LoadOptions lo;
   lo.path = path_;
   lo.n_threads = 2;
@@ -206,13 +207,15 @@ TEST(IsqMix, RecipeRulesOnALargeLlama) {
   const IsqModelShape small{Arch::kLlama, 32, 32, 8, 0, false};
   EXPECT_EQ(isq_mix_tensor_type(IsqMix::kQ3K_M, small, R::kAttnV, 5, 4096, false), Q::kQ4K);
   // Untied embeddings keep the mix's type; the output head gets q6k.
-  EXPECT_EQ(isq_mix_tensor_type(IsqMix::kQ4K_M, small, R::kTokenEmbedding, -1, 4096, false), Q::kQ4K);
+  EXPECT_EQ(isq_mix_tensor_type(IsqMix::kQ4K_M, small, R::kTokenEmbedding, -1, 4096, false),
+            Q::kQ4K);
   EXPECT_EQ(isq_mix_tensor_type(IsqMix::kQ4K_M, small, R::kOutput, -1, 4096, false), Q::kQ6K);
   // q4k_m ffn_down: use_more_bits layers (first/last eighth, every third between) get q6k.
   std::string pattern;
   for (int il = 0; il < 32; ++il)
     pattern += isq_mix_tensor_type(IsqMix::kQ4K_M, small, R::kFfnDown, il, 14336, false) == Q::kQ6K
-                   ? '6' : '4';
+                   ? '6'
+                   : '4';
   EXPECT_EQ(pattern, "66664464464464464464464464466666");
   EXPECT_TRUE(isq_mix_requires_imatrix(IsqMix::kQ2K_S, R::kFfnUp, Q::kQ2K));
   EXPECT_FALSE(isq_mix_requires_imatrix(IsqMix::kQ2K_S, R::kOutput, Q::kQ2K));

@@ -16,7 +16,8 @@ namespace insitu {
 namespace {
 
 TEST(PreTypeFor, NamesTheTypeWithTheSameStepsAndSwitches) {
-  const std::string gpt2 = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)";
+  const std::string gpt2 =
+      "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)";
   // Hugging Face's spelling of the GPT-2 pattern ends with an extra |\s+.
   const std::string gpt2_hf = gpt2 + "|\\s+";
   EXPECT_EQ(tok::pre_type_for({"\\p{N}", gpt2}, false, false), "smollm");
@@ -33,7 +34,8 @@ TEST(PreTypeFor, NamesTheTypeWithTheSameStepsAndSwitches) {
 
 TEST(GgufTokenizerMetadata, ShippedVocabulariesReadBackTheSame) {
   const std::string tmp = (std::filesystem::temp_directory_path() /
-                           ("insitu_tok_meta_" + std::to_string(::getpid()) + ".gguf")).string();
+                           ("insitu_tok_meta_" + std::to_string(::getpid()) + ".gguf"))
+                              .string();
   for (const std::string& path : {test::smollm2_path(), test::gemma3_path()}) {
     if (!std::filesystem::exists(path)) continue;
     SCOPED_TRACE(path);
@@ -50,7 +52,8 @@ TEST(GgufTokenizerMetadata, ShippedVocabulariesReadBackTheSame) {
       ASSERT_EQ(a->token_text(id), b->token_text(id));
       ASSERT_EQ(a->token_attr(id), b->token_attr(id));
     }
-    for (const char* text : {"Hello world, 2024!", " leading  spaces\tand\ttabs\n", "<eos><|im_end|>"}) {
+    for (const char* text :
+         {"Hello world, 2024!", " leading  spaces\tand\ttabs\n", "<eos><|im_end|>"}) {
       EXPECT_EQ(a->encode(text, true, true), b->encode(text, true, true)) << text;
       EXPECT_EQ(a->encode(text, true, false), b->encode(text, true, false)) << text;
     }

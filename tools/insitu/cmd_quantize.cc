@@ -39,8 +39,9 @@ void run_generic(const QuantizeArgs& a, const std::string& input) {
     throw InvalidArgument("quantize --generic: " + input + " is a directory; it takes a GGUF file");
   if (a.isq.pure) throw InvalidArgument("quantize --generic: --pure is implied (one type for all)");
   if (!a.isq.calibration_file.empty()) {
-    throw InvalidArgument("quantize --generic: --calibration-file needs the model; drop --generic "
-                          "or collect with `insitu imatrix` and pass --imatrix");
+    throw InvalidArgument(
+        "quantize --generic: --calibration-file needs the model; drop --generic "
+        "or collect with `insitu imatrix` and pass --imatrix");
   }
   const IsqTarget target = parse_isq_target(a.isq.isq);
   if (target.mix) {
@@ -69,7 +70,8 @@ void run_quantize(const QuantizeArgs& a) {
   const std::string input = a.model.path();
   if (a.output.empty()) throw InvalidArgument("quantize: -o OUTPUT is required");
   if (a.output_format != "gguf") {
-    throw InvalidArgument("quantize: --output-format '" + a.output_format + "' unknown; valid: gguf");
+    throw InvalidArgument("quantize: --output-format '" + a.output_format +
+                          "' unknown; valid: gguf");
   }
   if (a.isq.isq.empty()) throw InvalidArgument("quantize: --isq TYPE|MIX is required");
   if (a.generic) return run_generic(a, input);
