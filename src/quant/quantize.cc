@@ -36,9 +36,10 @@ size_t quantize_tensor(QuantType type, const float* src, void* dst, int64_t nrow
                           " cannot be produced; quantizable types: " + quantizable_list());
   }
   if (n_per_row <= 0 || n_per_row % tt.block_size != 0) {
-    throw InvalidArgument("quantize: type " + std::string(tt.name) + " needs a row length that is a "
-                          "positive multiple of " + std::to_string(tt.block_size) + ", got " +
-                          std::to_string(n_per_row));
+    throw InvalidArgument("quantize: type " + std::string(tt.name) +
+                          " needs a row length that is a "
+                          "positive multiple of " +
+                          std::to_string(tt.block_size) + ", got " + std::to_string(n_per_row));
   }
   if (nrows < 0) {
     throw InvalidArgument("quantize: type " + std::string(tt.name) + ": negative row count " +
@@ -67,9 +68,15 @@ size_t quantize_tensor(QuantType type, const float* src, void* dst, int64_t nrow
     for (int64_t c = 0; c < n_chunks; ++c) quantize_chunk(c);
   } else {
     std::atomic<int64_t> next{0};
-    pool.run_on_all([&](int) {
-      for (int64_t c = next.fetch_add(1); c < n_chunks; c = next.fetch_add(1)) quantize_chunk(c);
-    });
+    // A tensor is a coarse job: no thread spins for a late worker or for the next call (see
+    // WaitPolicy).
+    pool.run_on_all(
+        [&](int) {
+          for (int64_t c = next.fetch_add(1); c < n_chunks; c = next.fetch_add(1)) {
+            quantize_chunk(c);
+          }
+        },
+        WaitPolicy::kSleep);
   }
   return row_bytes * static_cast<size_t>(nrows);
 }
@@ -85,8 +92,8 @@ void convert_rows(QuantType src_type, const uint8_t* src, QuantType dst_type, in
   const size_t src_row = quant_row_size(src_type, n_per_row);
   const size_t dst_row = quant_row_size(dst_type, n_per_row);
   // Enough rows to keep every thread busy, few enough that the float buffer stays ~4 MiB.
-  const int64_t step = std::min(nrows, std::max<int64_t>(16, (int64_t{4} << 20) /
-                                                                  std::max<int64_t>(1, n_per_row)));
+  const int64_t step =
+      std::min(nrows, std::max<int64_t>(16, (int64_t{4} << 20) / std::max<int64_t>(1, n_per_row)));
   std::vector<float> f32(static_cast<size_t>(step * n_per_row));
   std::vector<uint8_t> q(static_cast<size_t>(step) * dst_row);
   for (int64_t r0 = 0; r0 < nrows; r0 += step) {
@@ -96,7 +103,8 @@ void convert_rows(QuantType src_type, const uint8_t* src, QuantType dst_type, in
         src_tt.dequantize_row(src + (r0 + r) * src_row, f32.data() + r * n_per_row, n_per_row);
       }
     });
-    const size_t size = quantize_tensor(dst_type, f32.data(), q.data(), n, n_per_row, imatrix, pool);
+    const size_t size =
+        quantize_tensor(dst_type, f32.data(), q.data(), n, n_per_row, imatrix, pool);
     emit(q.data(), size);
   }
 }

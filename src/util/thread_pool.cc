@@ -38,10 +38,11 @@ inline void cpu_relax() {
 
 void ThreadPool::worker_loop(int index) {
   uint64_t seen = 0;
+  bool spin_for_next = true;  // as the last job asked
   for (;;) {
     uint64_t gen = generation_.load(std::memory_order_acquire);
-    for (int spin = 0; gen == seen && !stop_.load(std::memory_order_relaxed) &&
-                       spin < kSpinIterations;
+    const int spin_limit = spin_for_next ? kSpinIterations : 0;
+    for (int spin = 0; gen == seen && !stop_.load(std::memory_order_relaxed) && spin < spin_limit;
          ++spin) {
       cpu_relax();
       gen = generation_.load(std::memory_order_acquire);
@@ -53,6 +54,7 @@ void ThreadPool::worker_loop(int index) {
     }
     if (stop_.load()) return;
     seen = gen;
+    spin_for_next = job_spins_.load(std::memory_order_acquire);
     (*job_.load(std::memory_order_acquire))(index);
     if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
       std::lock_guard<std::mutex> lock(mu_);
@@ -61,7 +63,7 @@ void ThreadPool::worker_loop(int index) {
   }
 }
 
-void ThreadPool::run_on_all(const std::function<void(int)>& fn) {
+void ThreadPool::run_on_all(const std::function<void(int)>& fn, WaitPolicy wait) {
   std::exception_ptr error;
   std::mutex error_mu;
   const std::function<void(int)> guarded = [&](int index) {
@@ -74,6 +76,7 @@ void ThreadPool::run_on_all(const std::function<void(int)>& fn) {
   };
   if (n_threads_ > 1) {
     job_.store(&guarded, std::memory_order_release);
+    job_spins_.store(wait == WaitPolicy::kSpin, std::memory_order_release);
     pending_.store(n_threads_ - 1, std::memory_order_release);
     {
       // Under the lock, so a worker about to block cannot miss the new generation.
@@ -84,8 +87,8 @@ void ThreadPool::run_on_all(const std::function<void(int)>& fn) {
   }
   guarded(0);
   if (n_threads_ > 1) {
-    for (int spin = 0; pending_.load(std::memory_order_acquire) != 0 && spin < kSpinIterations;
-         ++spin) {
+    const int spin_limit = wait == WaitPolicy::kSpin ? kSpinIterations : 0;
+    for (int spin = 0; pending_.load(std::memory_order_acquire) != 0 && spin < spin_limit; ++spin) {
       cpu_relax();
     }
     if (pending_.load(std::memory_order_acquire) != 0) {

@@ -1,6 +1,6 @@
 // ThreadPool: every index visited exactly once, the same partition for the same thread count,
 // exceptions reach the caller, and many back-to-back loops (the decoding pattern, which exercises
-// the spin-then-block hand-off) all complete.
+// the spin-then-block hand-off) all complete, also with jobs that sleep instead of spinning.
 #include "util/thread_pool.h"
 
 #include <gtest/gtest.h>
@@ -29,7 +29,9 @@ TEST(ThreadPool, PartitionDependsOnlyOnSizeAndThreads) {
   ThreadPool pool(3);
   std::vector<std::pair<int64_t, int64_t>> first(3), second(3);
   for (auto* ranges : {&first, &second}) {
-    pool.parallel_for(100, [&](int t, int64_t b, int64_t e) { (*ranges)[static_cast<size_t>(t)] = {b, e}; });
+    pool.parallel_for(100, [&](int t, int64_t b, int64_t e) {
+      (*ranges)[static_cast<size_t>(t)] = {b, e};
+    });
   }
   EXPECT_EQ(first, second);
   EXPECT_EQ(first[0].first, 0);
@@ -38,9 +40,10 @@ TEST(ThreadPool, PartitionDependsOnlyOnSizeAndThreads) {
 
 TEST(ThreadPool, ExceptionsReachTheCaller) {
   ThreadPool pool(2);
-  EXPECT_THROW(pool.parallel_for(10, [](int t, int64_t, int64_t) {
-                 if (t == 1) throw std::runtime_error("worker failed");
-               }),
+  EXPECT_THROW(pool.parallel_for(10,
+                                 [](int t, int64_t, int64_t) {
+                                   if (t == 1) throw std::runtime_error("worker failed");
+                                 }),
                std::runtime_error);
   // The pool stays usable afterwards.
   std::atomic<int64_t> sum{0};
@@ -57,6 +60,24 @@ TEST(ThreadPool, ManyShortLoopsComplete) {
     pool.run_on_all([&](int) { count.fetch_add(1, std::memory_order_relaxed); });
   }
   EXPECT_EQ(count.load(), 40000);
+}
+
+TEST(ThreadPool, SleepingJobsCompleteAndMixWithSpinningOnes) {
+  for (int threads : {1, 2, 3}) {
+    ThreadPool pool(threads);
+    std::atomic<int64_t> count{0};
+    for (int r = 0; r < 300; ++r) {
+      pool.run_on_all([&](int) { count.fetch_add(1, std::memory_order_relaxed); },
+                      r % 3 == 0 ? WaitPolicy::kSpin : WaitPolicy::kSleep);
+    }
+    EXPECT_EQ(count.load(), 300 * threads);
+    EXPECT_THROW(pool.run_on_all(
+                     [threads](int t) {
+                       if (t == threads - 1) throw std::runtime_error("worker failed");
+                     },
+                     WaitPolicy::kSleep),
+                 std::runtime_error);
+  }
 }
 
 }  // namespace
