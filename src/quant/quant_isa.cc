@@ -2,6 +2,10 @@
 
 #include <strings.h>
 
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
+
 #include <atomic>
 #include <cstdlib>
 #include <string>
@@ -10,6 +14,20 @@
 
 namespace insitu {
 namespace {
+
+#if defined(__x86_64__) && defined(__GNUC__)
+// F16C (CPUID.1:ECX bit 29) and BMI2 (CPUID.7.0:EBX bit 8), read directly: clang's
+// __builtin_cpu_supports does not know these two names.
+bool has_f16c_and_bmi2() {
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  if (__get_cpuid_max(0, nullptr) < 7) return false;
+  __cpuid_count(1, 0, a, b, c, d);
+  const bool f16c = (c >> 29) & 1u;
+  __cpuid_count(7, 0, a, b, c, d);
+  const bool bmi2 = (b >> 8) & 1u;
+  return f16c && bmi2;
+}
+#endif
 
 bool detect(QuantIsa isa) {
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -20,7 +38,7 @@ bool detect(QuantIsa isa) {
     // src/CMakeLists.txt), since the compiler may use any of them there.
     case QuantIsa::kAvx2:
       return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-             __builtin_cpu_supports("f16c") && __builtin_cpu_supports("bmi2");
+             has_f16c_and_bmi2();
     case QuantIsa::kAvx512:
       return detect(QuantIsa::kAvx2) && __builtin_cpu_supports("avx512f") &&
              __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
