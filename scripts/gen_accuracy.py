@@ -104,6 +104,7 @@ def measure_model(key, a, log):
     base_res = cached_json(os.path.join(work, "base.json"), lambda: json.loads(
         run([a.insitu, "perplexity", "-m", base, "--kl-divergence-base", kld] + common, log)))
     rows = []
+    missing = []
     for ty in a.types:
         for with_imat in (False, True):
             if with_imat and ty in NO_IMATRIX:
@@ -111,6 +112,9 @@ def measure_model(key, a, log):
             if not with_imat and ty in NEEDS_IMATRIX:
                 continue
             tag = f"{ty}{'-imat' if with_imat else ''}"
+            if a.cached_only and not os.path.exists(os.path.join(work, tag + ".json")):
+                missing.append(tag)
+                continue
             cmd = [a.insitu, "perplexity", "-m", base, "--isq", ty, "--kl-divergence-base", kld,
                    "--kl-divergence"] + common
             if with_imat:
@@ -121,7 +125,8 @@ def measure_model(key, a, log):
             print(f"  {key} {tag}: KLD {res['kld']:.5f}  ({time.time() - t0:.0f} s)",
                   file=sys.stderr)
             rows.append({"type": ty, "imatrix": with_imat, "res": res})
-    return {"key": key, "name": name, "gguf": fname, "base": base_res, "rows": rows}
+    return {"key": key, "name": name, "gguf": fname, "base": base_res, "rows": rows,
+            "missing": missing}
 
 
 def bpw(res):
@@ -196,7 +201,14 @@ def write_markdown(models, a, path):
              f"`insitu imatrix` on {a.calib_chunks} chunks of different text (the Jargon File, Debian "
              "`jargon-text`).", "",
              "bpw counts every weight of the loaded model (bytes x 8 / elements). ΔPPL is relative to "
-             "the base. ± is one standard error.", "", "![KLD vs bpw](accuracy.svg)", ""]
+             "the base. ± is one standard error.", "",
+             "Two things to keep in mind when reading the numbers. The only full-precision sources "
+             "available offline are these dequantized GGUFs (SmolLM2 from Q4_1, Gemma from Q4_K_M), "
+             "so a type that can represent the source's own grid exactly (q4_1 on SmolLM2; q5_1 and "
+             "q5k once the imatrix-guided search finds that grid) shows only the noise floor of "
+             "8-bit activation quantization, the same as q8_0. And tq1_0/tq2_0 are ternary formats "
+             "for models trained ternary: on these models they destroy the output, as expected.",
+             "", "![KLD vs bpw](accuracy.svg)", ""]
     for m in models:
         b = m["base"]
         lines += [f"## {m['name']} (from `{m['gguf']}`)", "",
@@ -220,6 +232,9 @@ def write_markdown(models, a, path):
                 lines.append(f"| {ty} | {by[(ty, False)]:.5f} | {by[(ty, True)]:.5f} | "
                              f"{'yes' if lower else '**no**'} |")
         lines.append("")
+        if m["missing"]:
+            lines += ["Not measured yet (the run was cut short): " +
+                      ", ".join(f"`{t}`" for t in m["missing"]) + ".", ""]
     with open(path + ".tmp", "w") as f:
         f.write("\n".join(lines))
     os.replace(path + ".tmp", path)
@@ -234,6 +249,8 @@ def main():
     p.add_argument("--chunks", type=int, default=16)
     p.add_argument("--calib-chunks", type=int, default=32)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--cached-only", action="store_true",
+                   help="write the report from the results already under --work; run nothing new")
     p.add_argument("--work", default="/tmp/insitu-accuracy")
     p.add_argument("--out", default=os.path.join(ROOT, "docs", "accuracy.md"))
     p.add_argument("--svg", default=os.path.join(ROOT, "docs", "accuracy.svg"))
