@@ -2,30 +2,23 @@
 // prints with the Python gguf package's view of the file (tests/data/io/smollm2.gguf-ref.jsonl).
 #include <gtest/gtest.h>
 
-#include <array>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
 
 #include "io/safetensors.h"
+#include "cli_runner.h"
 #include "test_paths.h"
 
 namespace insitu {
 namespace {
 
-// Runs a shell command; returns stdout and sets *status to the exit code.
-std::string run(const std::string& cmd, int* status) {
-  std::string out;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (p == nullptr) return out;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
-  const int rc = pclose(p);
-  *status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-  return out;
+// Runs the CLI with `args`; returns its output and sets *status to the exit code.
+std::string run(const std::string& args, int* status, bool with_stderr = false) {
+  const test::CliOutput o = test::run_insitu(args, with_stderr);
+  *status = o.status;
+  return o.text;
 }
 
 std::string cli() { return test::binary_dir() + "/bin/insitu"; }
@@ -34,7 +27,7 @@ TEST(CliInspect, GgufJsonMatchesPythonGguf) {
   if (!std::filesystem::exists(test::smollm2_path())) GTEST_SKIP() << "model missing";
   ASSERT_TRUE(std::filesystem::exists(cli())) << cli();
   int status = 0;
-  const std::string out = run(cli() + " inspect --json '" + test::smollm2_path() + "'", &status);
+  const std::string out = run("inspect --json '" + test::smollm2_path() + "'", &status);
   ASSERT_EQ(status, 0) << out;
   const auto j = nlohmann::json::parse(out);
   EXPECT_EQ(j["format"], "gguf");
@@ -71,7 +64,7 @@ TEST(CliInspect, GgufJsonMatchesPythonGguf) {
 TEST(CliInspect, TextSummarisesArraysAndPrintsTotals) {
   if (!std::filesystem::exists(test::smollm2_path())) GTEST_SKIP() << "model missing";
   int status = 0;
-  const std::string out = run(cli() + " inspect '" + test::smollm2_path() + "'", &status);
+  const std::string out = run("inspect '" + test::smollm2_path() + "'", &status);
   ASSERT_EQ(status, 0);
   EXPECT_NE(out.find("tokenizer.ggml.tokens = [49152 strings: \"<|endoftext|>\", \"<|im_start|>\", "
                      "\"<|im_end|>\", ... ]"),
@@ -83,7 +76,7 @@ TEST(CliInspect, TextSummarisesArraysAndPrintsTotals) {
 TEST(CliInspect, SafetensorsAndErrors) {
   int status = 0;
   const std::string out =
-      run(cli() + " inspect --json '" + test::data_dir() + "/io/reference.safetensors'", &status);
+      run("inspect --json '" + test::data_dir() + "/io/reference.safetensors'", &status);
   ASSERT_EQ(status, 0) << out;
   const auto j = nlohmann::json::parse(out);
   EXPECT_EQ(j["format"], "safetensors");
@@ -91,8 +84,8 @@ TEST(CliInspect, SafetensorsAndErrors) {
   EXPECT_EQ(j["totals"]["tensors"], 14);
   EXPECT_EQ(j["totals"]["bytes"], 86);
   const std::string err =
-      run(cli() + " inspect '" + test::data_dir() + "/malformed/gguf_tensor_overlap.gguf' 2>&1",
-          &status);
+      run("inspect '" + test::data_dir() + "/malformed/gguf_tensor_overlap.gguf'",
+          &status, /*with_stderr=*/true);
   EXPECT_EQ(status, 1);
   EXPECT_NE(err.find("tensor 'b': data at offset 32 overlaps tensor 'a'"), std::string::npos)
       << err;
@@ -113,7 +106,7 @@ TEST(CliInspect, HuggingFaceDirectory) {
       << R"({"weight_map": {"model.embed_tokens.weight": "model-00001-of-00002.safetensors",)"
       << R"( "model.norm.weight": "model-00002-of-00002.safetensors"}})";
   int status = 0;
-  const std::string out = run(cli() + " inspect --json '" + dir + "'", &status);
+  const std::string out = run("inspect --json '" + dir + "'", &status);
   ASSERT_EQ(status, 0) << out;
   const auto j = nlohmann::json::parse(out);
   EXPECT_EQ(j["metadata"]["config.model_type"], "llama");
