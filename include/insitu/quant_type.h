@@ -50,7 +50,38 @@ enum class QuantType : uint32_t {
   kTQ1_0 = 34,
   kTQ2_0 = 35,
   kMXFP4 = 39,
+
+  // insitu / mistral.rs types (never in a GGUF file).
+  // HQQ: half-quadratic quantization, groups of 64 along each row, f32 scale and zero per group.
+  kHQQ2 = 1000,
+  kHQQ3 = 1001,
+  kHQQ4 = 1002,
+  kHQQ8 = 1003,
+  // AFQ: MLX's affine format, bf16 scale and bias per group along each row; group 64 by default.
+  kAFQ2 = 1004,
+  kAFQ3 = 1005,
+  kAFQ4 = 1006,
+  kAFQ6 = 1007,
+  kAFQ8 = 1008,
+  kAFQ2_G32 = 1009,
+  kAFQ3_G32 = 1010,
+  kAFQ4_G32 = 1011,
+  kAFQ6_G32 = 1012,
+  kAFQ8_G32 = 1013,
+  kAFQ2_G128 = 1014,
+  kAFQ3_G128 = 1015,
+  kAFQ4_G128 = 1016,
+  kAFQ6_G128 = 1017,
+  kAFQ8_G128 = 1018,
+  // FP8 E4M3 weights with one f32 scale per tensor, or per 128x128 tile.
+  kFP8 = 1019,
+  kFP8_B128 = 1020,
+  // F8Q8: blocks of 32 int8 values with an E4M3 scale (mistral.rs's CPU format).
+  kF8Q8 = 1021,
 };
+
+// The first id of the insitu-only types.
+inline constexpr uint32_t kFirstInsituTypeId = 1000;
 
 // The frozen insitu name of a type ("q4k"); "unknown(N)" for a value outside the table.
 std::string quant_type_name(QuantType type);

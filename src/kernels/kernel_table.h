@@ -20,7 +20,9 @@
 
 namespace insitu {
 
-inline constexpr int kTypeSlots = 40;  // QuantType ids used by kernels are all below this
+// Slots: ggml ids (< 40) map to themselves, insitu ids (kFirstInsituTypeId + k) to 40 + k.
+inline constexpr int kGgmlTypeSlots = 40;
+inline constexpr int kTypeSlots = kGgmlTypeSlots + 22;
 inline constexpr int kPanelRows = 16;  // weight rows per GEMM panel (one zmm of int32 lanes)
 
 // Dot product of one weight row with one activation row of n elements.
@@ -92,6 +94,10 @@ void fill_generic_kernels(KernelTable& t);
 void fill_avx2_kernels(KernelTable& t);
 void fill_avx512_kernels(KernelTable& t);
 
-inline int type_slot(QuantType t) { return static_cast<int>(t); }
+inline int type_slot(QuantType t) {
+  const auto id = static_cast<uint32_t>(t);
+  return id >= kFirstInsituTypeId ? kGgmlTypeSlots + static_cast<int>(id - kFirstInsituTypeId)
+                                  : static_cast<int>(id);
+}
 
 }  // namespace insitu

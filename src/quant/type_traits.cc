@@ -14,9 +14,9 @@ namespace {
 
 using Q = QuantType;
 
-std::array<TypeTraits, 32> build_table() {
+std::vector<TypeTraits> build_table() {
   // Geometry only; the families fill in the functions below.
-  std::array<TypeTraits, 32> t{{
+  std::vector<TypeTraits> t{{
       {Q::kF32, "f32", "f32", 1, 4, false, false, Q::kF32},
       {Q::kF16, "f16", "f16", 1, 2, false, false, Q::kF16},
       {Q::kBF16, "bf16", "bf16", 1, 2, false, false, Q::kBF16},
@@ -50,6 +50,8 @@ std::array<TypeTraits, 32> build_table() {
       {Q::kI64, "i64", "i64", 1, 8, false, false, Q::kI64},
       {Q::kF64, "f64", "f64", 1, 8, false, false, Q::kF64},
   }};
+  // Families whose rows are not ggml types append their own rows (geometry and functions).
+  append_insitu_types(t);
   register_float_types(t);
   register_legacy_types(t);
   register_k_quant_types(t);
@@ -58,8 +60,8 @@ std::array<TypeTraits, 32> build_table() {
   return t;
 }
 
-const std::array<TypeTraits, 32>& table() {
-  static const std::array<TypeTraits, 32> t = build_table();
+const std::vector<TypeTraits>& table() {
+  static const std::vector<TypeTraits> t = build_table();
   return t;
 }
 

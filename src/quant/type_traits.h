@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <vector>
 
 #include "insitu/quant_type.h"
 
@@ -55,6 +56,10 @@ void register_legacy_types(std::span<TypeTraits> table);
 void register_k_quant_types(std::span<TypeTraits> table);
 void register_i_quant_types(std::span<TypeTraits> table);
 void register_ternary_and_fp4_types(std::span<TypeTraits> table);
+
+// Appends the rows of the insitu-only types (ids from kFirstInsituTypeId: HQQ, AFQ, FP8, F8Q8),
+// geometry and functions, in id order (quant/insitu_types.cc).
+void append_insitu_types(std::vector<TypeTraits>& table);
 
 // Helper for the register_* functions: the mutable row of a type.
 TypeTraits& table_row(std::span<TypeTraits> table, QuantType type);
