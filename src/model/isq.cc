@@ -9,6 +9,7 @@
 
 #include "insitu/error.h"
 #include "io/imatrix_file.h"
+#include "model/hf_names.h"
 #include "model/model.h"
 #include "quant/quantize.h"
 #include "quant/type_traits.h"
@@ -228,6 +229,12 @@ void apply_isq(const std::vector<IsqDecision>& plan, const IsqOptions& options, 
                    at += size;
                  });
     if (w.release_pages) w.release_pages();
+    if (d.permute_heads > 0) {
+      auto permuted = std::make_shared<std::vector<uint8_t>>(buf->size());
+      permute_qk_rows(buf->data(), permuted->data(), n_rows, buf->size() / n_rows,
+                      d.permute_heads, /*to_gguf=*/true);
+      buf = std::move(permuted);
+    }
     w.type = d.to;
     w.data = buf->data();
     w.nbytes = buf->size();

@@ -68,6 +68,11 @@ struct IsqDecision {
   uint64_t bytes_before = 0;
   uint64_t bytes_after = 0;
   std::string note;  // why `to` differs from the requested type (promotion, fallback), or empty
+  // > 0: the weight's rows are still in Hugging Face order (model/hf_names.h permute_qk_rows with
+  // this many heads); apply_isq permutes the converted rows, which gives the same bytes as
+  // converting permuted rows because every row is quantized on its own. Saves a full-precision
+  // copy of each Q/K weight while loading.
+  int permute_heads = 0;
   bool converts() const { return from != to; }
 };
 

@@ -3,6 +3,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -116,7 +117,10 @@ class ModelLoader {
   }
 
   static std::shared_ptr<Model> load_hf(const LoadOptions& o, bool streaming, ThreadPool& pool) {
-    HfCheckpoint ck = load_hf_checkpoint(o.path, /*defer_permutation=*/streaming);
+    // With ISQ the permutation waits for conversion, so no full-precision copy of Q/K is made.
+    HfCheckpoint ck = load_hf_checkpoint(o.path, /*defer_permutation=*/streaming || o.isq);
+    std::vector<std::pair<size_t, int>> deferred;
+    for (const auto& d : ck.deferred_permutations) deferred.emplace_back(d.index, d.n_head);
     auto m = std::shared_ptr<Model>(new Model());
     m->source_path_ = o.path;
     m->config_ = std::move(ck.config);
@@ -125,12 +129,8 @@ class ModelLoader {
     m->tokenizer_ = Tokenizer::from_hf_dir(o.path);
     if (!ck.chat_template.empty()) set_chat_template(*m, ck.chat_template);
     use_builtin_template_if_missing(*m);
-    finish(*m, o, pool);
-    if (streaming) {
-      std::vector<std::pair<size_t, int>> deferred;
-      for (const auto& d : ck.deferred_permutations) deferred.emplace_back(d.index, d.n_head);
-      m->init_streaming(deferred);
-    }
+    finish(*m, o, pool, o.isq ? deferred : std::vector<std::pair<size_t, int>>{});
+    if (streaming) m->init_streaming(deferred);
     return m;
   }
 
@@ -164,8 +164,24 @@ class ModelLoader {
     return {c.arch, c.n_layer, c.n_head, c.n_head_kv, 0, m.output_ == m.tok_embd_};
   }
 
-  static void quantize_in_situ(Model& m, const IsqOptions& isq, ThreadPool& pool) {
-    apply_isq(plan_isq(m, isq), isq, pool);
+  // deferred: weights (index into weights_, head count) whose rows are still in Hugging Face
+  // order. A weight ISQ converts is permuted after conversion (no full-precision copy); any other
+  // is permuted now.
+  static void quantize_in_situ(Model& m, const IsqOptions& isq,
+                               const std::vector<std::pair<size_t, int>>& deferred,
+                               ThreadPool& pool) {
+    std::vector<IsqDecision> plan = plan_isq(m, isq);
+    for (const auto& [index, heads] : deferred) {
+      Weight* w = &m.weights_.at(index);
+      auto d = std::find_if(plan.begin(), plan.end(),
+                            [&](const IsqDecision& x) { return x.weight == w; });
+      if (d != plan.end() && d->converts()) {
+        d->permute_heads = heads;
+      } else {
+        permute_rows_to_gguf(*w, heads);
+      }
+    }
+    apply_isq(plan, isq, pool);
   }
 
   static void set_chat_template(Model& m, const std::string& source) {
@@ -193,7 +209,9 @@ class ModelLoader {
 
   // Resolves per-layer weights, checks every shape and type, converts norms to f32 and, when
   // asked, every weight.
-  static void finish(Model& m, const LoadOptions& o, ThreadPool& pool) {
+  // deferred: as quantize_in_situ takes it (only with o.isq).
+  static void finish(Model& m, const LoadOptions& o, ThreadPool& pool,
+                     const std::vector<std::pair<size_t, int>>& deferred = {}) {
     const ModelConfig& c = m.config_;
     const std::string& src = m.source_path_;
     for (Weight& w : m.weights_) {
@@ -269,7 +287,7 @@ class ModelLoader {
         L.post_ffw_norm = want(n("post_ffw_norm.weight"), {E}, true);
       }
     }
-    if (o.isq) quantize_in_situ(m, *o.isq, pool);
+    if (o.isq) quantize_in_situ(m, *o.isq, deferred, pool);
     if (m.tokenizer_->n_vocab() > c.n_vocab)
       throw FormatError(fmt::format("{}: tokenizer has {} tokens but the model only {} embeddings",
                                     src, m.tokenizer_->n_vocab(), c.n_vocab));
