@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "insitu/error.h"
+#include "kernels/fp8_matmul.h"
 #include "kernels/generic/decode.h"
 #include "kernels/kernel_table.h"
 #include "quant/type_traits.h"
@@ -152,6 +153,10 @@ void matmul(const WeightView& w, const float* x, int64_t n_tokens, float* y, Thr
   const TypeTraits& tt = type_traits(w.type);
   check_shape(w, tt, n_tokens);
   if (n_tokens == 0) return;
+  if (w.type == QuantType::kFP8 || w.type == QuantType::kFP8_B128) {
+    matmul_fp8(w, x, n_tokens, y, pool);  // scales per tensor / tile: a path of its own
+    return;
+  }
   const KernelTable& k = active_kernels();
   const int slot = type_slot(w.type);
   const VecDotFn dot = slot < kTypeSlots ? k.vec_dot[slot] : nullptr;

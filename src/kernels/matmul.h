@@ -14,6 +14,8 @@
 //     decoded 16 rows at a time into an interleaved int8 panel, each panel line multiplied with up
 //     to 8 tokens per load (kernels/x86/gemm_avx512.cc).
 //   otherwise: tiles of 16 weight rows, every token visiting a tile while it is cached.
+//   fp8 / fp8_b128: float activations against E4M3 weights widened in registers
+//     (kernels/fp8_matmul.h); `data` is the whole tensor, its scale grid after the rows.
 //   types without a kernel: one dequantized weight row at a time against float activations.
 // Throws InvalidArgument for a shape the type cannot hold (n_in not a multiple of the block size,
 // row_bytes too small) and Unsupported for a type with neither kernel nor dequantizer. x and y

@@ -13,6 +13,7 @@
 #include "insitu/error.h"
 #include "kernels/cpu_features.h"
 #include "kernels/generic/decode.h"
+#include "kernels/isa_guard.h"
 #include "kernels/kernel_table.h"
 #include "kernels/matmul.h"
 #include "quant/blocks.h"
@@ -29,17 +30,7 @@ const Q kKernelTypes[] = {Q::kF32,   Q::kF16,    Q::kBF16,   Q::kQ4_0,   Q::kQ4_
                           Q::kQ5_1,  Q::kQ8_0,   Q::kIQ4_NL, Q::kMXFP4,  Q::kQ2K,    Q::kQ3K,
                           Q::kQ4K,   Q::kQ5K,    Q::kQ6K,    Q::kIQ4_XS, Q::kTQ2_0,  Q::kTQ1_0,
                           Q::kIQ1_S, Q::kIQ1_M,  Q::kIQ2_XXS, Q::kIQ2_XS, Q::kIQ2_S, Q::kIQ3_XXS,
-                          Q::kIQ3_S};
-
-// Restores the active ISA when a test that switches it ends.
-class IsaGuard {
- public:
-  IsaGuard() : saved_(active_kernels().isa) {}
-  ~IsaGuard() { set_active_isa(saved_); }
-
- private:
-  Isa saved_;
-};
+                          Q::kIQ3_S, Q::kF8Q8};
 
 std::vector<float> random_floats(size_t n, std::mt19937& rng, float scale = 1.0f) {
   std::normal_distribution<float> dist(0.0f, scale);
@@ -82,6 +73,7 @@ std::vector<uint8_t> make_weights(Q t, int64_t n_rows, int64_t n, std::mt19937& 
         std::memcpy(p + off, &h, 2);
       }
       if (t == Q::kMXFP4) p[0] = static_cast<uint8_t>(118 + rng() % 12);
+      if (t == Q::kF8Q8) p[0] = static_cast<uint8_t>((rng() & 0x80) | (0x08 + rng() % 40));  // finite
       if (t == Q::kIQ1_M) {  // the fp16 d lives in the top nibbles of the four u16 scales
         const uint16_t h = fp32_to_fp16(scale(rng) * (rng() & 1 ? 1.0f : -1.0f));
         for (int k = 0; k < 4; ++k) {

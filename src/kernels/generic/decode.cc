@@ -10,6 +10,7 @@
 
 #include "quant/blocks.h"
 #include "quant/float_convert.h"
+#include "quant/fp8.h"
 #include "quant/iq_tables.h"
 
 namespace insitu {
@@ -101,6 +102,14 @@ void decode_mxfp4(const void* p, int8_t* v, float* scale, float* min) {
   split_nibbles(b.qs, q);
   for (int i = 0; i < 32; ++i) v[i] = kValuesFp4[q[i]];
   scale[0] = e8m0_to_fp32_half(b.e);
+  min[0] = 0.0f;
+}
+
+// mistral.rs's F8Q8 (quant/fp8.h): int8 values, scale = E4M3(d) / 448.
+void decode_f8q8(const void* p, int8_t* v, float* scale, float* min) {
+  const auto& b = *static_cast<const BlockF8Q8*>(p);
+  std::memcpy(v, b.qs, 32);
+  scale[0] = f8q8_scale(b.d);
   min[0] = 0.0f;
 }
 
@@ -409,6 +418,7 @@ const DecodeInfo kDecoders[] = {
     {Q::kQ8_0, 32, 32, false, Q::kQ8_0, sizeof(BlockQ8_0), decode_q8_0},
     {Q::kIQ4_NL, 32, 32, false, Q::kQ8_0, sizeof(BlockIQ4NL), decode_iq4_nl},
     {Q::kMXFP4, 32, 32, false, Q::kQ8_0, sizeof(BlockMXFP4), decode_mxfp4},
+    {Q::kF8Q8, 32, 32, false, Q::kQ8_0, sizeof(BlockF8Q8), decode_f8q8},
     {Q::kQ2K, 256, 16, true, Q::kQ8K, sizeof(BlockQ2K), decode_q2_k},
     {Q::kQ3K, 256, 16, false, Q::kQ8K, sizeof(BlockQ3K), decode_q3_k},
     {Q::kQ4K, 256, 32, true, Q::kQ8K, sizeof(BlockQ4K), decode_q4_k},

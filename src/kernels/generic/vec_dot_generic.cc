@@ -104,6 +104,7 @@ void fill_generic_kernels(KernelTable& t) {
   set_decoded<QuantType::kQ8_0>(t);
   set_decoded<QuantType::kIQ4_NL>(t);
   set_decoded<QuantType::kMXFP4>(t);
+  set_decoded<QuantType::kF8Q8>(t);
   set_decoded<QuantType::kQ2K>(t);
   set_decoded<QuantType::kQ3K>(t);
   set_decoded<QuantType::kQ4K>(t);
