@@ -1,0 +1,233 @@
+// HQQ rows of the type table: mistral.rs's HQQ quantizer (axis 1, per-group early stop), the
+// dequantizer and the UQFF tensor converters (layout and algorithm: quant/hqq.h).
+#include "quant/hqq.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <string>
+
+#include "insitu/error.h"
+#include "quant/group_affine.h"
+
+namespace insitu {
+namespace {
+
+constexpr float kLpNorm = 0.7f;
+constexpr double kBeta = 10.0;
+constexpr double kKappa = 1.01;
+
+// hqq's shrink_lp_op: sign(x) * relu(|x| - (1/beta) * |x|^(p-1)). candle evaluates the power as
+// exp(log|x| * (p-1)); at x = 0 that is +inf, so the result is 0, as with a true power.
+inline float shrink_lp(float x, float inv_beta) {
+  const float ax = std::fabs(x);
+  const float r = ax - inv_beta * std::exp(std::log(ax) * (kLpNorm - 1.0f));
+  if (!(r > 0.0f)) return 0.0f;
+  return x > 0.0f ? r : -r;
+}
+
+inline float quant_value(float w, float s, float z, float max_v) {
+  return std::clamp(std::round(w * s + z), 0.0f, max_v);
+}
+
+template <int kBits>
+void quantize_group(const float* w, uint8_t* block) {
+  constexpr float kMaxV = static_cast<float>((1 << kBits) - 1);
+  float w_min = w[0], w_max = w[0];
+  for (int j = 1; j < kHqqGroup; ++j) {
+    w_min = std::min(w_min, w[j]);
+    w_max = std::max(w_max, w[j]);
+  }
+  // max - min == 0 gives +inf, clamped to 2e4 like candle's clamp.
+  const float s = std::clamp(kMaxV / (w_max - w_min), 0.0f, 2e4f);
+  float z = -w_min * s;
+
+  // optimize_weights_proximal_legacy: z is replaced after the error of the current z is measured,
+  // and the loop stops (keeping that replacement) once the error no longer improves.
+  double beta = kBeta;
+  float best_error = 1e4f;
+  for (int it = 0; it < kHqqOptSteps; ++it) {
+    const float inv_beta = static_cast<float>(1.0 / beta);
+    float zero_sum = 0.0f, err_sum = 0.0f;
+    for (int j = 0; j < kHqqGroup; ++j) {
+      const float wq = quant_value(w[j], s, z, kMaxV);
+      const float wr = (wq - z) / s;
+      const float we = shrink_lp(w[j] - wr, inv_beta);
+      zero_sum += wq - (w[j] - we) * s;
+      err_sum += std::fabs(w[j] - wr);
+    }
+    z = zero_sum / static_cast<float>(kHqqGroup);
+    beta *= kKappa;
+    const float error = err_sum / static_cast<float>(kHqqGroup);
+    if (error < best_error) {
+      best_error = error;
+    } else {
+      break;
+    }
+  }
+
+  uint8_t q[kHqqGroup];
+  for (int j = 0; j < kHqqGroup; ++j) q[j] = static_cast<uint8_t>(quant_value(w[j], s, z, kMaxV));
+  const float scale = 1.0f / s;
+  std::memcpy(block, &scale, 4);
+  std::memcpy(block + 4, &z, 4);
+  pack_bit_stream(q, kHqqGroup, kBits, block + 8);
+}
+
+template <int kBits>
+constexpr size_t kBlockBytes = 8 + kHqqGroup * kBits / 8;
+
+template <int kBits>
+size_t quantize_hqq(const float* src, void* dst, int64_t nrows, int64_t n_per_row, const float*) {
+  auto* out = static_cast<uint8_t*>(dst);
+  const int64_t blocks = nrows * (n_per_row / kHqqGroup);
+  for (int64_t b = 0; b < blocks; ++b) {
+    quantize_group<kBits>(src + b * kHqqGroup, out + b * kBlockBytes<kBits>);
+  }
+  return static_cast<size_t>(blocks) * kBlockBytes<kBits>;
+}
+
+template <int kBits>
+void dequantize_hqq(const void* src, float* dst, int64_t n) {
+  const auto* in = static_cast<const uint8_t*>(src);
+  uint8_t q[kHqqGroup];
+  for (int64_t b = 0; b < n / kHqqGroup; ++b, in += kBlockBytes<kBits>, dst += kHqqGroup) {
+    float scale, zero;
+    std::memcpy(&scale, in, 4);
+    std::memcpy(&zero, in + 4, 4);
+    unpack_bit_stream(in + 8, kHqqGroup, kBits, q);
+    for (int j = 0; j < kHqqGroup; ++j) dst[j] = (static_cast<float>(q[j]) - zero) * scale;
+  }
+}
+
+template <int kBits>
+TypeTraits row(QuantType type, const char* name) {
+  return group_affine_traits(type, name, dequantize_hqq<kBits>, quantize_hqq<kBits>);
+}
+
+const GroupAffineFormat& hqq_format(QuantType type) {
+  const GroupAffineFormat* f = group_affine_format(type);
+  if (f == nullptr || f->header != AffineHeader::kHqq) {
+    throw InvalidArgument("hqq: type " + quant_type_name(type) + " is not an HQQ type");
+  }
+  return *f;
+}
+
+// Rows of the q matrix packed into one element of the UQFF tensor, and the packed row count.
+int pack_factor(int bits) { return bits == 8 ? 1 : bits == 4 ? 2 : bits == 2 ? 4 : 10; }
+
+int64_t packed_rows(const GroupAffineFormat& f, int64_t groups) {
+  const int k = pack_factor(f.bits);
+  if (f.bits == 3) return (groups + 9) / 10;
+  if (groups % k != 0) {
+    throw InvalidArgument("hqq: " + quant_type_name(f.type) + " packs " + std::to_string(k) +
+                          " groups per byte for UQFF, got " + std::to_string(groups) +
+                          " groups (not a multiple of " + std::to_string(k) + ")");
+  }
+  return groups / k;
+}
+
+int64_t group_count(const GroupAffineFormat& f, int64_t rows, int64_t n) {
+  if (rows <= 0 || n <= 0 || n % kHqqGroup != 0) {
+    throw InvalidArgument("hqq: " + quant_type_name(f.type) + " needs rows of a positive multiple of " +
+                          std::to_string(kHqqGroup) + " elements, got " + std::to_string(rows) +
+                          " rows of " + std::to_string(n));
+  }
+  return rows * (n / kHqqGroup);
+}
+
+}  // namespace
+
+bool is_hqq_type(QuantType type) {
+  const GroupAffineFormat* f = group_affine_format(type);
+  return f != nullptr && f->header == AffineHeader::kHqq;
+}
+
+HqqUqffTensors hqq_to_uqff(QuantType type, const void* blocks, int64_t rows, int64_t n) {
+  const GroupAffineFormat& f = hqq_format(type);
+  const int64_t groups = group_count(f, rows, n);
+  const int64_t out_rows = packed_rows(f, groups);
+  const int64_t step = f.bits == 3 ? out_rows : groups / pack_factor(f.bits);
+  HqqUqffTensors out;
+  out.bits = f.bits;
+  out.w_q_shape = {out_rows, kHqqGroup};
+  out.scales.resize(static_cast<size_t>(groups));
+  out.zeros.resize(static_cast<size_t>(groups));
+  const size_t elem = f.bits == 3 ? 4 : 1;
+  out.w_q.assign(static_cast<size_t>(out_rows * kHqqGroup) * elem, 0);
+  const auto* in = static_cast<const uint8_t*>(blocks);
+  uint8_t q[kHqqGroup];
+  for (int64_t g = 0; g < groups; ++g, in += f.block_bytes()) {
+    std::memcpy(&out.scales[g], in, 4);
+    std::memcpy(&out.zeros[g], in + 4, 4);
+    unpack_bit_stream(in + 8, kHqqGroup, f.bits, q);
+    // Group g is row g of Q: packed row g % step, slot k = g / step (the most significant first).
+    const int64_t dst_row = g % step;
+    const int k = static_cast<int>(g / step);
+    for (int c = 0; c < kHqqGroup; ++c) {
+      const size_t at = static_cast<size_t>(dst_row * kHqqGroup + c);
+      if (f.bits == 3) {
+        uint32_t word;
+        std::memcpy(&word, &out.w_q[at * 4], 4);
+        word |= static_cast<uint32_t>(q[c]) << (27 - 3 * k);
+        std::memcpy(&out.w_q[at * 4], &word, 4);
+      } else {
+        const int shift = 8 - f.bits * (k + 1);
+        out.w_q[at] = static_cast<uint8_t>(out.w_q[at] | (q[c] << shift));
+      }
+    }
+  }
+  return out;
+}
+
+void hqq_from_uqff(QuantType type, const HqqUqffTensors& uqff, int64_t rows, int64_t n,
+                   void* blocks) {
+  const GroupAffineFormat& f = hqq_format(type);
+  const int64_t groups = group_count(f, rows, n);
+  const int64_t in_rows = packed_rows(f, groups);
+  const size_t elem = f.bits == 3 ? 4 : 1;
+  if (uqff.bits != f.bits || uqff.w_q_shape != std::vector<int64_t>{in_rows, kHqqGroup} ||
+      uqff.w_q.size() != static_cast<size_t>(in_rows * kHqqGroup) * elem ||
+      uqff.scales.size() != static_cast<size_t>(groups) ||
+      uqff.zeros.size() != static_cast<size_t>(groups)) {
+    throw InvalidArgument("hqq: UQFF tensors do not match " + quant_type_name(type) + " for " +
+                          std::to_string(rows) + " rows of " + std::to_string(n) + ": want w_q [" +
+                          std::to_string(in_rows) + ", 64] and " + std::to_string(groups) +
+                          " scales and zeros, got " + std::to_string(uqff.w_q.size()) +
+                          " w_q bytes, " + std::to_string(uqff.scales.size()) + " scales, " +
+                          std::to_string(uqff.zeros.size()) + " zeros");
+  }
+  const int64_t step = f.bits == 3 ? in_rows : groups / pack_factor(f.bits);
+  const uint32_t mask = (1u << f.bits) - 1;
+  auto* out = static_cast<uint8_t*>(blocks);
+  uint8_t q[kHqqGroup];
+  for (int64_t g = 0; g < groups; ++g, out += f.block_bytes()) {
+    const int64_t src_row = g % step;
+    const int k = static_cast<int>(g / step);
+    for (int c = 0; c < kHqqGroup; ++c) {
+      const size_t at = static_cast<size_t>(src_row * kHqqGroup + c);
+      uint32_t v;
+      if (f.bits == 3) {
+        uint32_t word;
+        std::memcpy(&word, &uqff.w_q[at * 4], 4);
+        v = word >> (27 - 3 * k);
+      } else {
+        v = static_cast<uint32_t>(uqff.w_q[at]) >> (8 - f.bits * (k + 1));
+      }
+      q[c] = static_cast<uint8_t>(v & mask);
+    }
+    std::memcpy(out, &uqff.scales[g], 4);
+    std::memcpy(out + 4, &uqff.zeros[g], 4);
+    pack_bit_stream(q, kHqqGroup, f.bits, out + 8);
+  }
+}
+
+void append_hqq_types(std::vector<TypeTraits>& table) {
+  using Q = QuantType;
+  table.push_back(row<2>(Q::kHQQ2, "hqq2"));
+  table.push_back(row<3>(Q::kHQQ3, "hqq3"));
+  table.push_back(row<4>(Q::kHQQ4, "hqq4"));
+  table.push_back(row<8>(Q::kHQQ8, "hqq8"));
+}
+
+}  // namespace insitu
