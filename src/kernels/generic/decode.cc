@@ -8,6 +8,7 @@
 #include <cstring>
 #include <vector>
 
+#include "kernels/generic/decode_group_affine.h"
 #include "quant/blocks.h"
 #include "quant/float_convert.h"
 #include "quant/fp8.h"
@@ -456,7 +457,7 @@ const DecodeInfo* decode_info(QuantType type) {
   for (const DecodeInfo& d : kDecoders) {
     if (d.type == type) return &d;
   }
-  return nullptr;
+  return group_affine_decode_info(type);
 }
 
 void pack_panel(const DecodeInfo& info, DecodeBlockFn decode, const uint8_t* rows,

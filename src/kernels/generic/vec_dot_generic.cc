@@ -90,6 +90,11 @@ void set_decoded(KernelTable& t) {
   t.decode[type_slot(kType)] = decode_info(kType)->decode;
 }
 
+template <QuantType... kTypes>
+void set_all_decoded(KernelTable& t) {
+  (set_decoded<kTypes>(t), ...);
+}
+
 }  // namespace
 
 void fill_generic_kernels(KernelTable& t) {
@@ -120,6 +125,12 @@ void fill_generic_kernels(KernelTable& t) {
   set_decoded<QuantType::kIQ3_XXS>(t);
   set_decoded<QuantType::kIQ3_S>(t);
   set_decoded<QuantType::kTQ1_0>(t);
+  {
+    using Q = QuantType;  // the group-affine formats (kernels/generic/decode_group_affine.h)
+    set_all_decoded<Q::kHQQ2, Q::kHQQ3, Q::kHQQ4, Q::kHQQ8, Q::kAFQ2, Q::kAFQ3, Q::kAFQ4, Q::kAFQ6,
+                    Q::kAFQ8, Q::kAFQ2_G32, Q::kAFQ3_G32, Q::kAFQ4_G32, Q::kAFQ6_G32, Q::kAFQ8_G32,
+                    Q::kAFQ2_G128, Q::kAFQ3_G128, Q::kAFQ4_G128, Q::kAFQ6_G128, Q::kAFQ8_G128>(t);
+  }
   t.quantize_act[type_slot(QuantType::kQ8_0)] = quantize_act_q8_0_ref;
   t.quantize_act[type_slot(QuantType::kQ8_1)] = quantize_act_q8_1_ref;
   t.quantize_act[type_slot(QuantType::kQ8K)] = quantize_act_q8_k_ref;
