@@ -76,10 +76,13 @@ class ModelLoader {
   static std::shared_ptr<Model> load(const LoadOptions& o, bool streaming) {
     std::error_code ec;
     ThreadPool pool(o.n_threads);
-    if (std::filesystem::is_directory(o.path, ec)) return load_hf(o, streaming, pool);
-    if (!std::filesystem::exists(o.path, ec))
+    const bool dir = std::filesystem::is_directory(o.path, ec);
+    if (!dir && !std::filesystem::exists(o.path, ec))
       throw IoError(fmt::format("{}: no such file or directory", o.path));
-    return load_gguf(o, streaming, pool);
+    std::vector<Model::SourceStamp> stamps = Model::stamp_sources(o.path);
+    std::shared_ptr<Model> m = dir ? load_hf(o, streaming, pool) : load_gguf(o, streaming, pool);
+    m->source_stamps_ = std::move(stamps);
+    return m;
   }
 
   // Model::plan_isq.
@@ -181,6 +184,10 @@ class ModelLoader {
         permute_rows_to_gguf(*w, heads);
       }
     }
+    // What Model::re_isq needs to convert again from the source: the weights as loaded.
+    for (const IsqDecision& d : plan)
+      if (d.converts()) m.isq_sources_.push_back({d.weight, *d.weight, d.permute_heads});
+    m.isq_options_ = isq;
     apply_isq(plan, isq, pool);
   }
 

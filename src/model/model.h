@@ -9,7 +9,9 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
+#include <shared_mutex>
 #include <span>
 #include <string>
 #include <vector>
@@ -69,6 +71,19 @@ class Model {
   // Throws as plan_isq (model/isq.h) does.
   std::vector<IsqDecision> plan_isq(const IsqOptions& options) const;
 
+  // Re-quantizes every weight in-situ quantization considers to `type`, keeping the rest of the
+  // options the model was loaded with (or defaults, when it was loaded without --isq): roles,
+  // promotion, row-length fallbacks, the importance matrix and topology pins. Each weight is
+  // converted from its original source when that is still available (the mapped file unchanged
+  // since load: same size and modification time), else from its current bytes with a warning
+  // (quality compounds). Each converted weight is swapped in while no forward pass runs: a pass
+  // (Session::eval and the layer-at-a-time calls) sees every weight either before or after its
+  // swap, never a mix within one weight; passes between swaps may see some weights converted.
+  // Safe to call while Sessions on other threads run. Returns the decisions made. Throws
+  // InvalidArgument for a type ISQ cannot produce or a streaming model; nothing is changed then.
+  std::vector<IsqDecision> re_isq(QuantType type) const;
+  std::vector<IsqDecision> re_isq(const IsqOptions& options) const;
+
   // Streaming use, for work that visits the layers one at a time so that only one layer's weights
   // need be resident (imatrix collection). load_streaming loads like load() but leaves conversions
   // that copy whole weights (the Hugging Face Q/K row permutation) for prepare_layer. Every layer
@@ -108,6 +123,17 @@ class Model {
   // Streaming loads only: the deferred conversions, and per layer 1 while it is not prepared.
   std::vector<Deferred> deferred_;
   std::vector<uint8_t> unprepared_;
+  // In-situ quantization (model/re_isq.cc): the options of the last quantization, each converted
+  // weight's original (mapped) form, and the source files' stamps to tell whether they changed.
+  struct IsqSource;
+  struct SourceStamp;
+  static std::vector<SourceStamp> stamp_sources(const std::string& path);
+  bool sources_unchanged() const;
+  mutable std::optional<IsqOptions> isq_options_;
+  std::vector<IsqSource> isq_sources_;
+  std::vector<SourceStamp> source_stamps_;
+  mutable std::mutex re_isq_mu_;           // one re-quantization at a time
+  mutable std::shared_mutex weights_mu_;  // shared by forward passes, exclusive for a swap
 };
 
 // Sees the input of every linear layer a Session applies (importance-matrix collection). Called on
@@ -184,6 +210,9 @@ class Session {
   // y[n, n_out] = x @ w^T (+ bias), shown to the observer first.
   void linear(const Weight& w, const Weight* bias, const float* x, int n, float* y);
   void eval_chunk(std::span<const int32_t> tokens, bool all_logits, float* logits_out);
+  // embed and run_output without taking the model's weight lock (the caller holds it).
+  void embed_locked(std::span<const int32_t> tokens, float* x) const;
+  void run_output_locked(const float* x, int n, float* logits);
   std::shared_ptr<const Model> model_;
   ThreadPool& pool_;
   int n_ctx_ = 0;

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
+#include <string>
 #include <vector>
 
 #include "model/model.h"
@@ -40,6 +42,20 @@ struct Model::Deferred {
   int layer = -1;
   Weight stored;             // the weight as loaded: mapped bytes, rows in Hugging Face order
   int permute_heads = 0;     // > 0: permute_rows_to_gguf with this many heads
+};
+
+// A weight in-situ quantization converted, as it was loaded (Model::re_isq converts from it again).
+struct Model::IsqSource {
+  const Weight* weight = nullptr;  // in Model::weights_
+  Weight original;                 // mapped bytes, stored type
+  int permute_heads = 0;           // > 0: `original` rows are in Hugging Face order
+};
+
+// A source file's size and modification time at load.
+struct Model::SourceStamp {
+  std::string path;
+  uintmax_t size = 0;
+  std::filesystem::file_time_type mtime;
 };
 
 // Tokens per forward micro-batch: bounds scratch memory for long prompts (as llama.cpp's

@@ -1,6 +1,7 @@
 // Session: KV cache, micro-batching, embeddings, the output head and the shared attention.
 #include <algorithm>
 #include <cmath>
+#include <shared_mutex>
 #include <fmt/format.h>
 
 #include "insitu/error.h"
@@ -161,6 +162,7 @@ void Session::eval(std::span<const int32_t> tokens, bool all_logits, std::vector
                                         "streaming model runs only prepared layers)", il,
                                         model_->source_path()));
   logits.resize(static_cast<size_t>(all_logits ? tokens.size() : 1) * n_vocab);
+  std::shared_lock weights_lock(model_->weights_mu_);  // Model::re_isq swaps between passes
   for (size_t b = 0; b < tokens.size(); b += kMaxBatch) {
     const size_t n = std::min<size_t>(kMaxBatch, tokens.size() - b);
     const bool last = b + n == tokens.size();
@@ -174,7 +176,7 @@ void Session::eval_chunk(std::span<const int32_t> tokens, bool all_logits, float
   State& st = *state_;
   const int n = static_cast<int>(tokens.size());
   begin_batch(n, n_past_);
-  embed(tokens, st.x.data());
+  embed_locked(tokens, st.x.data());
   for (int il = 0; il < model_->config().n_layer; ++il) run_layer_batch(il, st.x.data(), n);
   // Positions are committed only after the whole batch went through every layer.
   n_past_ += n;
@@ -182,7 +184,7 @@ void Session::eval_chunk(std::span<const int32_t> tokens, bool all_logits, float
   if (!logits_out) return;
   // Output head on the rows asked for.
   const int first = all_logits ? 0 : n - 1;
-  run_output(st.x.data() + first * E, n - first, logits_out);
+  run_output_locked(st.x.data() + first * E, n - first, logits_out);
 }
 
 void Session::begin_batch(int n, int pos0) {
@@ -239,6 +241,11 @@ void Session::linear(const Weight& w, const Weight* bias, const float* x, int n,
 }
 
 void Session::embed(std::span<const int32_t> tokens, float* x) const {
+  std::shared_lock weights_lock(model_->weights_mu_);
+  embed_locked(tokens, x);
+}
+
+void Session::embed_locked(std::span<const int32_t> tokens, float* x) const {
   const Model& m = *model_;
   const ModelConfig& c = m.config_;
   const int64_t E = c.n_embd;
@@ -273,6 +280,7 @@ void Session::run_layer(int il, float* x, int n, int pos) {
                                       "streaming model runs only prepared layers)", il,
                                       m.source_path_));
   const int64_t E = c.n_embd;
+  std::shared_lock weights_lock(model_->weights_mu_);
   for (int b = 0; b < n; b += kMaxBatch) {
     const int nb = std::min(kMaxBatch, n - b);
     begin_batch(nb, pos + b);
@@ -281,6 +289,11 @@ void Session::run_layer(int il, float* x, int n, int pos) {
 }
 
 void Session::run_output(const float* x, int n, float* logits) {
+  std::shared_lock weights_lock(model_->weights_mu_);
+  run_output_locked(x, n, logits);
+}
+
+void Session::run_output_locked(const float* x, int n, float* logits) {
   const Model& m = *model_;
   const ModelConfig& c = m.config_;
   State& st = *state_;
