@@ -10,6 +10,7 @@
 #include "insitu/error.h"
 #include "io/imatrix_file.h"
 #include "model/hf_names.h"
+#include "model/isq_topology.h"
 #include "model/model.h"
 #include "quant/quantize.h"
 #include "quant/type_traits.h"
@@ -119,6 +120,7 @@ QuantType parse_isq_type(std::string_view text) {
 std::string IsqTarget::name() const { return mix ? isq_mix_name(*mix) : quant_type_name(type); }
 
 std::string isq_target_name(const IsqOptions& options) {
+  if (options.topology_only) return "topology";
   return IsqTarget{options.type, options.mix}.name();
 }
 
@@ -162,7 +164,16 @@ std::vector<IsqDecision> plan_isq(const std::vector<IsqCandidate>& candidates,
 
     QuantType to = options.type;
     const bool sensitive = c.role == WeightRole::kTokenEmbedding || c.role == WeightRole::kOutput;
-    if (options.mix) {
+    const IsqTopologyEntry* pin =
+        options.topology ? options.topology->match_weight(w.name, c.role, c.layer, model) : nullptr;
+    if (pin != nullptr) d.topology_key = pin->key;
+    if (pin != nullptr && pin->type) {
+      to = *pin->type;
+      d.pinned = true;
+      d.note = fmt::format("pinned by topology ({})", pin->key);
+    } else if (options.topology_only) {
+      to = w.type;  // no default type: unmatched weights stay as stored
+    } else if (options.mix) {
       to = isq_mix_tensor_type(*options.mix, model, c.role, c.layer, n_per_row, has_imatrix);
       if (to != options.type) {
         d.note = fmt::format("{} by the {} recipe ({}{})", quant_type_name(to),
@@ -184,14 +195,17 @@ std::vector<IsqDecision> plan_isq(const std::vector<IsqCandidate>& candidates,
     d.bytes_after = quant_row_size(to, n_per_row) * static_cast<uint64_t>(n_rows);
     const bool needs_imatrix =
         type_traits(to).requires_imatrix ||
-        (options.mix && isq_mix_requires_imatrix(*options.mix, c.role, to));
+        (options.mix && !d.pinned && isq_mix_requires_imatrix(*options.mix, c.role, to));
     if (d.converts() && needs_imatrix) {
       const std::vector<float>* im = options.imatrix ? options.imatrix(w.name) : nullptr;
       if (im == nullptr) {
         throw InvalidArgument(fmt::format(
             "--isq {}: tensor '{}' ({}) becomes {}, which needs an importance matrix, and none was "
             "given for it (pass --imatrix FILE or --calibration-file TEXT)",
-            isq_target_name(options), w.name, weight_role_name(c.role), quant_type_name(to)));
+            isq_target_name(options), w.name,
+            d.pinned ? fmt::format("{}, {}", weight_role_name(c.role), d.note)
+                     : std::string(weight_role_name(c.role)),
+            quant_type_name(to)));
       }
     }
     plan.push_back(std::move(d));

@@ -12,12 +12,15 @@
 //      (llama-quant.cpp tensor_type_fallback, llama.cpp as vendored in llama-cpp-python 0.3.36):
 //      i-quants -> iq4_nl, q2k/q3k/tq* -> q4_0, q4k -> q5_0, q5k -> q5_1, q6k -> q8_0, and f16 when
 //      even that does not fit.
+// A topology (model/isq_topology.h) entry matching the weight replaces steps 1 and 2 with its type
+// ("pinned"); step 3 still applies.
 // A weight already stored in its decided type is kept as is. The plan is computed from shapes alone
 // (no weight data), so its byte counts are exactly what loading produces.
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -29,7 +32,8 @@
 
 namespace insitu {
 
-struct Weight;  // model/model.h
+struct Weight;       // model/model.h
+class IsqTopology;  // model/isq_topology.h
 
 enum class WeightRole {
   kTokenEmbedding,
@@ -68,6 +72,10 @@ struct IsqDecision {
   uint64_t bytes_before = 0;
   uint64_t bytes_after = 0;
   std::string note;  // why `to` differs from the requested type (promotion, fallback), or empty
+  // The topology entry (model/isq_topology.h) that matched the weight, or empty; `pinned` when it
+  // named the type (before the row-length fallback), which a later re-quantization keeps.
+  std::string topology_key;
+  bool pinned = false;
   // > 0: the weight's rows are still in Hugging Face order (model/hf_names.h permute_qk_rows with
   // this many heads); apply_isq permutes the converted rows, which gives the same bytes as
   // converting permuted rows because every row is quantized on its own. Saves a full-precision
@@ -90,6 +98,12 @@ struct IsqOptions {
   bool pure = false;           // no promotion of embeddings and output head (not with `mix`)
   IsqImatrixLookup imatrix;    // empty: no importance weights
   bool show_progress = true;   // a progress bar on a terminal
+  // Per-layer and per-weight types from a topology file (model/isq_topology.h); null: none. A
+  // typed entry beats the requested type, the mix and the promotion.
+  std::shared_ptr<const IsqTopology> topology;
+  // --topology without --isq: a weight no entry matches keeps its stored type (every entry then
+  // names a type; `type`, `mix` and `pure` are unused).
+  bool topology_only = false;
 };
 
 // Parses an ISQ type: any weight type name, or mistral.rs's numeric shorthand as resolved on CPU

@@ -13,6 +13,7 @@
 #include "io/gguf.h"
 #include "model/builtin_templates.h"
 #include "model/hf_loader.h"
+#include "model/isq_topology.h"
 #include "model/model_internal.h"
 #include "quant/type_traits.h"
 
@@ -87,7 +88,9 @@ class ModelLoader {
 
   // Model::plan_isq.
   static std::vector<IsqDecision> plan_isq(const Model& m, const IsqOptions& isq) {
-    return insitu::plan_isq(isq_candidates(m), isq, isq_shape(m));
+    std::vector<IsqDecision> plan = insitu::plan_isq(isq_candidates(m), isq, isq_shape(m));
+    if (isq.topology) log_topology_coverage(*isq.topology, plan, m.weights_, isq_shape(m));
+    return plan;
   }
 
  private:
