@@ -12,6 +12,8 @@
 #include "model/hf_names.h"
 #include "model/isq_topology.h"
 #include "model/model.h"
+#include "quant/afq.h"
+#include "quant/group_affine.h"
 #include "quant/quantize.h"
 #include "quant/type_traits.h"
 #include "util/progress.h"
@@ -35,6 +37,10 @@ const char* weight_role_name(WeightRole role) {
 
 QuantType isq_promoted_type(QuantType t) {
   using Q = QuantType;
+  // AFQ as mistral.rs: 2/3/4 bits -> 6, 6/8 -> 8, keeping the group size; HQQ stays.
+  if (const GroupAffineFormat* f = group_affine_format(t)) {
+    return f->header == AffineHeader::kHqq ? t : *afq_type(f->bits <= 4 ? 6 : 8, f->group);
+  }
   switch (t) {
     case Q::kQ5_0: case Q::kQ5_1: case Q::kQ5K: case Q::kQ6K: case Q::kQ8_0: case Q::kQ8_1:
     case Q::kQ8K:
@@ -51,6 +57,14 @@ QuantType isq_promoted_type(QuantType t) {
 QuantType isq_row_fallback(QuantType type, int64_t n_per_row) {
   using Q = QuantType;
   if (n_per_row % quant_block_size(type) == 0) return type;
+  // AFQ groups of 64/128 -> the same bits with groups of 32; HQQ (groups of 64) -> the ggml
+  // 32-element type of about its size: q4_1 for hqq2/3/4, q8_0 for hqq8; f16 if that fails too.
+  if (const GroupAffineFormat* f = group_affine_format(type)) {
+    const Q small = f->header == AffineHeader::kAfq ? *afq_type(f->bits, 32)
+                    : f->bits == 8                  ? Q::kQ8_0
+                                                    : Q::kQ4_1;
+    return n_per_row % quant_block_size(small) == 0 ? small : Q::kF16;
+  }
   Q fallback = type;
   switch (type) {
     case Q::kIQ1_S: case Q::kIQ1_M: case Q::kIQ2_XXS: case Q::kIQ2_XS: case Q::kIQ2_S:

@@ -7,11 +7,14 @@
 //      recipe gives the weight's role and layer (the mix then replaces step 2);
 //   2. unless `pure`: token embeddings and the output head are promoted as mistral.rs does
 //      (IsqType::promote_for_sensitive_tensor: q2k/q3k/q4k/q4_0/q4_1 and every i-quant/ternary type
-//      -> q6k; q5*/q6k/q8* -> q8_0; float, mxfp4 unchanged);
+//      -> q6k; q5*/q6k/q8* -> q8_0; afq2/3/4 -> afq6 and afq6/8 -> afq8 with the same group size;
+//      float, mxfp4, hqq* unchanged);
 //   3. a row length the type cannot hold falls back as llama.cpp's quantizer does
 //      (llama-quant.cpp tensor_type_fallback, llama.cpp as vendored in llama-cpp-python 0.3.36):
-//      i-quants -> iq4_nl, q2k/q3k/tq* -> q4_0, q4k -> q5_0, q5k -> q5_1, q6k -> q8_0, and f16 when
-//      even that does not fit.
+//      i-quants -> iq4_nl, q2k/q3k/tq* -> q4_0, q4k -> q5_0, q5k -> q5_1, q6k -> q8_0; and for the
+//      insitu types: afq (groups of 64/128) -> the same bits in groups of 32, hqq2/3/4 -> q4_1,
+//      hqq8 -> q8_0 (mistral.rs keeps such AFQ weights unquantized and has no HQQ fallback);
+//      f16 when even that does not fit.
 // A topology (model/isq_topology.h) entry matching the weight replaces steps 1 and 2 with its type
 // ("pinned"); step 3 still applies.
 // A weight already stored in its decided type is kept as is. The plan is computed from shapes alone
