@@ -325,6 +325,25 @@ TEST_F(IsqTopologyModel, APinnedTypeThatNeedsAnImatrixSaysSo) {
   }
 }
 
+TEST_F(IsqTopologyModel, TheShippedExamplePlansAsItsCommentsSay) {
+  IsqOptions o;
+  o.type = Q::kQ4K;
+  o.topology = IsqTopology::load(test::source_dir() + "/docs/topologies/smollm2-135m.yml");
+  auto plan = by_name(model_->plan_isq(o));
+  auto to = [&](const std::string& name) { return plan.at(name).to; };
+  EXPECT_EQ(to("blk.0.attn_q.weight"), Q::kQ8_0);
+  EXPECT_EQ(to("blk.29.ffn_up.weight"), Q::kQ8_0);
+  EXPECT_EQ(to("blk.5.attn_q.weight"), Q::kQ5_0);    // q4k on rows of 576
+  EXPECT_EQ(to("blk.13.ffn_up.weight"), Q::kQ8_0);   // q6k on rows of 576
+  EXPECT_EQ(to("blk.5.ffn_down.weight"), Q::kQ6K);   // the regex beats 2-16
+  EXPECT_EQ(to("blk.0.ffn_down.weight"), Q::kQ6K);   // and 0-2
+  EXPECT_EQ(to("blk.20.attn_q.weight"), Q::kQ5_0);   // 16-28: --isq's q4k
+  EXPECT_FALSE(plan.at("blk.20.attn_q.weight").pinned);
+  EXPECT_EQ(plan.at("blk.20.attn_q.weight").topology_key, "16-28");
+  EXPECT_EQ(to("token_embd.weight"), Q::kQ8_0);
+  EXPECT_TRUE(plan.at("token_embd.weight").pinned);
+}
+
 TEST_F(IsqTopologyModel, LoadingAppliesTheTopology) {
   const std::filesystem::path file =
       std::filesystem::temp_directory_path() / ("insitu_topology_" + std::to_string(::getpid()) + ".yml");

@@ -8,6 +8,7 @@
 #include "calibration.h"
 #include "io/gguf.h"
 #include "io/imatrix_file.h"
+#include "model/isq_topology.h"
 #include "model/config.h"
 
 namespace insitu::cli {
@@ -61,10 +62,25 @@ void IsqArgs::add_to(CLI::App& cmd) {
                  "`insitu imatrix` does) and quantize with it");
   cmd.add_flag("--pure", pure,
                "With --isq: no promotion of token embeddings and output head");
+  cmd.add_option("--topology", topology,
+                 "YAML file of per-layer and per-weight ISQ types, as mistral.rs reads it (layer "
+                 "ranges 'START-END', indices, '/regex/' on Hugging Face weight names); its types "
+                 "beat --isq's. Without --isq every entry must name a type and the other weights "
+                 "stay as stored");
 }
 
 std::optional<IsqOptions> IsqArgs::options() const {
-  if (isq.empty()) {
+  std::shared_ptr<const IsqTopology> topo;
+  if (!topology.empty()) topo = IsqTopology::load(topology);
+  if (isq.empty() && topo) {
+    if (pure) throw InvalidArgument("--pure needs --isq TYPE (--topology alone promotes nothing)");
+    if (const IsqTopologyEntry* e = topo->first_untyped()) {
+      throw InvalidArgument("--topology " + topology + ": line " + std::to_string(e->line) +
+                            ": '" + e->key + "' names no isq type, which means --isq's type; "
+                            "give --isq TYPE, or a type for every entry");
+    }
+  }
+  if (isq.empty() && !topo) {
     if (!imatrix.empty()) throw InvalidArgument("--imatrix needs --isq TYPE");
     if (pure) throw InvalidArgument("--pure needs --isq TYPE");
     if (!calibration_file.empty()) throw InvalidArgument("--calibration-file needs --isq TYPE");
@@ -75,6 +91,11 @@ std::optional<IsqOptions> IsqArgs::options() const {
                           "use one (--calibration-file collects a new one from a text)");
   }
   IsqOptions o;
+  o.topology = topo;
+  if (isq.empty()) {
+    o.topology_only = true;
+    return o;
+  }
   const IsqTarget target = parse_isq_target(isq);
   o.type = target.type;
   o.mix = target.mix;

@@ -17,10 +17,13 @@ struct IsqArgs {
   std::string imatrix;     // --imatrix FILE
   bool pure = false;       // --pure
   std::string calibration_file;  // --calibration-file TEXT
+  std::string topology;          // --topology FILE.yml (model/isq_topology.h)
 
   // Adds --isq, --imatrix, --pure, --calibration-file to `cmd`.
   void add_to(CLI::App& cmd);
-  // The ISQ options these flags ask for, without an importance matrix yet; nullopt without --isq.
+  // The ISQ options these flags ask for, without an importance matrix yet; nullopt without --isq
+  // and --topology. --topology alone quantizes only what its entries match, so every entry must
+  // name a type (there is no default type); other weights keep their stored types.
   // Throws InvalidArgument for an unknown type, flags that need --isq without it, or both
   // --imatrix and --calibration-file.
   std::optional<IsqOptions> options() const;
