@@ -13,9 +13,10 @@
 #include <yaml-cpp/yaml.h>
 #endif
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <charconv>
-#include <fmt/format.h>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -62,7 +63,8 @@ std::optional<int64_t> parse_index(std::string_view text) {
 QuantType parse_entry_type(std::string text) {
   std::string folded;
   for (char c : text)
-    if (c != '_' && c != '-') folded.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+    if (c != '_' && c != '-')
+      folded.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
   if (folded == "f8e4m3") text = "fp8";
   try {
     return parse_isq_type(text);
@@ -135,7 +137,8 @@ std::shared_ptr<const IsqTopology> IsqTopology::parse(std::string_view yaml,
     const YAML::Node& v = it->second;
     IsqTopologyEntry e;
     e.line = line_of(k);
-    if (!k.IsScalar()) fail(source, e.line, "", "a selector must be a string: START-END, N or /regex/");
+    if (!k.IsScalar())
+      fail(source, e.line, "", "a selector must be a string: START-END, N or /regex/");
     e.key = k.Scalar();
     if (!seen.insert(e.key).second) fail(source, e.line, e.key, "selector given twice");
 
@@ -148,8 +151,7 @@ std::shared_ptr<const IsqTopology> IsqTopology::parse(std::string_view yaml,
         if (field != "isq" && field != "device")
           fail(source, line, e.key, fmt::format("unknown key '{}'; valid: isq device", field));
         if (value.IsNull()) continue;
-        if (!value.IsScalar())
-          fail(source, line, e.key, fmt::format("{} must be a string", field));
+        if (!value.IsScalar()) fail(source, line, e.key, fmt::format("{} must be a string", field));
         const std::string text = value.Scalar();
         if (field == "isq") {
           if (text.empty()) continue;
@@ -248,8 +250,8 @@ const IsqTopologyEntry* IsqTopology::match_name(std::string_view name) const {
     std::unique_ptr<pcre2_match_data, decltype(&pcre2_match_data_free)> md(
         pcre2_match_data_create_from_pattern(p->code.get(), nullptr), &pcre2_match_data_free);
     if (!md) throw std::bad_alloc();
-    const int rc = pcre2_match(p->code.get(), reinterpret_cast<PCRE2_SPTR>(name.data()), name.size(),
-                               0, 0, md.get(), nullptr);
+    const int rc = pcre2_match(p->code.get(), reinterpret_cast<PCRE2_SPTR>(name.data()),
+                               name.size(), 0, 0, md.get(), nullptr);
     if (rc >= 0) return &entries_[static_cast<size_t>(p->entry)];
     if (rc != PCRE2_ERROR_NOMATCH) {
       PCRE2_UCHAR msg[256];
@@ -274,7 +276,8 @@ const IsqTopologyEntry* IsqTopology::match(std::span<const std::string> hf_names
   const IsqTopologyEntry* best = nullptr;
   for (const std::string& name : hf_names) {
     const IsqTopologyEntry* e = match_name(name);
-    if (e != nullptr && (best == nullptr || e > best)) best = e;  // entries_ is in declaration order
+    if (e != nullptr && (best == nullptr || e > best))
+      best = e;  // entries_ is in declaration order
   }
   return best != nullptr ? best : match_layer(layer);
 }
@@ -287,7 +290,8 @@ std::vector<std::string> isq_topology_names(std::string_view gguf_name, WeightRo
   } else {
     names.emplace_back(gguf_name);
   }
-  if (role == WeightRole::kTokenEmbedding && model.tied_embeddings) names.emplace_back("lm_head.weight");
+  if (role == WeightRole::kTokenEmbedding && model.tied_embeddings)
+    names.emplace_back("lm_head.weight");
   return names;
 }
 

@@ -1,5 +1,5 @@
-// Topology files: per-layer and per-weight ISQ types, read as mistral.rs reads `--topology FILE.yml`
-// (mistralrs-core/src/topology/mod.rs).
+// Topology files: per-layer and per-weight ISQ types, read as mistral.rs reads `--topology
+// FILE.yml` (mistralrs-core/src/topology/mod.rs).
 //
 // A topology is a YAML mapping, in declaration order, from a selector to an entry:
 //   0-8:                              # layers [0, 8): half-open, end > start
@@ -7,7 +7,7 @@
 //   12:                               # one layer
 //     isq: 8                          # numeric shorthands as --isq takes them (8 -> q8_0)
 //   '/mlp\.down_proj\.weight$/':      # a regex, slash-wrapped
-//     isq: Q6K                        # any --isq type spelling, mistral.rs's included (F8E4M3 = fp8)
+//     isq: Q6K                        # any --isq spelling, mistral.rs's too (F8E4M3 = fp8)
 //   24-28:                            # no isq (or isq: null): the default type (--isq's)
 //     device: cpu
 // An entry has at most the keys `isq` and `device`. `device` is cpu, cuda[N] or metal[N]; this

@@ -1,5 +1,5 @@
-// `--topology FILE.yml` on the CLI: with --isq its typed entries win; without --isq every entry must
-// name a type, and the other weights stay as stored.
+// `--topology FILE.yml` on the CLI: with --isq its typed entries win; without --isq every entry
+// must name a type, and the other weights stay as stored.
 #include <gtest/gtest.h>
 #include <unistd.h>
 

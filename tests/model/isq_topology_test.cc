@@ -5,11 +5,11 @@
 #include "model/isq_topology.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <unistd.h>
 
 #include "insitu/error.h"
 #include "model/isq.h"
@@ -113,8 +113,9 @@ TEST(IsqTopologyParse, RegexBeatsRange) {
 
 TEST(IsqTopologyParse, EntriesWithoutTypeMatchWithTheDefaultAndDevicesAreChecked) {
   // Block style takes cuda[0] as a plain scalar; flow style needs quotes around the brackets.
-  const auto t = parse("0-2:\n4-6: {isq: null, device: cpu}\n6-8:\n  isq: q4k\n  device: cuda[0]\n"
-                       "'/lm_head/': {device: 'metal[1]'}\n");
+  const auto t = parse(
+      "0-2:\n4-6: {isq: null, device: cpu}\n6-8:\n  isq: q4k\n  device: cuda[0]\n"
+      "'/lm_head/': {device: 'metal[1]'}\n");
   ASSERT_NE(t->match_layer(0), nullptr);
   EXPECT_EQ(t->match_layer(0)->type, std::nullopt);
   EXPECT_EQ(t->match_layer(5)->device, "cpu");
@@ -127,8 +128,9 @@ TEST(IsqTopologyParse, EntriesWithoutTypeMatchWithTheDefaultAndDevicesAreChecked
 }
 
 TEST(IsqTopologyParse, TypesTakeEveryIsqSpelling) {
-  const auto t = parse("0: {isq: Q4K}\n1: {isq: q4_k}\n2: {isq: Q8_0}\n3: {isq: iq4_xs}\n"
-                       "4: {isq: 6}\n");
+  const auto t = parse(
+      "0: {isq: Q4K}\n1: {isq: q4_k}\n2: {isq: Q8_0}\n3: {isq: iq4_xs}\n"
+      "4: {isq: 6}\n");
   EXPECT_EQ(layer_type(*t, 0), Q::kQ4K);
   EXPECT_EQ(layer_type(*t, 1), Q::kQ4K);
   EXPECT_EQ(layer_type(*t, 2), Q::kQ8_0);
@@ -228,15 +230,17 @@ class IsqTopologyModel : public ::testing::Test {
 };
 
 TEST_F(IsqTopologyModel, RegexesMatchTheHuggingFaceNamesOfTheRealWeights) {
-  auto plan = by_name(model_->plan_isq(options(
-      Q::kQ4K, "'/^model\\.layers\\.\\d+\\.self_attn\\.q_proj\\.weight$/': {isq: q8_0}\n"
-               "'/^model\\.layers\\.1\\d\\.mlp\\.(gate|up)_proj\\.weight$/': {isq: q4_0}\n")));
+  auto plan = by_name(model_->plan_isq(
+      options(Q::kQ4K,
+              "'/^model\\.layers\\.\\d+\\.self_attn\\.q_proj\\.weight$/': {isq: q8_0}\n"
+              "'/^model\\.layers\\.1\\d\\.mlp\\.(gate|up)_proj\\.weight$/': {isq: q4_0}\n")));
   ASSERT_EQ(plan.size(), 1u + 30u * 7u);  // tied: the embedding is also the output head
   for (int il = 0; il < 30; ++il) {
     const IsqDecision& q = plan.at("blk." + std::to_string(il) + ".attn_q.weight");
     EXPECT_EQ(q.to, Q::kQ8_0) << il;
     EXPECT_TRUE(q.pinned);
-    EXPECT_EQ(q.note, "pinned by topology (/^model\\.layers\\.\\d+\\.self_attn\\.q_proj\\.weight$/)");
+    EXPECT_EQ(q.note,
+              "pinned by topology (/^model\\.layers\\.\\d+\\.self_attn\\.q_proj\\.weight$/)");
     const IsqDecision& k = plan.at("blk." + std::to_string(il) + ".attn_k.weight");
     EXPECT_FALSE(k.pinned);
     EXPECT_EQ(k.to, Q::kQ5_0);  // q4k does not fit rows of 576
@@ -260,8 +264,8 @@ TEST_F(IsqTopologyModel, ATiedEmbeddingAnswersToBothNamesAndBeatsPromotion) {
   IsqOptions pure = options(Q::kQ4K, "'/lm_head/': {isq: q4_1}\n");
   pure.pure = true;
   EXPECT_EQ(by_name(model_->plan_isq(pure)).at("token_embd.weight").to, Q::kQ4_1);
-  const IsqDecision d =
-      by_name(model_->plan_isq(options(Q::kQ4K, "'/lm_head/': {device: cpu}\n"))).at("token_embd.weight");
+  const IsqDecision d = by_name(model_->plan_isq(options(Q::kQ4K, "'/lm_head/': {device: cpu}\n")))
+                            .at("token_embd.weight");
   EXPECT_EQ(d.to, Q::kQ8_0);
   EXPECT_FALSE(d.pinned);
   EXPECT_EQ(d.topology_key, "/lm_head/");
@@ -272,8 +276,9 @@ TEST_F(IsqTopologyModel, PinnedTypesStillFallBackOnRowLength) {
   const IsqDecision& q = plan.at("blk.0.attn_q.weight");  // rows of 576
   EXPECT_EQ(q.to, Q::kQ5_0);
   EXPECT_TRUE(q.pinned);
-  EXPECT_EQ(q.note, "pinned by topology (0-30); rows of 576 do not fit q4k's 256-element blocks; "
-                    "q5_0 instead");
+  EXPECT_EQ(q.note,
+            "pinned by topology (0-30); rows of 576 do not fit q4k's 256-element blocks; "
+            "q5_0 instead");
   EXPECT_EQ(plan.at("blk.29.ffn_down.weight").to, Q::kQ4K);  // rows of 1536
   EXPECT_EQ(plan.at("token_embd.weight").to, Q::kQ8_0);      // no layer: only regexes reach it
   EXPECT_FALSE(plan.at("token_embd.weight").pinned);
@@ -333,11 +338,11 @@ TEST_F(IsqTopologyModel, TheShippedExamplePlansAsItsCommentsSay) {
   auto to = [&](const std::string& name) { return plan.at(name).to; };
   EXPECT_EQ(to("blk.0.attn_q.weight"), Q::kQ8_0);
   EXPECT_EQ(to("blk.29.ffn_up.weight"), Q::kQ8_0);
-  EXPECT_EQ(to("blk.5.attn_q.weight"), Q::kQ5_0);    // q4k on rows of 576
-  EXPECT_EQ(to("blk.13.ffn_up.weight"), Q::kQ8_0);   // q6k on rows of 576
-  EXPECT_EQ(to("blk.5.ffn_down.weight"), Q::kQ6K);   // the regex beats 2-16
-  EXPECT_EQ(to("blk.0.ffn_down.weight"), Q::kQ6K);   // and 0-2
-  EXPECT_EQ(to("blk.20.attn_q.weight"), Q::kQ5_0);   // 16-28: --isq's q4k
+  EXPECT_EQ(to("blk.5.attn_q.weight"), Q::kQ5_0);   // q4k on rows of 576
+  EXPECT_EQ(to("blk.13.ffn_up.weight"), Q::kQ8_0);  // q6k on rows of 576
+  EXPECT_EQ(to("blk.5.ffn_down.weight"), Q::kQ6K);  // the regex beats 2-16
+  EXPECT_EQ(to("blk.0.ffn_down.weight"), Q::kQ6K);  // and 0-2
+  EXPECT_EQ(to("blk.20.attn_q.weight"), Q::kQ5_0);  // 16-28: --isq's q4k
   EXPECT_FALSE(plan.at("blk.20.attn_q.weight").pinned);
   EXPECT_EQ(plan.at("blk.20.attn_q.weight").topology_key, "16-28");
   EXPECT_EQ(to("token_embd.weight"), Q::kQ8_0);
@@ -345,8 +350,8 @@ TEST_F(IsqTopologyModel, TheShippedExamplePlansAsItsCommentsSay) {
 }
 
 TEST_F(IsqTopologyModel, LoadingAppliesTheTopology) {
-  const std::filesystem::path file =
-      std::filesystem::temp_directory_path() / ("insitu_topology_" + std::to_string(::getpid()) + ".yml");
+  const std::filesystem::path file = std::filesystem::temp_directory_path() /
+                                     ("insitu_topology_" + std::to_string(::getpid()) + ".yml");
   {
     std::ofstream out(file);
     out << "# layers 0-3 at 8 bits; embeddings (tied output head) at q4k\n"
