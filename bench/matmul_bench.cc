@@ -84,7 +84,8 @@ void bm_matmul(benchmark::State& state, QuantType t, int64_t n_tok, Isa isa) {
 int register_all() {
   const QuantType types[] = {QuantType::kQ4_0, QuantType::kQ8_0, QuantType::kQ4K, QuantType::kQ6K,
                              QuantType::kIQ4_XS, QuantType::kQ4_1, QuantType::kQ5_0, QuantType::kQ5K,
-                             QuantType::kF16};
+                             QuantType::kF16, QuantType::kHQQ4, QuantType::kAFQ4,
+                             QuantType::kAFQ8};
   for (Isa isa : supported_isas()) {
     for (QuantType t : types) {
       for (int64_t n : {int64_t{1}, int64_t{4}, int64_t{16}, int64_t{512}}) {
