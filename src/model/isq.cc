@@ -198,6 +198,7 @@ std::vector<IsqDecision> plan_isq(const std::vector<IsqCandidate>& candidates,
       to = isq_promoted_type(to);
       d.note = fmt::format("promoted to {} ({})", quant_type_name(to), weight_role_name(c.role));
     }
+    d.target = to;
     const QuantType fitted = isq_row_fallback(to, n_per_row);
     if (fitted != to) {
       d.note = fmt::format("{}rows of {} do not fit {}'s {}-element blocks; {} instead",

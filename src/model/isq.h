@@ -75,6 +75,7 @@ struct IsqDecision {
   uint64_t bytes_before = 0;
   uint64_t bytes_after = 0;
   std::string note;  // why `to` differs from the requested type (promotion, fallback), or empty
+  QuantType target = QuantType::kF32;  // `to` before the row-length fallback (UQFF report)
   // The topology entry (model/isq_topology.h) that matched the weight, or empty; `pinned` when it
   // named the type (before the row-length fallback), which a later re-quantization keeps.
   std::string topology_key;

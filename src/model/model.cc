@@ -15,6 +15,7 @@
 #include "model/hf_loader.h"
 #include "model/isq_topology.h"
 #include "model/model_internal.h"
+#include "model/uqff_load.h"
 #include "quant/type_traits.h"
 
 namespace insitu {
@@ -81,7 +82,12 @@ class ModelLoader {
     if (!dir && !std::filesystem::exists(o.path, ec))
       throw IoError(fmt::format("{}: no such file or directory", o.path));
     std::vector<Model::SourceStamp> stamps = Model::stamp_sources(o.path);
-    std::shared_ptr<Model> m = dir ? load_hf(o, streaming, pool) : load_gguf(o, streaming, pool);
+    if (o.isq && !o.uqff_files.empty())
+      throw InvalidArgument("load: UQFF weights are loaded as stored; in-situ quantization of them "
+                            "cannot be asked for at the same time");
+    LoadOptions lo = o;  // a UQFF artifact directory given alone loads its only type
+    if (dir && lo.uqff_files.empty()) lo.uqff_files = default_uqff_files(o.path);
+    std::shared_ptr<Model> m = dir ? load_hf(lo, streaming, pool) : load_gguf(lo, streaming, pool);
     m->source_stamps_ = std::move(stamps);
     return m;
   }
@@ -222,6 +228,7 @@ class ModelLoader {
   // deferred: as quantize_in_situ takes it (only with o.isq).
   static void finish(Model& m, const LoadOptions& o, ThreadPool& pool,
                      const std::vector<std::pair<size_t, int>>& deferred = {}) {
+    if (!o.uqff_files.empty()) apply_uqff_weights(o.uqff_files, m.config_, m.weights_);
     const ModelConfig& c = m.config_;
     const std::string& src = m.source_path_;
     for (Weight& w : m.weights_) {

@@ -49,6 +49,10 @@ struct LoadOptions {
   // In-situ quantization of the linear weights, embeddings and output head while loading
   // (model/isq.h); unset: weights keep their stored types.
   std::optional<IsqOptions> isq;
+  // UQFF shards (model/uqff_load.h) whose layer entries replace the source's weights as stored, no
+  // requantization; not with `isq`. Empty for a directory that holds UQFF shards and no source
+  // weights: the shards of its only type.
+  std::vector<std::string> uqff_files;
 };
 
 class Model {

@@ -4,12 +4,16 @@
 
 #include <filesystem>
 
+#include <fmt/format.h>
+
 #include "insitu/error.h"
 #include "calibration.h"
 #include "io/gguf.h"
 #include "io/imatrix_file.h"
 #include "model/isq_topology.h"
 #include "model/config.h"
+#include "model/hf_cache.h"
+#include "model/uqff_load.h"
 
 namespace insitu::cli {
 
@@ -46,6 +50,12 @@ std::string ModelArgs::path() const {
   }
   if (!model_dir.empty()) {
     // A GGUF file given with -m is accepted as a convenience.
+    std::error_code ec;
+    if (!std::filesystem::exists(model_dir, ec) && looks_like_hf_model_id(model_dir)) {
+      const std::string snapshot = resolve_hf_cache_id(model_dir);
+      spdlog::info("{}: using the Hugging Face cache snapshot {}", model_dir, snapshot);
+      return snapshot;
+    }
     return model_dir;
   }
   throw InvalidArgument("no model given: use -m DIR or --format gguf -f FILE");
@@ -67,6 +77,12 @@ void IsqArgs::add_to(CLI::App& cmd) {
                  "ranges 'START-END', indices, '/regex/' on Hugging Face weight names); its types "
                  "beat --isq's. Without --isq every entry must name a type and the other weights "
                  "stay as stored");
+  cmd.add_option("--quant", quant,
+                 "Bits (2 3 4 5 6 8) or a type: load a prebuilt UQFF of that type from the model "
+                 "directory or its sibling <model>-UQFF when there is one, else quantize in situ");
+  cmd.add_option("--from-uqff", from_uqff,
+                 "Load stored UQFF weights: shard file(s) (';'-separated; <stem>-0.uqff brings "
+                 "-1, -2, ...), or a type / bits looked up in the model directory");
 }
 
 std::optional<IsqOptions> IsqArgs::options() const {
@@ -132,7 +148,71 @@ std::optional<IsqOptions> IsqArgs::resolve(const std::string& model_path, int th
   return o;
 }
 
-std::shared_ptr<const Model> ModelArgs::load(const IsqArgs* isq) const {
+void IsqArgs::configure(LoadOptions& opts, int threads) const {
+  namespace fs = std::filesystem;
+  if (!quant.empty() && (!isq.empty() || !from_uqff.empty())) {
+    throw InvalidArgument("--quant chooses between a prebuilt UQFF and in-situ quantization itself; "
+                          "use it alone, or --isq to force ISQ, or --from-uqff to name the UQFF");
+  }
+  std::error_code ec;
+  const bool is_dir = fs::is_directory(opts.path, ec);
+  if (!from_uqff.empty()) {
+    if (!isq.empty() || !imatrix.empty() || !calibration_file.empty() || pure) {
+      throw InvalidArgument("--from-uqff loads weights as they were stored; --isq, --imatrix, "
+                            "--calibration-file and --pure quantize, so they cannot be combined "
+                            "with it");
+    }
+    const std::string dir = is_dir ? opts.path : fs::path(opts.path).parent_path().string();
+    opts.uqff_files = resolve_uqff_files(from_uqff, dir);
+    spdlog::info("--from-uqff: loading {} UQFF shard(s), starting with {}", opts.uqff_files.size(),
+                 opts.uqff_files.front());
+    return;
+  }
+  if (quant.empty()) {
+    opts.isq = resolve(opts.path, threads);
+    return;
+  }
+  if (quant == "auto" || quant == "AUTO") {
+    throw InvalidArgument("--quant auto needs `insitu tune`, which is not available yet; give bits "
+                          "(2 3 4 5 6 8) or a type name");
+  }
+  uqff_type_candidates(quant);  // validates, listing the valid names
+  std::vector<std::string> found;
+  if (is_dir) {
+    const UqffDirectory here = scan_uqff_directory(opts.path);
+    found = find_uqff_type(here, quant);
+    if (found.empty() && here.looks_like_artifact) {
+      throw InvalidArgument(fmt::format("--quant {}: {} is a UQFF artifact without that type; it "
+                                        "has: {}", quant, opts.path, here.type_list()));
+    }
+    std::string base = opts.path;
+    while (base.size() > 1 && base.back() == '/') base.pop_back();
+    const std::string sibling = base + "-UQFF";
+    if (found.empty() && fs::is_directory(sibling, ec)) {
+      found = find_uqff_type(scan_uqff_directory(sibling), quant);
+      if (found.empty()) {
+        spdlog::warn("--quant {}: {} has no UQFF of that type", quant, sibling);
+      } else if (fs::is_regular_file(fs::path(sibling) / "config.json", ec)) {
+        opts.path = sibling;
+      }
+    }
+  }
+  if (!found.empty()) {
+    if (!imatrix.empty() || !calibration_file.empty() || pure)
+      spdlog::warn("--quant {}: a prebuilt UQFF is used; --imatrix/--calibration-file/--pure only "
+                   "apply to in-situ quantization and are ignored", quant);
+    spdlog::info("--quant {}: loading the prebuilt UQFF {}", quant, found.front());
+    opts.uqff_files = std::move(found);
+    return;
+  }
+  spdlog::info("--quant {}: no prebuilt UQFF found; quantizing in situ", quant);
+  IsqArgs as_isq = *this;
+  as_isq.isq = quant;
+  as_isq.quant.clear();
+  opts.isq = as_isq.resolve(opts.path, threads);
+}
+
+std::shared_ptr<const Model> ModelArgs::load(const IsqArgs* isq, LoadOptions* used) const {
   set_log_level(log_level);
   LoadOptions opts;
   opts.path = path();
@@ -140,8 +220,9 @@ std::shared_ptr<const Model> ModelArgs::load(const IsqArgs* isq) const {
     throw InvalidArgument(opts.path + ": no such file or directory");
   }
   opts.n_threads = threads;
-  if (isq != nullptr) opts.isq = isq->resolve(opts.path, threads);
+  if (isq != nullptr) isq->configure(opts, threads);
   ThreadPool::set_default_threads(threads);
+  if (used != nullptr) *used = opts;
   return Model::load(opts);
 }
 
