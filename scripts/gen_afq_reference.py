@@ -67,7 +67,8 @@ def main() -> None:
             mx.eval(w_q, scales, biases)
             wq = np.array(w_q).astype("<u4").tobytes()
             assert len(wq) == ROWS * COLS * bits // 8, (bits, group, len(wq))
-            cases.append((bits, group, wq, bf16_bits(scales).tobytes(), bf16_bits(biases).tobytes()))
+            sc, bi = bf16_bits(scales).tobytes(), bf16_bits(biases).tobytes()
+            cases.append((bits, group, wq, sc, bi))
     with open(OUT, "wb") as f:
         f.write(b"AFQREF1\0")
         f.write(struct.pack("<II", ROWS, COLS))

@@ -78,7 +78,8 @@ void dequantize_afq(const void* src, float* dst, int64_t n) {
 
 template <int kBits, int kGroup>
 TypeTraits row(QuantType type, const char* name) {
-  return group_affine_traits(type, name, dequantize_afq<kBits, kGroup>, quantize_afq<kBits, kGroup>);
+  return group_affine_traits(type, name, dequantize_afq<kBits, kGroup>,
+                             quantize_afq<kBits, kGroup>);
 }
 
 const GroupAffineFormat& afq_format(QuantType type) {
@@ -91,9 +92,10 @@ const GroupAffineFormat& afq_format(QuantType type) {
 
 void check_row_length(const GroupAffineFormat& f, int64_t rows, int64_t n) {
   if (rows < 0 || n <= 0 || n % f.group != 0) {
-    throw InvalidArgument("afq: " + quant_type_name(f.type) + " needs rows of a positive multiple of " +
-                          std::to_string(f.group) + " elements, got " + std::to_string(rows) +
-                          " rows of " + std::to_string(n));
+    throw InvalidArgument("afq: " + quant_type_name(f.type) +
+                          " needs rows of a positive multiple of " + std::to_string(f.group) +
+                          " elements, got " + std::to_string(rows) + " rows of " +
+                          std::to_string(n));
   }
 }
 

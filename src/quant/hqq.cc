@@ -129,9 +129,10 @@ int64_t packed_rows(const GroupAffineFormat& f, int64_t groups) {
 
 int64_t group_count(const GroupAffineFormat& f, int64_t rows, int64_t n) {
   if (rows <= 0 || n <= 0 || n % kHqqGroup != 0) {
-    throw InvalidArgument("hqq: " + quant_type_name(f.type) + " needs rows of a positive multiple of " +
-                          std::to_string(kHqqGroup) + " elements, got " + std::to_string(rows) +
-                          " rows of " + std::to_string(n));
+    throw InvalidArgument("hqq: " + quant_type_name(f.type) +
+                          " needs rows of a positive multiple of " + std::to_string(kHqqGroup) +
+                          " elements, got " + std::to_string(rows) + " rows of " +
+                          std::to_string(n));
   }
   return rows * (n / kHqqGroup);
 }

@@ -21,7 +21,8 @@
 // order, the q matrix Q[R][64] is bit-packed along dim 0 as HqqBits::bitpack_type does:
 //   8 bits: u8 [R][64] = Q
 //   4 bits: u8 [R/2][64],  Q[i] << 4 | Q[i + R/2]                          (R even)
-//   2 bits: u8 [R/4][64],  Q[i] << 6 | Q[i + R/4] << 4 | Q[i + R/2] << 2 | Q[i + 3R/4]  (R % 4 == 0)
+//   2 bits: u8 [R/4][64],  Q[i] << 6 | Q[i + R/4] << 4 | Q[i + R/2] << 2 | Q[i + 3R/4]
+//           (R % 4 == 0)
 //   3 bits: i32 [P/10][64] with P = R rounded up to a multiple of 10 (padding rows are 0):
 //           sum over k < 10 of Q[i + k * P/10] << (27 - 3k)
 //   scales: f32 [R][1] (the real step),  zeros: f32 [R][1].

@@ -151,9 +151,8 @@ TEST(GroupAffineKernels, DecoderMatchesDequantizer) {
           const int s = i / 32;
           const double got = static_cast<double>(scale[s] * static_cast<float>(v[i]) + min[s]);
           const double want = ref[b * f.group + i];
-          const double tol = f.header == AffineHeader::kAfq && f.bits < 8
-                                 ? 0.0
-                                 : 4e-7 * (std::fabs(want) + std::fabs(min[s]) + 256 * std::fabs(scale[s]));
+          const double size = std::fabs(want) + std::fabs(min[s]) + 256 * std::fabs(scale[s]);
+          const double tol = f.header == AffineHeader::kAfq && f.bits < 8 ? 0.0 : 4e-7 * size;
           ASSERT_LE(std::fabs(got - want), tol)
               << quant_type_name(f.type) << (raw ? " raw" : "") << " element " << b * f.group + i;
         }
@@ -202,7 +201,8 @@ TEST(GroupAffineKernels, VecDotEveryIsaAgreesWithReferenceAndExactDot) {
         const std::vector<double> xd = dequant(QuantType::kQ8_1, a.data(), n);
         const ExactDot e = exact_dot(f.type, w.data(), wd, a.data(), xd);
         const double exact = e.value, abs_terms = e.abs_terms;
-        const std::string what = quant_type_name(f.type) + " n=" + std::to_string(n) + (raw ? " raw" : "");
+        const std::string what =
+            quant_type_name(f.type) + " n=" + std::to_string(n) + (raw ? " raw" : "");
         const float ref = generic.vec_dot[type_slot(f.type)](n, w.data(), a.data());
         expect_close(ref, exact, abs_terms, n, what + " generic vs exact");
         for (Isa isa : supported_isas()) {
@@ -225,7 +225,9 @@ TEST(GroupAffineKernels, MatmulEveryIsaMatchesDequantizedReference) {
     const size_t row_bytes = quant_row_size(f.type, n_in);
     const std::vector<uint8_t> w = make_weights(f, n_out, n_in, rng, (rng() & 1) != 0);
     std::vector<std::vector<double>> wd;
-    for (int64_t o = 0; o < n_out; ++o) wd.push_back(dequant(f.type, w.data() + o * row_bytes, n_in));
+    for (int64_t o = 0; o < n_out; ++o) {
+      wd.push_back(dequant(f.type, w.data() + o * row_bytes, n_in));
+    }
     const int64_t max_tok = 64;
     const std::vector<float> x = gaussian(static_cast<size_t>(max_tok * n_in), rng);
     std::vector<std::vector<uint8_t>> xq;

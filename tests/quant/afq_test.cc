@@ -113,12 +113,14 @@ TEST(Afq, QuantizerWritesMlxBytes) {
     const TypeTraits& tt = type_traits(*type);
     SCOPED_TRACE(tt.name);
     std::vector<uint8_t> blocks(quant_row_size(*type, ref.cols) * ref.rows);
-    ASSERT_EQ(tt.quantize(ref.input.data(), blocks.data(), ref.rows, ref.cols, nullptr), blocks.size());
+    ASSERT_EQ(tt.quantize(ref.input.data(), blocks.data(), ref.rows, ref.cols, nullptr),
+              blocks.size());
     const AfqMlxTensors got = afq_to_mlx(*type, blocks.data(), ref.rows, ref.cols);
     ASSERT_EQ(got.w_q.size() * 4, c.w_q.size());
     const auto* wq = reinterpret_cast<const uint8_t*>(got.w_q.data());
     for (size_t i = 0; i < c.w_q.size(); ++i) {
-      ASSERT_EQ(wq[i], c.w_q[i]) << "w_q byte " << i << " (row " << i / (ref.cols * c.bits / 8) << ")";
+      ASSERT_EQ(wq[i], c.w_q[i]) << "w_q byte " << i << " (row "
+                                 << i / (ref.cols * c.bits / 8) << ")";
     }
     for (size_t g = 0; g < c.scales.size(); ++g) {
       ASSERT_EQ(got.scales[g], c.scales[g]) << "scale of group " << g;

@@ -95,7 +95,8 @@ TEST(Hqq, QuantizerMatchesNumpyReference) {
         // Only a value on a rounding boundary may round differently with a zero one ulp apart.
         const float t = x[g * kHqqGroup + j] / scale + zero;
         EXPECT_LT(std::fabs(std::fabs(t - std::trunc(t)) - 0.5f), 1e-3f)
-            << "group " << g << " element " << j << ": q " << int(q[j]) << " want " << int(want_q[j]);
+            << "group " << g << " element " << j << ": q " << int(q[j]) << " want "
+            << int(want_q[j]);
       }
     }
   }
