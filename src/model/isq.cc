@@ -14,6 +14,7 @@
 #include "model/model.h"
 #include "quant/afq.h"
 #include "quant/group_affine.h"
+#include "quant/fp8.h"
 #include "quant/quantize.h"
 #include "quant/type_traits.h"
 #include "util/progress.h"
@@ -46,6 +47,8 @@ QuantType isq_promoted_type(QuantType t) {
     case Q::kQ8K:
       return Q::kQ8_0;
     case Q::kF32: case Q::kF16: case Q::kBF16: case Q::kMXFP4:
+      return t;
+    case Q::kFP8: case Q::kFP8_B128: case Q::kF8Q8:  // mistral.rs keeps its 8-bit floats as asked
       return t;
     default:
       // q2k q3k q4k q4_0 q4_1 (mistral.rs's table) and the types it lacks: every i-quant and
@@ -90,8 +93,8 @@ namespace {
 bool is_weight_type(const TypeTraits& t) {
   const bool floating = t.type == QuantType::kF32 || t.type == QuantType::kF16 ||
                         t.type == QuantType::kBF16;
-  return (t.is_quantized || floating) && t.quantize != nullptr && t.dequantize_row != nullptr &&
-         t.type != QuantType::kQ8K;
+  return (t.is_quantized || floating) && quant_type_can_quantize(t.type) &&
+         quant_type_can_dequantize(t.type) && t.type != QuantType::kQ8K;
 }
 
 }  // namespace
@@ -207,7 +210,7 @@ std::vector<IsqDecision> plan_isq(const std::vector<IsqCandidate>& candidates,
       to = fitted;
     }
     d.to = to;
-    d.bytes_after = quant_row_size(to, n_per_row) * static_cast<uint64_t>(n_rows);
+    d.bytes_after = quant_tensor_size(to, n_rows, n_per_row);
     const bool needs_imatrix =
         type_traits(to).requires_imatrix ||
         (options.mix && !d.pinned && isq_mix_requires_imatrix(*options.mix, c.role, to));
@@ -243,7 +246,8 @@ void apply_isq(const std::vector<IsqDecision>& plan, const IsqOptions& options, 
     if (!d.converts()) continue;
     Weight& w = *d.weight;
     const int64_t n_per_row = w.ne[0];
-    const int64_t n_rows = static_cast<int64_t>(d.bytes_after / quant_row_size(d.to, n_per_row));
+    int64_t n_rows = 1;
+    for (size_t i = 1; i < w.ne.size(); ++i) n_rows *= w.ne[i];
     const std::vector<float>* im = options.imatrix ? options.imatrix(w.name) : nullptr;
     if (im != nullptr && static_cast<int64_t>(im->size()) != n_per_row) {
       throw InvalidArgument(fmt::format(
@@ -252,16 +256,33 @@ void apply_isq(const std::vector<IsqDecision>& plan, const IsqOptions& options, 
     }
     auto buf = std::make_shared<std::vector<uint8_t>>(d.bytes_after);
     size_t at = 0;
-    convert_rows(w.type, w.data, d.to, n_rows, n_per_row, im ? im->data() : nullptr, pool,
+    // fp8_b128's scales cover 128-row tiles: permuting converted rows gives the bytes of
+    // converting permuted rows only when every head lies inside one tile. Otherwise the source
+    // rows are permuted first (one copy of this weight as stored).
+    int permute_after = d.permute_heads;
+    std::vector<uint8_t> permuted_src;
+    if (permute_after > 0 && d.to == QuantType::kFP8_B128 && !quant_type_has_tail(w.type) &&
+        kFp8Tile % (n_rows / permute_after) != 0) {
+      permuted_src.resize(quant_row_size(w.type, n_per_row) * static_cast<size_t>(n_rows));
+      permute_qk_rows(w.data, permuted_src.data(), n_rows, quant_row_size(w.type, n_per_row),
+                      permute_after, /*to_gguf=*/true);
+      permute_after = 0;
+    }
+    convert_rows(w.type, permuted_src.empty() ? w.data : permuted_src.data(), d.to, n_rows,
+                 n_per_row, im ? im->data() : nullptr, pool,
                  [&](const uint8_t* bytes, size_t size) {
                    std::copy(bytes, bytes + size, buf->data() + at);
                    at += size;
                  });
     if (w.release_pages) w.release_pages();
-    if (d.permute_heads > 0) {
+    if (permute_after > 0) {
+      // The rows only: a tail (fp8's scales) stays after them.
+      const size_t rows_bytes = quant_row_size(d.to, n_per_row) * static_cast<size_t>(n_rows);
       auto permuted = std::make_shared<std::vector<uint8_t>>(buf->size());
-      permute_qk_rows(buf->data(), permuted->data(), n_rows, buf->size() / n_rows,
-                      d.permute_heads, /*to_gguf=*/true);
+      permute_qk_rows(buf->data(), permuted->data(), n_rows, rows_bytes / n_rows, permute_after,
+                      /*to_gguf=*/true);
+      std::copy(buf->begin() + static_cast<std::ptrdiff_t>(rows_bytes), buf->end(),
+                permuted->begin() + static_cast<std::ptrdiff_t>(rows_bytes));
       buf = std::move(permuted);
     }
     w.type = d.to;

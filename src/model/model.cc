@@ -16,6 +16,7 @@
 #include "model/isq_topology.h"
 #include "model/model_internal.h"
 #include "model/uqff_load.h"
+#include "quant/quantize.h"
 #include "quant/type_traits.h"
 
 namespace insitu {
@@ -43,19 +44,17 @@ namespace {
 // Dequantizes a whole weight into an owned f32 buffer, rows in parallel.
 void to_f32(Weight& w, ThreadPool& pool) {
   if (w.type == QuantType::kF32) return;
-  const TypeTraits& tt = type_traits(w.type);
-  if (!tt.dequantize_row)
+  if (!quant_type_can_dequantize(w.type))
     throw Unsupported(fmt::format("tensor '{}': type {} cannot be dequantized", w.name,
                                   quant_type_name(w.type)));
   const int64_t n_in = w.ne.empty() ? 0 : w.ne[0];
   int64_t n_rows = 1;
   for (size_t i = 1; i < w.ne.size(); ++i) n_rows *= w.ne[i];
-  const size_t row_bytes = quant_row_size(w.type, n_in);
   auto buf = std::make_shared<std::vector<float>>(static_cast<size_t>(n_in * n_rows));
   const uint8_t* src = w.data;
   float* dst = buf->data();
   pool.parallel_for(n_rows, [&](int, int64_t begin, int64_t end) {
-    for (int64_t r = begin; r < end; ++r) tt.dequantize_row(src + r * row_bytes, dst + r * n_in, n_in);
+    dequantize_rows(w.type, src, n_rows, n_in, begin, end, dst + begin * n_in);
   });
   w.type = QuantType::kF32;
   w.data = reinterpret_cast<const uint8_t*>(buf->data());
@@ -233,7 +232,7 @@ class ModelLoader {
     const std::string& src = m.source_path_;
     for (Weight& w : m.weights_) {
       if (!is_known_quant_type(static_cast<uint32_t>(w.type)) ||
-          !type_traits(w.type).dequantize_row) {
+          !quant_type_can_dequantize(w.type)) {
         // Only an error when the tensor is used; checked in want() below.
         continue;
       }
@@ -255,7 +254,7 @@ class ModelLoader {
         throw FormatError(fmt::format("{}: tensor '{}': shape {} expected {}", src, name,
                                       shape_str(w->ne), shape_str(ne)));
       if (!is_known_quant_type(static_cast<uint32_t>(w->type)) ||
-          !type_traits(w->type).dequantize_row)
+          !quant_type_can_dequantize(w->type))
         throw Unsupported(fmt::format("{}: tensor '{}': type {} has no kernel", src, name,
                                       quant_type_name(w->type)));
       if (ne.size() == 1 && w->type != QuantType::kF32)

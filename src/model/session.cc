@@ -7,6 +7,7 @@
 #include "insitu/error.h"
 #include "model/model_internal.h"
 #include "quant/float_convert.h"
+#include "quant/quantize.h"
 #include "quant/type_traits.h"
 
 namespace insitu {
@@ -253,12 +254,10 @@ void Session::embed_locked(std::span<const int32_t> tokens, float* x) const {
     if (id < 0 || id >= c.n_vocab)
       throw InvalidArgument(fmt::format("Session::embed: token id {} out of range [0, {})", id,
                                         c.n_vocab));
-  // Rows of token_embd, dequantized (as ggml_get_rows does).
+  // Rows of token_embd, dequantized (as ggml_get_rows does); fp8's scales sit after the rows.
   const Weight& emb = *m.tok_embd_;
-  const TypeTraits& tt = type_traits(emb.type);
-  const size_t row_bytes = quant_row_size(emb.type, E);
   for (size_t t = 0; t < tokens.size(); ++t)
-    tt.dequantize_row(emb.data + static_cast<size_t>(tokens[t]) * row_bytes, x + t * E, E);
+    dequantize_rows(emb.type, emb.data, c.n_vocab, E, tokens[t], tokens[t] + 1, x + t * E);
   if (c.arch == Arch::kGemma3) {
     const float scale = std::sqrt(static_cast<float>(E));
     const int64_t total = static_cast<int64_t>(tokens.size()) * E;
