@@ -97,7 +97,7 @@ void permute_rows_to_gguf(Weight& w, int n_head) {
   w.release_pages = nullptr;
 }
 
-HfCheckpoint load_hf_checkpoint(const std::string& dir, bool defer_permutation) {
+HfCheckpoint load_hf_checkpoint(const std::string& dir, bool defer_permutation, bool shapes_only) {
   HfCheckpoint ck;
   const std::string config_path = (std::filesystem::path(dir) / "config.json").string();
   ck.config = config_from_hf_file(config_path);
@@ -139,7 +139,13 @@ HfCheckpoint load_hf_checkpoint(const std::string& dir, bool defer_permutation) 
         permute_rows_to_gguf(w, tr.permute_heads);
       }
     }
-    if (tr.norm_shift != 0.0f) {
+    if (tr.norm_shift != 0.0f && shapes_only) {
+      w.type = QuantType::kF32;
+      w.data = nullptr;
+      w.nbytes = static_cast<size_t>(t.n_elements()) * sizeof(float);
+      w.owner.reset();
+      w.release_pages = nullptr;
+    } else if (tr.norm_shift != 0.0f) {
       const int64_t n = t.n_elements();
       auto buf = std::make_shared<std::vector<float>>(static_cast<size_t>(n));
       for (int64_t i = 0; i < n; ++i) (*buf)[i] = element_to_f32(w.type, w.data, i) + tr.norm_shift;

@@ -32,7 +32,10 @@ struct HfCheckpoint {
   std::vector<DeferredPermutation> deferred_permutations;
 };
 
-HfCheckpoint load_hf_checkpoint(const std::string& dir, bool defer_permutation = false);
+// shapes_only: read no tensor data at all (LoadOptions::shapes_only); the gemma3 norm shift then
+// only sets the f32 type and size it would give, with data null. Use with defer_permutation.
+HfCheckpoint load_hf_checkpoint(const std::string& dir, bool defer_permutation = false,
+                                bool shapes_only = false);
 
 // Points a Q/K weight whose rows are in Hugging Face order at an owned copy in GGUF order (the
 // converter's permutation with n_head heads; rows already checked to split into heads), then

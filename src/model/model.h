@@ -53,6 +53,11 @@ struct LoadOptions {
   // requantization; not with `isq`. Empty for a directory that holds UQFF shards and no source
   // weights: the shards of its only type.
   std::vector<std::string> uqff_files;
+  // Resolve the configuration, tokenizer and layer structure but read no weight data: every
+  // weight keeps the type, shape and nbytes a plain load() would give it (1-D norms as f32) with
+  // its data null. Such a model answers config(), weights() and plan_isq() (what `insitu tune`
+  // needs); a Session refuses it. Not with isq, uqff_files or dequantize_to_f32.
+  bool shapes_only = false;
 };
 
 class Model {
@@ -87,6 +92,9 @@ class Model {
   // InvalidArgument for a type ISQ cannot produce or a streaming model; nothing is changed then.
   std::vector<IsqDecision> re_isq(QuantType type) const;
   std::vector<IsqDecision> re_isq(const IsqOptions& options) const;
+
+  // True when loaded with LoadOptions::shapes_only (no weight data).
+  bool shapes_only() const { return shapes_only_; }
 
   // Streaming use, for work that visits the layers one at a time so that only one layer's weights
   // need be resident (imatrix collection). load_streaming loads like load() but leaves conversions
@@ -124,6 +132,7 @@ class Model {
   const Weight* output_ = nullptr;  // == tok_embd_ when tied
   std::vector<float> rope_freq_factors_;  // head_dim/2 llama3 factors, or empty
   std::shared_ptr<const void> keepalive_;  // mappings
+  bool shapes_only_ = false;               // LoadOptions::shapes_only: no weight data
   // Streaming loads only: the deferred conversions, and per layer 1 while it is not prepared.
   std::vector<Deferred> deferred_;
   std::vector<uint8_t> unprepared_;
@@ -159,6 +168,7 @@ enum class KvCacheType { kF16, kF32 };
 class Session {
  public:
   // n_ctx: KV cache capacity in tokens (<= 0: the model's training context, capped at 4096).
+  // Throws InvalidArgument for a model loaded with LoadOptions::shapes_only.
   Session(std::shared_ptr<const Model> model, int n_ctx, ThreadPool& pool,
           KvCacheType kv_type = KvCacheType::kF16);
   ~Session();
@@ -175,6 +185,11 @@ class Session {
   void truncate(int n);
 
   const Model& model() const { return *model_; }
+
+  // Bytes held now by the KV cache (layers that have stored keys so far) and by the scratch
+  // buffers; model/session_memory.h computes the same from the configuration alone.
+  uint64_t kv_cache_bytes() const;
+  uint64_t scratch_bytes() const;
 
   // Every linear layer's input goes to `observer` from now on (null: none). Not owned; it must
   // outlive its use.

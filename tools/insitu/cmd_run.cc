@@ -147,7 +147,8 @@ void interactive(const RunArgs& a, const std::shared_ptr<const Model>& model, Th
   }
 }
 
-void run(const RunArgs& a) {
+void run(RunArgs a) {
+  a.isq.auto_ctx = a.n_ctx;  // --quant auto leaves room for this context
   const std::shared_ptr<const Model> model = a.model.load(&a.isq);
   ThreadPool pool(a.model.threads);
   if (!a.prompt.empty()) {

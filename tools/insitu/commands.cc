@@ -11,6 +11,8 @@ void add_run_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
 void add_perplexity_command(CLI::App& app);
 void add_imatrix_command(CLI::App& app);
+void add_tune_command(CLI::App& app);
+void add_from_config_command(CLI::App& app);
 
 void register_commands(CLI::App& app) {
   add_inspect_command(app);
@@ -21,6 +23,8 @@ void register_commands(CLI::App& app) {
   add_bench_command(app);
   add_perplexity_command(app);
   add_imatrix_command(app);
+  add_tune_command(app);
+  add_from_config_command(app);
 }
 
 }  // namespace insitu::cli

@@ -14,6 +14,7 @@
 #include "model/config.h"
 #include "model/hf_cache.h"
 #include "model/uqff_load.h"
+#include "tune_args.h"
 
 namespace insitu::cli {
 
@@ -80,6 +81,14 @@ void IsqArgs::add_to(CLI::App& cmd) {
   cmd.add_option("--quant", quant,
                  "Bits (2 3 4 5 6 8) or a type: load a prebuilt UQFF of that type from the model "
                  "directory or its sibling <model>-UQFF when there is one, else quantize in situ");
+  cmd.add_option("--profile", profile,
+                 "With --quant auto: prefer quality (q8_0 first), balanced (q6k first) or fast "
+                 "(q4k first) when the weights as stored do not fit")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"quality", "balanced", "fast"}));
+  cmd.add_option("--max-memory", max_memory,
+                 "With --quant auto: fit in this much memory (e.g. 8G) instead of the RAM "
+                 "available now");
   cmd.add_option("--from-uqff", from_uqff,
                  "Load stored UQFF weights: shard file(s) (';'-separated; <stem>-0.uqff brings "
                  "-1, -2, ...), or a type / bits looked up in the model directory");
@@ -173,8 +182,23 @@ void IsqArgs::configure(LoadOptions& opts, int threads) const {
     return;
   }
   if (quant == "auto" || quant == "AUTO") {
-    throw InvalidArgument("--quant auto needs `insitu tune`, which is not available yet; give bits "
-                          "(2 3 4 5 6 8) or a type name");
+    // What `insitu tune` recommends: the weights as stored when they fit, else the profile's
+    // first type that fits. Other ISQ flags (topology, organization, pure, imatrix) still apply.
+    IsqArgs as_isq = *this;
+    as_isq.quant.clear();
+    as_isq.isq = "q4k";  // a placeholder type: options() then carries the other flags
+    std::optional<IsqOptions> base = as_isq.resolve(opts.path, threads);
+    const std::optional<IsqTarget> chosen = resolve_auto_quant(
+        opts.path, *base, parse_tune_profile(profile), max_memory, auto_ctx, threads);
+    if (chosen) {
+      base->type = chosen->type;
+      base->mix = chosen->mix;
+      opts.isq = base;
+    } else if (!topology.empty()) {
+      as_isq.isq.clear();
+      opts.isq = as_isq.resolve(opts.path, threads);
+    }
+    return;
   }
   uqff_type_candidates(quant);  // validates, listing the valid names
   std::vector<std::string> found;

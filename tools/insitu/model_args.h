@@ -19,6 +19,9 @@ struct IsqArgs {
   std::string calibration_file;  // --calibration-file TEXT
   std::string quant;             // --quant BITS|NAME: a prebuilt UQFF if there is one, else ISQ
   std::string from_uqff;         // --from-uqff FILE|TYPE|BITS[;...]
+  std::string profile = "balanced";  // --profile, for --quant auto (engine/tune.h)
+  std::string max_memory;            // --max-memory SIZE, for --quant auto
+  int auto_ctx = 4096;  // the context the verb allocates, which --quant auto must leave room for
   std::string topology;          // --topology FILE.yml (model/isq_topology.h)
 
   // Adds --isq, --imatrix, --pure, --calibration-file, --quant, --from-uqff to `cmd`.
