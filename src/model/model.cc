@@ -62,6 +62,14 @@ void to_f32(Weight& w, ThreadPool& pool) {
   w.owner = std::shared_ptr<const void>(buf, buf->data());
 }
 
+// What to_f32 makes of a weight, without reading it (LoadOptions::shapes_only).
+void as_f32_shape(Weight& w) {
+  int64_t n = 1;
+  for (int64_t d : w.ne) n *= d;
+  w.type = QuantType::kF32;
+  w.nbytes = static_cast<size_t>(n) * sizeof(float);
+}
+
 std::string shape_str(const std::vector<int64_t>& ne) {
   std::string s = "[";
   for (size_t i = 0; i < ne.size(); ++i) s += (i ? ", " : "") + std::to_string(ne[i]);
@@ -84,8 +92,15 @@ class ModelLoader {
     if (o.isq && !o.uqff_files.empty())
       throw InvalidArgument("load: UQFF weights are loaded as stored; in-situ quantization of them "
                             "cannot be asked for at the same time");
+    if (o.shapes_only && (o.isq || !o.uqff_files.empty() || o.dequantize_to_f32 || streaming))
+      throw InvalidArgument(fmt::format("{}: a shapes-only load reads no weights; it cannot "
+                                        "quantize, dequantize, stream or load UQFF weights",
+                                        o.path));
     LoadOptions lo = o;  // a UQFF artifact directory given alone loads its only type
     if (dir && lo.uqff_files.empty()) lo.uqff_files = default_uqff_files(o.path);
+    if (o.shapes_only && !lo.uqff_files.empty())
+      throw Unsupported(fmt::format("{}: a UQFF artifact directory has no shapes-only load; give "
+                                    "the model it was made from", o.path));
     std::shared_ptr<Model> m = dir ? load_hf(lo, streaming, pool) : load_gguf(lo, streaming, pool);
     m->source_stamps_ = std::move(stamps);
     return m;
@@ -106,6 +121,7 @@ class ModelLoader {
     m->config_ = config_from_gguf(*file);
     if (m->config_.name.empty()) m->config_.name = std::filesystem::path(o.path).stem().string();
     m->keepalive_ = file;
+    m->shapes_only_ = o.shapes_only;
     m->weights_.reserve(file->tensors().size());
     for (const gguf::TensorInfo& t : file->tensors()) {
       Weight w;
@@ -129,13 +145,15 @@ class ModelLoader {
 
   static std::shared_ptr<Model> load_hf(const LoadOptions& o, bool streaming, ThreadPool& pool) {
     // With ISQ the permutation waits for conversion, so no full-precision copy of Q/K is made.
-    HfCheckpoint ck = load_hf_checkpoint(o.path, /*defer_permutation=*/streaming || o.isq);
+    HfCheckpoint ck =
+        load_hf_checkpoint(o.path, /*defer=*/streaming || o.isq || o.shapes_only, o.shapes_only);
     std::vector<std::pair<size_t, int>> deferred;
     for (const auto& d : ck.deferred_permutations) deferred.emplace_back(d.index, d.n_head);
     auto m = std::shared_ptr<Model>(new Model());
     m->source_path_ = o.path;
     m->config_ = std::move(ck.config);
     m->keepalive_ = ck.keepalive;
+    m->shapes_only_ = o.shapes_only;
     m->weights_ = std::move(ck.weights);
     m->tokenizer_ = Tokenizer::from_hf_dir(o.path);
     if (!ck.chat_template.empty()) set_chat_template(*m, ck.chat_template);
@@ -236,8 +254,18 @@ class ModelLoader {
         // Only an error when the tensor is used; checked in want() below.
         continue;
       }
-      if (o.dequantize_to_f32 || w.ne.size() == 1) to_f32(w, pool);
+      if (o.shapes_only) {
+        if (w.ne.size() == 1) as_f32_shape(w);
+      } else if (o.dequantize_to_f32 || w.ne.size() == 1) {
+        to_f32(w, pool);
+      }
     }
+    if (o.shapes_only)
+      for (Weight& w : m.weights_) {  // nothing may read them: no bytes were meant to be touched
+        w.data = nullptr;
+        w.owner.reset();
+        w.release_pages = nullptr;
+      }
 
     auto find = [&](const std::string& name) -> Weight* {
       for (Weight& w : m.weights_)
@@ -268,7 +296,7 @@ class ModelLoader {
     m.output_norm_ = want("output_norm.weight", {E}, true);
     m.output_ = want("output.weight", {E, V}, false);
     if (!m.output_) m.output_ = m.tok_embd_;
-    if (const Weight* rf = want("rope_freqs.weight", {D / 2}, false)) {
+    if (const Weight* rf = want("rope_freqs.weight", {D / 2}, false); rf && !o.shapes_only) {
       const float* f = reinterpret_cast<const float*>(rf->data);
       m.rope_freq_factors_.assign(f, f + D / 2);
     } else {

@@ -124,6 +124,9 @@ Session::Session(std::shared_ptr<const Model> model, int n_ctx, ThreadPool& pool
                  KvCacheType kv_type)
     : model_(std::move(model)), pool_(pool) {
   if (!model_) throw InvalidArgument("Session: null model");
+  if (model_->shapes_only())
+    throw InvalidArgument(fmt::format("Session: {} was loaded for its shapes only (no weights)",
+                                      model_->source_path()));
   const ModelConfig& c = model_->config();
   if (n_ctx <= 0) n_ctx = c.n_ctx_train > 0 ? std::min(c.n_ctx_train, 4096) : 4096;
   if (n_ctx > (1 << 24)) throw InvalidArgument(fmt::format("Session: n_ctx {} too large", n_ctx));
