@@ -19,6 +19,7 @@
 #include "kernels/cpu_features.h"
 #include "kernels/kernel_table.h"
 #include "kernels/matmul.h"
+#include "quant/quantize.h"
 #include "quant/type_traits.h"
 
 namespace insitu {
@@ -41,18 +42,23 @@ const std::vector<uint8_t>& weights(QuantType t) {
   static std::map<QuantType, std::vector<uint8_t>> cache;
   auto it = cache.find(t);
   if (it != cache.end()) return it->second;
-  const TypeTraits& tt = type_traits(t);
   const size_t row_bytes = quant_row_size(t, kN_in);
-  constexpr int64_t kDistinct = 64;
+  // 128 distinct rows: one full row of fp8_b128 tiles, whose scales are repeated like the rows.
+  constexpr int64_t kDistinct = 128;
   std::mt19937 rng(1);
   std::normal_distribution<float> dist(0.0f, 1.0f);
   std::vector<float> src(static_cast<size_t>(kDistinct * kN_in));
   for (float& v : src) v = dist(rng);
-  std::vector<uint8_t> block(row_bytes * kDistinct);
-  tt.quantize(src.data(), block.data(), kDistinct, kN_in, nullptr);
-  std::vector<uint8_t> w(row_bytes * kN_out);
+  ThreadPool one(1);
+  std::vector<uint8_t> block(quant_tensor_size(t, kDistinct, kN_in));
+  quantize_tensor(t, src.data(), block.data(), kDistinct, kN_in, nullptr, one);
+  std::vector<uint8_t> w(quant_tensor_size(t, kN_out, kN_in));
   for (int64_t r = 0; r < kN_out; ++r) {
     std::memcpy(w.data() + r * row_bytes, block.data() + (r % kDistinct) * row_bytes, row_bytes);
+  }
+  const size_t tail = block.size() - row_bytes * kDistinct;  // fp8's scale grid
+  for (size_t at = row_bytes * kN_out; tail > 0 && at < w.size(); at += tail) {
+    std::memcpy(w.data() + at, block.data() + row_bytes * kDistinct, tail);
   }
   return cache.emplace(t, std::move(w)).first->second;
 }
@@ -85,7 +91,8 @@ int register_all() {
   const QuantType types[] = {QuantType::kQ4_0, QuantType::kQ8_0, QuantType::kQ4K, QuantType::kQ6K,
                              QuantType::kIQ4_XS, QuantType::kQ4_1, QuantType::kQ5_0, QuantType::kQ5K,
                              QuantType::kF16, QuantType::kHQQ4, QuantType::kAFQ4,
-                             QuantType::kAFQ8};
+                             QuantType::kAFQ8, QuantType::kFP8, QuantType::kFP8_B128,
+                             QuantType::kF8Q8};
   for (Isa isa : supported_isas()) {
     for (QuantType t : types) {
       for (int64_t n : {int64_t{1}, int64_t{4}, int64_t{16}, int64_t{512}}) {

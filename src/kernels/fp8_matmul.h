@@ -6,8 +6,9 @@
 // activations stay in f32 (no activation quantization): each weight element is widened exactly
 // (on x86 through an f16 bit pattern and F16C, the E4M3 value times 2^-8) and multiplied by its
 // tile's scale, which gives the dequantized weight fl(e4m3 * scale) bit for bit, then accumulated
-// in f32. GEMV (n_tokens == 1) reads the bytes once; GEMM dequantizes four rows at a time into a
-// per-thread buffer and takes them past every token, two tokens per pass. Rows are split over the
+// in f32. GEMV (n_tokens == 1) reads the bytes once; GEMM dequantizes 16 rows at a time, 256
+// columns at a time, into a per-thread buffer and takes them past every token, two (AVX2) or four
+// (AVX-512) tokens per pass. Rows are split over the
 // pool and each output's summation order is fixed by the ISA alone, so results do not depend on
 // the thread count. Called by matmul() (kernels/matmul.h), which owns the shape checks; this
 // additionally requires row_bytes == n_in (the grid sits right after the rows).
