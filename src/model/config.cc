@@ -41,6 +41,12 @@ void ModelConfig::validate(const std::string& source) const {
   positive("n_head_kv", n_head_kv, 1024);
   positive("head_dim", head_dim, 1024);
   positive("n_ff", n_ff, 1 << 20);
+  if (n_expert < 0 || n_expert > 1024)
+    fail(fmt::format("n_expert = {} (must be in 0..1024)", n_expert));
+  if (n_expert > 0 && (n_expert_used <= 0 || n_expert_used > n_expert))
+    fail(fmt::format("n_expert_used = {} (must be in 1..n_expert = {})", n_expert_used, n_expert));
+  if (n_expert > 0 && arch != Arch::kLlama)
+    fail(fmt::format("experts ({}) are only supported for the llama architecture", n_expert));
   if (n_head % n_head_kv != 0)
     fail(fmt::format("n_head {} is not a multiple of n_head_kv {}", n_head, n_head_kv));
   if (head_dim % 2 != 0) fail(fmt::format("head_dim {} is odd; RoPE rotates pairs", head_dim));
@@ -98,6 +104,8 @@ ModelConfig config_from_gguf(const gguf::GgufFile& f) {
   c.n_head = req_int("attention.head_count");
   c.n_head_kv = opt_int("attention.head_count_kv", c.n_head);
   c.n_ctx_train = opt_int("context_length", 0);
+  c.n_expert = opt_int("expert_count", 0);
+  c.n_expert_used = opt_int("expert_used_count", 0);
   if (c.n_head <= 0) throw FormatError(fmt::format("{}: key '{}attention.head_count' is 0", src, p));
   c.head_dim = opt_int("attention.key_length", c.n_embd / c.n_head);
   const int value_length = opt_int("attention.value_length", c.head_dim);
@@ -258,7 +266,9 @@ ModelConfig config_from_hf_json(const nlohmann::json& j, const std::string& src)
   if (auto it = j.find("model_type"); it != j.end() && it->is_string()) model_type = it->get<std::string>();
 
   ModelConfig c;
-  if (hf_arch == "LlamaForCausalLM" || hf_arch == "MistralForCausalLM" ||
+  const bool mixtral =
+      hf_arch == "MixtralForCausalLM" || (hf_arch.empty() && model_type == "mixtral");
+  if (hf_arch == "LlamaForCausalLM" || hf_arch == "MistralForCausalLM" || mixtral ||
       (hf_arch.empty() && (model_type == "llama" || model_type == "mistral"))) {
     c.arch = Arch::kLlama;
   } else if (hf_arch == "Gemma3ForCausalLM" ||
@@ -266,7 +276,8 @@ ModelConfig config_from_hf_json(const nlohmann::json& j, const std::string& src)
     c.arch = Arch::kGemma3;
   } else {
     throw Unsupported(fmt::format("{}: architecture '{}' (model_type '{}') unsupported; supported: "
-                                  "LlamaForCausalLM MistralForCausalLM Gemma3ForCausalLM",
+                                  "LlamaForCausalLM MistralForCausalLM MixtralForCausalLM "
+                                  "Gemma3ForCausalLM",
                                   src, hf_arch, model_type));
   }
   c.arch_name = arch_name(c.arch);
@@ -276,6 +287,10 @@ ModelConfig config_from_hf_json(const nlohmann::json& j, const std::string& src)
   c.n_embd = r.get_int("hidden_size");
   c.n_layer = r.get_int("num_hidden_layers");
   c.n_ff = r.get_int("intermediate_size");
+  if (mixtral) {
+    c.n_expert = r.get_int("num_local_experts");
+    c.n_expert_used = r.get_int("num_experts_per_tok");
+  }
   c.n_head = r.get_int("num_attention_heads");
   c.n_head_kv = r.get_int("num_key_value_heads", c.n_head);
   if (c.n_head == 0) throw FormatError(fmt::format("{}: key 'num_attention_heads' is 0", src));
@@ -346,8 +361,14 @@ ModelConfig config_from_hf_file(const std::string& path) {
 nlohmann::json config_to_hf_json(const ModelConfig& c) {
   nlohmann::json j;
   const bool gemma = c.arch == Arch::kGemma3;
-  j["architectures"] = nlohmann::json::array({gemma ? "Gemma3ForCausalLM" : "LlamaForCausalLM"});
-  j["model_type"] = gemma ? "gemma3_text" : "llama";
+  const bool moe = c.is_moe();
+  j["architectures"] = nlohmann::json::array(
+      {gemma ? "Gemma3ForCausalLM" : moe ? "MixtralForCausalLM" : "LlamaForCausalLM"});
+  j["model_type"] = gemma ? "gemma3_text" : moe ? "mixtral" : "llama";
+  if (moe) {
+    j["num_local_experts"] = c.n_expert;
+    j["num_experts_per_tok"] = c.n_expert_used;
+  }
   j["vocab_size"] = c.n_vocab;
   j["hidden_size"] = c.n_embd;
   j["num_hidden_layers"] = c.n_layer;
@@ -407,6 +428,10 @@ void config_to_gguf(const ModelConfig& c, gguf::GgufWriter& w) {
   u32("attention.value_length", c.head_dim);
   u32("rope.dimension_count", c.head_dim);
   u32("vocab_size", c.n_vocab);
+  if (c.is_moe()) {
+    u32("expert_count", c.n_expert);
+    u32("expert_used_count", c.n_expert_used);
+  }
   w.set(p + "attention.layer_norm_rms_epsilon", Value::f32(c.rms_eps));
   w.set(p + "rope.freq_base", Value::f32(c.rope_freq_base));
   switch (c.rope_scaling.kind) {

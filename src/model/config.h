@@ -42,7 +42,9 @@ struct ModelConfig {
   int n_head = 0;
   int n_head_kv = 0;
   int head_dim = 0;          // attention.key_length (== value_length)
-  int n_ff = 0;
+  int n_ff = 0;              // MoE: each expert's hidden size
+  int n_expert = 0;          // mixture of experts (Mixtral): experts per layer; 0: dense MLP
+  int n_expert_used = 0;     // experts each token is routed to (top-k)
   int n_ctx_train = 0;
   float rms_eps = 1e-5f;
   float rope_freq_base = 10000.0f;        // global layers
@@ -53,6 +55,8 @@ struct ModelConfig {
   float query_pre_attn_scalar = 0;  // gemma3: attention scale = 1/sqrt(this)
   bool tied_embeddings = false;
   float final_logit_softcap = 0.0f;  // 0: none (gemma3 files may set it)
+
+  bool is_moe() const { return n_expert > 0; }
 
   bool layer_is_sliding(int il) const {
     return sliding_window > 0 && sliding_window_pattern > 0 &&
@@ -67,13 +71,16 @@ struct ModelConfig {
   void validate(const std::string& source) const;
 };
 
-// From GGUF metadata ("<arch>.block_count", ...). tied_embeddings is set from the absence of
-// output.weight. Throws Unsupported for an architecture other than llama/gemma3 (naming the valid
-// ones) and FormatError for a missing or malformed key.
+// From GGUF metadata ("<arch>.block_count", ...); a llama file with "<arch>.expert_count" > 0 is a
+// Mixtral-style mixture of experts (n_expert, n_expert_used). tied_embeddings is set from the
+// absence of output.weight. Throws Unsupported for an architecture other than llama/gemma3
+// (naming the valid ones) and FormatError for a missing or malformed key.
 ModelConfig config_from_gguf(const gguf::GgufFile& file);
 
 // From a parsed Hugging Face config.json ("architectures", "hidden_size", ...). `source` names the
-// file in errors. Gemma3 defaults follow transformers' Gemma3TextConfig where a key is absent.
+// file in errors. MixtralForCausalLM is the llama architecture with num_local_experts experts per
+// layer, num_experts_per_tok of them used per token. Gemma3 defaults follow transformers'
+// Gemma3TextConfig where a key is absent.
 ModelConfig config_from_hf_json(const nlohmann::json& j, const std::string& source);
 ModelConfig config_from_hf_file(const std::string& path);
 

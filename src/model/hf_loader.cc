@@ -3,7 +3,10 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
+#include <map>
+#include <optional>
 #include <fstream>
 #include <sstream>
 
@@ -97,7 +100,20 @@ void permute_rows_to_gguf(Weight& w, int n_head) {
   w.release_pages = nullptr;
 }
 
-HfCheckpoint load_hf_checkpoint(const std::string& dir, bool defer_permutation, bool shapes_only) {
+void stack_experts(Weight& w, const std::vector<Weight>& experts) {
+  auto buf = std::make_shared<std::vector<uint8_t>>(w.nbytes);
+  size_t at = 0;
+  for (const Weight& e : experts) {
+    std::memcpy(buf->data() + at, e.data, e.nbytes);
+    at += e.nbytes;
+    if (e.release_pages) e.release_pages();
+  }
+  w.data = buf->data();
+  w.owner = std::shared_ptr<const void>(buf, buf->data());
+  w.release_pages = nullptr;
+}
+
+HfCheckpoint load_hf_checkpoint(const std::string& dir, bool defer, bool shapes_only) {
   HfCheckpoint ck;
   const std::string config_path = (std::filesystem::path(dir) / "config.json").string();
   ck.config = config_from_hf_file(config_path);
@@ -105,11 +121,33 @@ HfCheckpoint load_hf_checkpoint(const std::string& dir, bool defer_permutation, 
   std::shared_ptr<const st::ShardedSafetensors> shards = st::ShardedSafetensors::open(dir);
   ck.keepalive = shards;
   const ModelConfig& c = ck.config;
+  // Stacked expert weights by GGUF name: their per-expert sources, by expert index.
+  std::map<std::string, std::vector<std::optional<Weight>>> stacks;
 
   for (const std::string& name : shards->tensor_names()) {
     const st::TensorView& t = shards->tensor(name);
     const std::string& file = shards->shard_of(name).path();
     if (name.find("rotary_emb.inv_freq") != std::string::npos) continue;  // recomputed
+    if (const std::optional<HfExpertTensor> ex = hf_expert_tensor(name, c.arch); ex && c.is_moe()) {
+      if (ex->expert >= c.n_expert)
+        throw FormatError(fmt::format("{}: tensor '{}': expert {} but the model has {} experts",
+                                      file, name, ex->expert, c.n_expert));
+      if (t.shape.size() != 2)
+        throw FormatError(fmt::format("{}: tensor '{}': {}-D; expert weights are 2-D", file,
+                                      name, t.shape.size()));
+      Weight w;
+      w.name = name;
+      w.type = to_quant_type(t.dtype, file, name);
+      w.ne = {t.shape[1], t.shape[0]};
+      w.data = t.data;
+      w.nbytes = t.nbytes;
+      w.owner = std::shared_ptr<const void>(shards, t.data);
+      w.release_pages = [shards, &t, name] { shards->shard_of(name).release(t); };
+      auto& slot = stacks[ex->gguf_name];
+      slot.resize(c.n_expert);
+      slot[ex->expert] = std::move(w);
+      continue;
+    }
     const std::optional<std::string> gguf_name = hf_to_gguf_name(name, c.arch);
     if (!gguf_name) {
       spdlog::warn("{}: tensor '{}' is not part of a {} model; ignored", file, name, c.arch_name);
@@ -133,7 +171,7 @@ HfCheckpoint load_hf_checkpoint(const std::string& dir, bool defer_permutation, 
       if (rows % (2 * static_cast<int64_t>(tr.permute_heads)) != 0)
         throw FormatError(fmt::format("{}: tensor '{}': {} rows do not split into {} heads",
                                       file, name, rows, tr.permute_heads));
-      if (defer_permutation) {
+      if (defer) {
         ck.deferred_permutations.push_back({ck.weights.size(), tr.permute_heads});
       } else {
         permute_rows_to_gguf(w, tr.permute_heads);
@@ -154,6 +192,28 @@ HfCheckpoint load_hf_checkpoint(const std::string& dir, bool defer_permutation, 
       w.nbytes = static_cast<size_t>(n) * sizeof(float);
       w.owner = std::shared_ptr<const void>(buf, buf->data());
       w.release_pages = nullptr;
+    }
+    ck.weights.push_back(std::move(w));
+  }
+  for (auto& [gguf_name, slots] : stacks) {
+    std::vector<Weight> experts;
+    for (size_t e = 0; e < slots.size(); ++e) {
+      if (!slots[e])
+        throw FormatError(fmt::format("{}: {}: expert {} missing", dir, gguf_name, e));
+      if (!experts.empty() && (slots[e]->type != experts[0].type || slots[e]->ne != experts[0].ne))
+        throw FormatError(fmt::format("{}: tensor '{}': dtype or shape differs from expert 0's",
+                                      dir, slots[e]->name));
+      experts.push_back(std::move(*slots[e]));
+    }
+    Weight w;
+    w.name = gguf_name;
+    w.type = experts[0].type;
+    w.ne = {experts[0].ne[0], experts[0].ne[1], static_cast<int64_t>(experts.size())};
+    w.nbytes = experts[0].nbytes * experts.size();
+    if (defer) {
+      ck.deferred_stacks.push_back({ck.weights.size(), std::move(experts)});
+    } else {
+      stack_experts(w, experts);
     }
     ck.weights.push_back(std::move(w));
   }

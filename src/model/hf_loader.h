@@ -3,10 +3,13 @@
 // semantics, so the rest of the model code sees one layout:
 //   - names mapped with hf_to_gguf_name; HF's rotary inv_freq buffers are skipped;
 //   - llama Q/K rows permuted as llama.cpp's converter does (RoPE then rotates adjacent pairs);
-//   - gemma3 norm weights shifted by +1 (stored as f32).
+//   - gemma3 norm weights shifted by +1 (stored as f32);
+//   - Mixtral's per-expert tensors stacked into one [n_expert, n_out, n_in] weight per projection
+//     (hf_expert_tensor), copied into an owned buffer in their stored dtype.
 // Weights in f32/f16/bf16 stay in the mapping (no copy) unless a transform needs a new buffer.
-// A streaming load (Model::load_streaming) defers the Q/K permutation, the transform that copies
-// whole weights, to when their layer is prepared.
+// A deferred load (Model::load_streaming, and ISQ, which stacks each expert weight just before
+// quantizing it) leaves the transforms that copy whole weights -- the Q/K permutation and the
+// expert stacking -- to when their layer is prepared.
 // Errors name the file and tensor: unsupported dtypes, unknown tensors, shape mismatches.
 #pragma once
 
@@ -30,12 +33,24 @@ struct HfCheckpoint {
     int n_head = 0;
   };
   std::vector<DeferredPermutation> deferred_permutations;
+  // With defer: the stacked expert weights (index into `weights`, data null until stacked) and
+  // their per-expert 2-D sources in expert order, for stack_experts.
+  struct DeferredStack {
+    size_t index = 0;
+    std::vector<Weight> experts;
+  };
+  std::vector<DeferredStack> deferred_stacks;
 };
 
 // shapes_only: read no tensor data at all (LoadOptions::shapes_only); the gemma3 norm shift then
-// only sets the f32 type and size it would give, with data null. Use with defer_permutation.
-HfCheckpoint load_hf_checkpoint(const std::string& dir, bool defer_permutation = false,
+// only sets the f32 type and size it would give, with data null. Use with defer.
+HfCheckpoint load_hf_checkpoint(const std::string& dir, bool defer = false,
                                 bool shapes_only = false);
+
+// Points a stacked expert weight (ne [n_in, n_out, n_expert]) at an owned buffer holding the
+// experts' rows in order (all of the weight's type and shape, checked at load), releasing each
+// source's pages once copied.
+void stack_experts(Weight& w, const std::vector<Weight>& experts);
 
 // Points a Q/K weight whose rows are in Hugging Face order at an owned copy in GGUF order (the
 // converter's permutation with n_head heads; rows already checked to split into heads), then

@@ -33,7 +33,16 @@ constexpr NamePair kLlamaLayer[] = {
     {"ffn_gate", "mlp.gate_proj"},
     {"ffn_up", "mlp.up_proj"},
     {"ffn_down", "mlp.down_proj"},
+    {"ffn_gate_inp", "block_sparse_moe.gate"},  // Mixtral's router
 };
+
+// Mixtral's per-expert projections: "block_sparse_moe.experts.E.<hf>" in "blk.N.<gguf>".
+constexpr NamePair kMixtralExperts[] = {
+    {"ffn_gate_exps", "w1"},
+    {"ffn_down_exps", "w2"},
+    {"ffn_up_exps", "w3"},
+};
+constexpr std::string_view kMixtralExpertPrefix = "block_sparse_moe.experts.";
 
 constexpr NamePair kGemma3Layer[] = {
     {"attn_norm", "input_layernorm"},
@@ -105,6 +114,35 @@ std::optional<std::string> hf_to_gguf_name(std::string_view name, Arch arch) {
   if (!split_layer(stem, "model.layers.", layer, rest)) return std::nullopt;
   for (const NamePair& p : layer_names(arch))
     if (rest == p.hf) return fmt::format("blk.{}.{}{}", layer, p.gguf, suffix);
+  return std::nullopt;
+}
+
+std::optional<HfExpertTensor> hf_expert_tensor(std::string_view name, Arch arch) {
+  std::string_view stem, suffix;
+  if (arch != Arch::kLlama || !split_suffix(name, stem, suffix) || suffix != ".weight")
+    return std::nullopt;
+  int layer = 0, expert = 0;
+  std::string_view rest, proj;
+  if (!split_layer(stem, "model.layers.", layer, rest) ||
+      !split_layer(rest, kMixtralExpertPrefix, expert, proj))
+    return std::nullopt;
+  for (const NamePair& p : kMixtralExperts)
+    if (proj == p.hf) return HfExpertTensor{fmt::format("blk.{}.{}.weight", layer, p.gguf), expert};
+  return std::nullopt;
+}
+
+std::optional<std::string> hf_expert_name(std::string_view name, int expert, Arch arch) {
+  std::string_view stem, suffix;
+  if (arch != Arch::kLlama || expert < 0 || !split_suffix(name, stem, suffix) ||
+      suffix != ".weight")
+    return std::nullopt;
+  int layer = 0;
+  std::string_view rest;
+  if (!split_layer(stem, "blk.", layer, rest)) return std::nullopt;
+  for (const NamePair& p : kMixtralExperts)
+    if (rest == p.gguf)
+      return fmt::format("model.layers.{}.{}{}.{}.weight", layer, kMixtralExpertPrefix, expert,
+                         p.hf);
   return std::nullopt;
 }
 

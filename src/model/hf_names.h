@@ -28,6 +28,20 @@ std::optional<std::string> gguf_to_hf_name(std::string_view gguf_name, Arch arch
 // The inverse; nullopt for a name that is not a known tensor of the architecture.
 std::optional<std::string> hf_to_gguf_name(std::string_view hf_name, Arch arch);
 
+// Mixtral's experts: Hugging Face stores one tensor per expert and projection
+// ("model.layers.3.block_sparse_moe.experts.5.w1.weight": w1 = gate, w3 = up, w2 = down), GGUF one
+// stacked tensor per projection ("blk.3.ffn_gate_exps.weight", ggml ne [n_in, n_out, n_expert],
+// expert e's rows at slab e). The router ("block_sparse_moe.gate" / "ffn_gate_inp") is an ordinary
+// 2-D tensor mapped by the functions above.
+struct HfExpertTensor {
+  std::string gguf_name;  // the stacked tensor
+  int expert = 0;
+};
+// nullopt for a name that is not an expert tensor of the architecture.
+std::optional<HfExpertTensor> hf_expert_tensor(std::string_view hf_name, Arch arch);
+// The inverse: expert `expert`'s Hugging Face tensor of a stacked GGUF tensor, or nullopt.
+std::optional<std::string> hf_expert_name(std::string_view gguf_name, int expert, Arch arch);
+
 // How a tensor's values differ between the two files, keyed by its GGUF name.
 struct HfTransform {
   int permute_heads = 0;    // > 0: rows permuted with this many heads (llama Q: n_head, K: n_head_kv)

@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <chrono>
 #include <map>
 #include <memory>
 
@@ -13,8 +15,8 @@
 #include "model/isq_topology.h"
 #include "model/model.h"
 #include "quant/afq.h"
-#include "quant/group_affine.h"
 #include "quant/fp8.h"
+#include "quant/group_affine.h"
 #include "quant/quantize.h"
 #include "quant/type_traits.h"
 #include "util/progress.h"
@@ -32,8 +34,28 @@ const char* weight_role_name(WeightRole role) {
     case WeightRole::kFfnGate: return "ffn gate";
     case WeightRole::kFfnUp: return "ffn up";
     case WeightRole::kFfnDown: return "ffn down";
+    case WeightRole::kFfnRouter: return "ffn router";
+    case WeightRole::kFfnGateExp: return "ffn gate experts";
+    case WeightRole::kFfnUpExp: return "ffn up experts";
+    case WeightRole::kFfnDownExp: return "ffn down experts";
   }
   return "?";
+}
+
+bool is_expert_role(WeightRole role) {
+  return role == WeightRole::kFfnGateExp || role == WeightRole::kFfnUpExp ||
+         role == WeightRole::kFfnDownExp;
+}
+
+const char* isq_organization_name(IsqOrganization organization) {
+  return organization == IsqOrganization::kMoqe ? "moqe" : "default";
+}
+
+IsqOrganization parse_isq_organization(std::string_view text) {
+  if (text == "default") return IsqOrganization::kDefault;
+  if (text == "moqe") return IsqOrganization::kMoqe;
+  throw InvalidArgument(
+      fmt::format("--isq-organization: unknown organization '{}'; valid: default moqe", text));
 }
 
 QuantType isq_promoted_type(QuantType t) {
@@ -165,6 +187,12 @@ std::vector<IsqDecision> plan_isq(const std::vector<IsqCandidate>& candidates,
                                         isq_mix_name(*options.mix)));
     }
   }
+  const bool moqe = options.organization == IsqOrganization::kMoqe;
+  if (moqe && std::none_of(candidates.begin(), candidates.end(),
+                           [](const IsqCandidate& c) { return is_expert_role(c.role); })) {
+    throw InvalidArgument("--isq-organization moqe: the model has no routed experts (MoQE "
+                          "quantizes only expert weights); use the default organization");
+  }
   const bool has_imatrix = static_cast<bool>(options.imatrix);
   std::vector<IsqDecision> plan;
   plan.reserve(candidates.size());
@@ -188,6 +216,8 @@ std::vector<IsqDecision> plan_isq(const std::vector<IsqCandidate>& candidates,
       to = *pin->type;
       d.pinned = true;
       d.note = fmt::format("pinned by topology ({})", pin->key);
+    } else if (c.role == WeightRole::kFfnRouter || (moqe && !is_expert_role(c.role))) {
+      to = w.type;  // kept as stored (IsqOrganization says why)
     } else if (options.topology_only) {
       to = w.type;  // no default type: unmatched weights stay as stored
     } else if (options.mix) {
@@ -210,7 +240,11 @@ std::vector<IsqDecision> plan_isq(const std::vector<IsqCandidate>& candidates,
       to = fitted;
     }
     d.to = to;
-    d.bytes_after = quant_tensor_size(to, n_rows, n_per_row);
+    // Stacked experts are converted slab by slab; a type with a tail (fp8's scales) has one per
+    // slab.
+    const int64_t n_slab = w.ne.size() >= 3 ? w.ne[2] : 1;
+    d.bytes_after =
+        quant_tensor_size(to, n_rows / n_slab, n_per_row) * static_cast<uint64_t>(n_slab);
     const bool needs_imatrix =
         type_traits(to).requires_imatrix ||
         (options.mix && !d.pinned && isq_mix_requires_imatrix(*options.mix, c.role, to));
@@ -232,15 +266,17 @@ std::vector<IsqDecision> plan_isq(const std::vector<IsqCandidate>& candidates,
 }
 
 void apply_isq(const std::vector<IsqDecision>& plan, const IsqOptions& options, ThreadPool& pool) {
-  uint64_t total = 0;
+  uint64_t total = 0, total_after = 0;
   int64_t n_convert = 0;
   for (const IsqDecision& d : plan) {
     if (!d.converts()) continue;
     total += d.bytes_before;
+    total_after += d.bytes_after;
     ++n_convert;
   }
   Progress progress("isq " + isq_target_name(options), n_convert, total,
                     options.show_progress);
+  const auto start = std::chrono::steady_clock::now();
   for (const IsqDecision& d : plan) {
     if (!d.note.empty()) spdlog::info("isq: {}: {}", d.weight->name, d.note);
     if (!d.converts()) continue;
@@ -248,14 +284,20 @@ void apply_isq(const std::vector<IsqDecision>& plan, const IsqOptions& options, 
     const int64_t n_per_row = w.ne[0];
     int64_t n_rows = 1;
     for (size_t i = 1; i < w.ne.size(); ++i) n_rows *= w.ne[i];
+    // A stack of experts is converted slab by slab: each expert may have its own importance row
+    // and its own source.
+    const int64_t n_slab = w.ne.size() >= 3 ? w.ne[2] : 1;
+    const int64_t slab_rows = n_rows / n_slab;
     const std::vector<float>* im = options.imatrix ? options.imatrix(w.name) : nullptr;
-    if (im != nullptr && static_cast<int64_t>(im->size()) != n_per_row) {
+    const int64_t im_size = im ? static_cast<int64_t>(im->size()) : 0;
+    if (im != nullptr && im_size != n_per_row && im_size != n_per_row * n_slab) {
       throw InvalidArgument(fmt::format(
-          "--imatrix: entry for '{}' has {} values; the tensor's rows have {}", w.name, im->size(),
-          n_per_row));
+          "--imatrix: entry for '{}' has {} values; the tensor's rows have {}{}", w.name,
+          im->size(), n_per_row, n_slab > 1 ? fmt::format(" (x {} experts)", n_slab) : ""));
     }
     auto buf = std::make_shared<std::vector<uint8_t>>(d.bytes_after);
     size_t at = 0;
+    const size_t src_slab_bytes = quant_row_size(w.type, n_per_row) * slab_rows;
     // fp8_b128's scales cover 128-row tiles: permuting converted rows gives the bytes of
     // converting permuted rows only when every head lies inside one tile. Otherwise the source
     // rows are permuted first (one copy of this weight as stored).
@@ -263,26 +305,33 @@ void apply_isq(const std::vector<IsqDecision>& plan, const IsqOptions& options, 
     std::vector<uint8_t> permuted_src;
     if (permute_after > 0 && d.to == QuantType::kFP8_B128 && !quant_type_has_tail(w.type) &&
         kFp8Tile % (n_rows / permute_after) != 0) {
-      permuted_src.resize(quant_row_size(w.type, n_per_row) * static_cast<size_t>(n_rows));
+      permuted_src.resize(src_slab_bytes);
       permute_qk_rows(w.data, permuted_src.data(), n_rows, quant_row_size(w.type, n_per_row),
                       permute_after, /*to_gguf=*/true);
       permute_after = 0;
     }
-    convert_rows(w.type, permuted_src.empty() ? w.data : permuted_src.data(), d.to, n_rows,
-                 n_per_row, im ? im->data() : nullptr, pool,
-                 [&](const uint8_t* bytes, size_t size) {
-                   std::copy(bytes, bytes + size, buf->data() + at);
-                   at += size;
-                 });
+    for (int64_t e = 0; e < n_slab; ++e) {
+      const Weight* src = d.expert_sources.empty() ? nullptr : d.expert_sources.at(e);
+      const uint8_t* from = src ? src->data
+                            : !permuted_src.empty() ? permuted_src.data()
+                                                    : w.data + e * src_slab_bytes;
+      const float* imr = im == nullptr ? nullptr
+                         : im_size == n_per_row ? im->data()
+                                                : im->data() + e * n_per_row;
+      convert_rows(w.type, from, d.to, slab_rows, n_per_row, imr, pool,
+                   [&](const uint8_t* bytes, size_t size) {
+                     std::copy(bytes, bytes + size, buf->data() + at);
+                     at += size;
+                   });
+      if (src && src->release_pages) src->release_pages();
+    }
     if (w.release_pages) w.release_pages();
     if (permute_after > 0) {
       // The rows only: a tail (fp8's scales) stays after them.
       const size_t rows_bytes = quant_row_size(d.to, n_per_row) * static_cast<size_t>(n_rows);
-      auto permuted = std::make_shared<std::vector<uint8_t>>(buf->size());
+      auto permuted = std::make_shared<std::vector<uint8_t>>(*buf);
       permute_qk_rows(buf->data(), permuted->data(), n_rows, rows_bytes / n_rows, permute_after,
                       /*to_gguf=*/true);
-      std::copy(buf->begin() + static_cast<std::ptrdiff_t>(rows_bytes), buf->end(),
-                permuted->begin() + static_cast<std::ptrdiff_t>(rows_bytes));
       buf = std::move(permuted);
     }
     w.type = d.to;
@@ -293,6 +342,14 @@ void apply_isq(const std::vector<IsqDecision>& plan, const IsqOptions& options, 
     progress.advance(1, d.bytes_before);
   }
   progress.finish();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (n_convert > 0) {
+    spdlog::info("isq {}: {} tensors, {} -> {} in {:.2f} s ({:.3f} GB/s of source, {} threads)",
+                 isq_target_name(options), n_convert, Progress::format_bytes(total),
+                 Progress::format_bytes(total_after), seconds,
+                 seconds > 0 ? static_cast<double>(total) / seconds / 1e9 : 0.0, pool.size());
+  }
 }
 
 }  // namespace insitu

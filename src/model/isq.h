@@ -48,9 +48,28 @@ enum class WeightRole {
   kFfnGate,
   kFfnUp,
   kFfnDown,
+  // Mixture of experts (Mixtral): the router, and the stacked routed experts' projections.
+  kFfnRouter,
+  kFfnGateExp,
+  kFfnUpExp,
+  kFfnDownExp,
 };
 
 const char* weight_role_name(WeightRole role);
+
+// The routed experts' projections (kFfn*Exp).
+bool is_expert_role(WeightRole role);
+
+// Which weights ISQ quantizes (mistral.rs --isq-organization):
+//   kDefault: attention, dense MLP and routed expert projections, plus token embeddings and the
+//     output head (promoted). A MoE router stays as stored: it is tiny and decides which experts
+//     run, and llama.cpp never quantizes ffn_gate_inp either (mistral.rs does for Mixtral).
+//   kMoqe: only the routed expert projections (MoQE); attention, router, embeddings and output head
+//     stay as stored. A model without experts is refused.
+enum class IsqOrganization { kDefault, kMoqe };
+const char* isq_organization_name(IsqOrganization organization);  // "default" / "moqe"
+// Throws InvalidArgument listing the valid names.
+IsqOrganization parse_isq_organization(std::string_view text);
 
 // The type a sensitive tensor (token embeddings, output head) is promoted to for `requested`.
 QuantType isq_promoted_type(QuantType requested);
@@ -85,10 +104,14 @@ struct IsqDecision {
   // converting permuted rows because every row is quantized on its own. Saves a full-precision
   // copy of each Q/K weight while loading.
   int permute_heads = 0;
+  // Non-empty: the weight is a stack of experts not yet assembled (its data is null); apply_isq
+  // converts expert e from expert_sources[e] into its slab and releases that source's pages.
+  std::vector<const Weight*> expert_sources;
   bool converts() const { return from != to; }
 };
 
-// Per-tensor importance vector (length = row length) by GGUF tensor name, or null.
+// Per-tensor importance vector by GGUF tensor name, or null: the row length, or for a stack of
+// experts either that (shared) or n_expert times it (one row per expert, as llama-quantize uses).
 using IsqImatrixLookup = std::function<const std::vector<float>*(std::string_view name)>;
 
 struct Imatrix;  // io/imatrix_file.h
@@ -102,6 +125,7 @@ struct IsqOptions {
   bool pure = false;           // no promotion of embeddings and output head (not with `mix`)
   IsqImatrixLookup imatrix;    // empty: no importance weights
   bool show_progress = true;   // a progress bar on a terminal
+  IsqOrganization organization = IsqOrganization::kDefault;
   // Per-layer and per-weight types from a topology file (model/isq_topology.h); null: none. A
   // typed entry beats the requested type, the mix and the promotion.
   std::shared_ptr<const IsqTopology> topology;

@@ -105,6 +105,11 @@ std::string isq_mix_name_list() {
 QuantType isq_mix_tensor_type(IsqMix ftype, const IsqModelShape& model, WeightRole role, int layer,
                               int64_t n_per_row, bool has_imatrix) {
   using R = WeightRole;
+  // llama.cpp categorises a stacked expert tensor by name ("ffn_gate_exps" contains "ffn_gate")
+  // and, with experts, takes its layer from the name: the dense rules at the same layer.
+  if (role == R::kFfnGateExp) role = R::kFfnGate;
+  if (role == R::kFfnUpExp) role = R::kFfnUp;
+  if (role == R::kFfnDownExp) role = R::kFfnDown;
   QuantType new_type = isq_mix_default_type(ftype);
   const int n_gqa = model.n_head_kv > 0 ? model.n_head / model.n_head_kv : 0;
   const int n_expert = model.n_expert;

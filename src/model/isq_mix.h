@@ -6,7 +6,9 @@
 // rule, the attention-v and ffn-down schedules (use_more_bits, first-eighth/sixteenth layers), the
 // GQA and expert-count conditions and the 70B rule. llama.cpp counts attention-v and ffn-down
 // tensors in file order (layer by layer), which for a dense model is the layer index used here.
-// Rules for architectures insitu does not run (Falcon, GLM-5, BailingMoE3) are left out. The
+// Mixture-of-experts models (Mixtral) follow the same recipe: the stacked expert projections get the
+// dense ffn rules at their layer, as llama.cpp's name-based categories give them, and the router
+// (ffn_gate_inp) is never quantized. Rules for architectures insitu does not run (Falcon, GLM-5, BailingMoE3) are left out. The
 // row-length fallback that llama.cpp applies afterwards is isq_row_fallback (model/isq.h), which
 // plan_isq applies to a mix's decisions as it does to a single type's.
 //

@@ -2,6 +2,15 @@
 // llama.cpp builds its graph (src/models/llama.cpp, llama.cpp as vendored in llama-cpp-python
 // 0.3.36): pre-norm RMSNorm blocks, RoPE on adjacent pairs (GGUF's Q/K rows are permuted for it),
 // grouped-query attention scaled by 1/sqrt(head_dim), SwiGLU MLP.
+//
+// Mixtral is this architecture with the MLP replaced by a sparse mixture of SwiGLU experts, as
+// llama.cpp's build_moe_ffn does for it (src/llama-graph.cpp; softmax gating, weights normalised):
+// router logits -> softmax over the experts -> the k most probable -> their probabilities divided
+// by their sum -> out = sum over the k slots, in order, of weight * down(silu(gate(x)) * up(x)).
+// A batch is grouped by expert: each expert's rows are gathered and multiplied once.
+#include <algorithm>
+#include <numeric>
+
 #include "model/model_internal.h"
 
 namespace insitu {
@@ -52,11 +61,75 @@ void Session::layer_llama(int il, float* x, int n) {
   detail::add_inplace(x, st.tmp.data(), n * E);
 
   detail::rms_norm_rows(x, L.ffn_norm, xn, n, E, c.rms_eps, pool_);
-  linear(*L.ffn_gate, nullptr, xn, n, st.gate.data());
-  linear(*L.ffn_up, nullptr, xn, n, st.up.data());
-  ops::swiglu(st.gate.data(), st.up.data(), st.gate.data(), n * F);
-  linear(*L.ffn_down, nullptr, st.gate.data(), n, st.tmp.data());
+  if (c.is_moe()) {
+    moe_llama(il, xn, n, st.tmp.data());
+  } else {
+    linear(*L.ffn_gate, nullptr, xn, n, st.gate.data());
+    linear(*L.ffn_up, nullptr, xn, n, st.up.data());
+    ops::swiglu(st.gate.data(), st.up.data(), st.gate.data(), n * F);
+    linear(*L.ffn_down, nullptr, st.gate.data(), n, st.tmp.data());
+  }
   detail::add_inplace(x, st.tmp.data(), n * E);
+}
+
+void Session::moe_llama(int il, const float* xn, int n, float* out) {
+  const Model& m = *model_;
+  const ModelConfig& c = m.config();
+  State& st = *state_;
+  const Model::Layer& L = m.layers_[il];
+  const int n_expert = c.n_expert, k = c.n_expert_used;
+  const int64_t E = c.n_embd, F = c.n_ff;
+
+  // Routing: probabilities over the experts, the k largest (ties to the lower index), renormalised.
+  linear(*L.ffn_gate_inp, nullptr, xn, n, st.router.data());
+  std::vector<int32_t> order(static_cast<size_t>(n_expert));
+  for (int t = 0; t < n; ++t) {
+    float* p = st.router.data() + static_cast<int64_t>(t) * n_expert;
+    ops::softmax(p, n_expert);
+    std::iota(order.begin(), order.end(), 0);
+    std::partial_sort(order.begin(), order.begin() + k, order.end(),
+                      [p](int32_t a, int32_t b) { return p[a] > p[b] || (p[a] == p[b] && a < b); });
+    float sum = 0;
+    for (int s = 0; s < k; ++s) sum += p[order[s]];
+    for (int s = 0; s < k; ++s) {
+      st.moe_ids[t * k + s] = order[s];
+      st.moe_w[t * k + s] = p[order[s]] / sum;
+    }
+  }
+
+  // Each expert once, over the rows routed to it (gathered in token order).
+  for (int e = 0; e < n_expert; ++e) {
+    int n_e = 0;
+    for (int r = 0; r < n * k; ++r)
+      if (st.moe_ids[r] == e) st.moe_rows[n_e++] = r;
+    if (n_e == 0) continue;
+    for (int i = 0; i < n_e; ++i) {
+      const float* src = xn + static_cast<int64_t>(st.moe_rows[i] / k) * E;
+      std::copy(src, src + E, st.moe_x.data() + static_cast<int64_t>(i) * E);
+    }
+    linear_expert(*L.ffn_gate_exps, e, st.moe_x.data(), n_e, st.gate.data());
+    linear_expert(*L.ffn_up_exps, e, st.moe_x.data(), n_e, st.up.data());
+    ops::swiglu(st.gate.data(), st.up.data(), st.gate.data(), n_e * F);
+    linear_expert(*L.ffn_down_exps, e, st.gate.data(), n_e, st.moe_x.data());
+    for (int i = 0; i < n_e; ++i) {
+      const float* y = st.moe_x.data() + static_cast<int64_t>(i) * E;
+      std::copy(y, y + E, st.moe_y.data() + static_cast<int64_t>(st.moe_rows[i]) * E);
+    }
+  }
+
+  // Weighted sum over the slots in slot order.
+  for (int t = 0; t < n; ++t) {
+    float* o = out + static_cast<int64_t>(t) * E;
+    for (int s = 0; s < k; ++s) {
+      const float w = st.moe_w[t * k + s];
+      const float* y = st.moe_y.data() + static_cast<int64_t>(t * k + s) * E;
+      if (s == 0) {
+        for (int64_t i = 0; i < E; ++i) o[i] = w * y[i];
+      } else {
+        for (int64_t i = 0; i < E; ++i) o[i] += w * y[i];
+      }
+    }
+  }
 }
 
 }  // namespace insitu

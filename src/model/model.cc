@@ -158,8 +158,13 @@ class ModelLoader {
     m->tokenizer_ = Tokenizer::from_hf_dir(o.path);
     if (!ck.chat_template.empty()) set_chat_template(*m, ck.chat_template);
     use_builtin_template_if_missing(*m);
-    finish(*m, o, pool, o.isq ? deferred : std::vector<std::pair<size_t, int>>{});
-    if (streaming) m->init_streaming(deferred);
+    finish(*m, o, pool, o.isq ? deferred : std::vector<std::pair<size_t, int>>{},
+           &ck.deferred_stacks);
+    if (streaming) {
+      std::vector<std::pair<size_t, std::vector<Weight>>> stacks;
+      for (auto& s : ck.deferred_stacks) stacks.emplace_back(s.index, std::move(s.experts));
+      m->init_streaming(deferred, std::move(stacks));
+    }
     return m;
   }
 
@@ -183,6 +188,10 @@ class ModelLoader {
       add(L.ffn_gate, WeightRole::kFfnGate, il);
       add(L.ffn_up, WeightRole::kFfnUp, il);
       add(L.ffn_down, WeightRole::kFfnDown, il);
+      add(L.ffn_gate_inp, WeightRole::kFfnRouter, il);
+      add(L.ffn_gate_exps, WeightRole::kFfnGateExp, il);
+      add(L.ffn_up_exps, WeightRole::kFfnUpExp, il);
+      add(L.ffn_down_exps, WeightRole::kFfnDownExp, il);
     }
     add(m.output_, WeightRole::kOutput, -1);
     return candidates;
@@ -190,16 +199,31 @@ class ModelLoader {
 
   static IsqModelShape isq_shape(const Model& m) {
     const ModelConfig& c = m.config_;
-    return {c.arch, c.n_layer, c.n_head, c.n_head_kv, 0, m.output_ == m.tok_embd_};
+    return {c.arch, c.n_layer, c.n_head, c.n_head_kv, c.n_expert, m.output_ == m.tok_embd_};
   }
 
   // deferred: weights (index into weights_, head count) whose rows are still in Hugging Face
   // order. A weight ISQ converts is permuted after conversion (no full-precision copy); any other
   // is permuted now.
+  // stacks: expert weights not yet assembled (Hugging Face, data null). One ISQ converts is
+  // converted expert by expert from the sources, so no full-precision stack is ever made; any
+  // other is assembled now.
   static void quantize_in_situ(Model& m, const IsqOptions& isq,
                                const std::vector<std::pair<size_t, int>>& deferred,
+                               std::vector<HfCheckpoint::DeferredStack>* stacks,
                                ThreadPool& pool) {
     std::vector<IsqDecision> plan = plan_isq(m, isq);
+    for (size_t i = 0; stacks != nullptr && i < stacks->size(); ++i) {
+      const HfCheckpoint::DeferredStack& s = (*stacks)[i];
+      Weight* w = &m.weights_.at(s.index);
+      auto d = std::find_if(plan.begin(), plan.end(),
+                            [&](const IsqDecision& x) { return x.weight == w; });
+      if (d != plan.end() && d->converts()) {
+        for (const Weight& e : s.experts) d->expert_sources.push_back(&e);
+      } else {
+        stack_experts(*w, s.experts);
+      }
+    }
     for (const auto& [index, heads] : deferred) {
       Weight* w = &m.weights_.at(index);
       auto d = std::find_if(plan.begin(), plan.end(),
@@ -211,8 +235,12 @@ class ModelLoader {
       }
     }
     // What Model::re_isq needs to convert again from the source: the weights as loaded.
-    for (const IsqDecision& d : plan)
-      if (d.converts()) m.isq_sources_.push_back({d.weight, *d.weight, d.permute_heads});
+    for (const IsqDecision& d : plan) {
+      if (!d.converts()) continue;
+      Model::IsqSource source{d.weight, *d.weight, d.permute_heads, {}};
+      for (const Weight* e : d.expert_sources) source.experts.push_back(*e);
+      m.isq_sources_.push_back(std::move(source));
+    }
     m.isq_options_ = isq;
     apply_isq(plan, isq, pool);
   }
@@ -243,8 +271,11 @@ class ModelLoader {
   // Resolves per-layer weights, checks every shape and type, converts norms to f32 and, when
   // asked, every weight.
   // deferred: as quantize_in_situ takes it (only with o.isq).
+  // stacks: expert weights left unassembled by a deferred Hugging Face load (with o.isq only, for
+  // quantize_in_situ; a streaming load assembles them in prepare_layer).
   static void finish(Model& m, const LoadOptions& o, ThreadPool& pool,
-                     const std::vector<std::pair<size_t, int>>& deferred = {}) {
+                     const std::vector<std::pair<size_t, int>>& deferred = {},
+                     std::vector<HfCheckpoint::DeferredStack>* stacks = nullptr) {
     if (!o.uqff_files.empty()) apply_uqff_weights(o.uqff_files, m.config_, m.weights_);
     const ModelConfig& c = m.config_;
     const std::string& src = m.source_path_;
@@ -321,9 +352,17 @@ class ModelLoader {
       L.bv = want(n("attn_v.bias"), {KD}, false);
       L.bo = want(n("attn_output.bias"), {E}, false);
       L.ffn_norm = want(n("ffn_norm.weight"), {E}, true);
-      L.ffn_gate = want(n("ffn_gate.weight"), {E, F}, true);
-      L.ffn_up = want(n("ffn_up.weight"), {E, F}, true);
-      L.ffn_down = want(n("ffn_down.weight"), {F, E}, true);
+      if (c.is_moe()) {
+        const int64_t X = c.n_expert;
+        L.ffn_gate_inp = want(n("ffn_gate_inp.weight"), {E, X}, true);
+        L.ffn_gate_exps = want(n("ffn_gate_exps.weight"), {E, F, X}, true);
+        L.ffn_up_exps = want(n("ffn_up_exps.weight"), {E, F, X}, true);
+        L.ffn_down_exps = want(n("ffn_down_exps.weight"), {F, E, X}, true);
+      } else {
+        L.ffn_gate = want(n("ffn_gate.weight"), {E, F}, true);
+        L.ffn_up = want(n("ffn_up.weight"), {E, F}, true);
+        L.ffn_down = want(n("ffn_down.weight"), {F, E}, true);
+      }
       if (gemma) {
         L.q_norm = want(n("attn_q_norm.weight"), {D}, true);
         L.k_norm = want(n("attn_k_norm.weight"), {D}, true);
@@ -331,7 +370,7 @@ class ModelLoader {
         L.post_ffw_norm = want(n("post_ffw_norm.weight"), {E}, true);
       }
     }
-    if (o.isq) quantize_in_situ(m, *o.isq, deferred, pool);
+    if (o.isq) quantize_in_situ(m, *o.isq, deferred, stacks, pool);
     if (m.tokenizer_->n_vocab() > c.n_vocab)
       throw FormatError(fmt::format("{}: tokenizer has {} tokens but the model only {} embeddings",
                                     src, m.tokenizer_->n_vocab(), c.n_vocab));

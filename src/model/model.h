@@ -118,7 +118,9 @@ class Model {
   Model() = default;
   struct Layer;
   struct Deferred;  // model_internal.h
-  void init_streaming(const std::vector<std::pair<size_t, int>>& deferred_permutations);
+  // deferred_stacks: (index into weights_, per-expert sources) of unassembled expert stacks.
+  void init_streaming(const std::vector<std::pair<size_t, int>>& deferred_permutations,
+                      std::vector<std::pair<size_t, std::vector<Weight>>> deferred_stacks = {});
   bool layer_runnable(int il) const { return unprepared_.empty() || !unprepared_[il]; }
   std::vector<const Weight*> layer_weights(int il) const;  // non-null weights of layer il
   ModelConfig config_;
@@ -221,6 +223,9 @@ class Session {
   void run_layer_batch(int il, float* x, int n);
   void prepare_llama(int n);
   void layer_llama(int il, float* x, int n);
+  // Mixtral's sparse MLP over xn[n, n_embd] into out[n, n_embd]: router softmax, top-k experts
+  // with renormalised weights, each expert applied once to the rows routed to it.
+  void moe_llama(int il, const float* xn, int n, float* out);
   void prepare_gemma3(int n);
   void layer_gemma3(int il, float* x, int n);
   // Stores the batch's keys and values (state k, v) in layer il's cache and attends with the
@@ -228,6 +233,8 @@ class Session {
   void attend(int il, int n, int window, float scale);
   // y[n, n_out] = x @ w^T (+ bias), shown to the observer first.
   void linear(const Weight& w, const Weight* bias, const float* x, int n, float* y);
+  // The same with expert `expert` of a stacked expert weight [n_expert, n_out, n_in].
+  void linear_expert(const Weight& w, int expert, const float* x, int n, float* y);
   void eval_chunk(std::span<const int32_t> tokens, bool all_logits, float* logits_out);
   // embed and run_output without taking the model's weight lock (the caller holds it).
   void embed_locked(std::span<const int32_t> tokens, float* x) const;

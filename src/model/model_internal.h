@@ -33,6 +33,11 @@ struct Model::Layer {
   const Weight* ffn_up = nullptr;
   const Weight* ffn_down = nullptr;
   const Weight* post_ffw_norm = nullptr;   // gemma3
+  // Mixture of experts (config.is_moe(); then the dense ffn_gate/up/down are null).
+  const Weight* ffn_gate_inp = nullptr;   // router [n_expert, n_embd]
+  const Weight* ffn_gate_exps = nullptr;  // [n_expert, n_ff, n_embd]
+  const Weight* ffn_up_exps = nullptr;    // [n_expert, n_ff, n_embd]
+  const Weight* ffn_down_exps = nullptr;  // [n_expert, n_embd, n_ff]
 };
 
 // A conversion a streaming load left undone (Model::load_streaming): the weight as stored in its
@@ -42,6 +47,7 @@ struct Model::Deferred {
   int layer = -1;
   Weight stored;             // the weight as loaded: mapped bytes, rows in Hugging Face order
   int permute_heads = 0;     // > 0: permute_rows_to_gguf with this many heads
+  std::vector<Weight> expert_sources;  // non-empty: stack_experts from these
 };
 
 // A weight in-situ quantization converted, as it was loaded (Model::re_isq converts from it again).
@@ -49,6 +55,9 @@ struct Model::IsqSource {
   const Weight* weight = nullptr;  // in Model::weights_
   Weight original;                 // mapped bytes, stored type
   int permute_heads = 0;           // > 0: `original` rows are in Hugging Face order
+  // Non-empty for a stack of experts converted straight from its per-expert sources (`original`
+  // then has no data): those sources, in expert order.
+  std::vector<Weight> experts;
 };
 
 // A source file's size and modification time at load.
@@ -84,6 +93,13 @@ struct Session::State {
   std::vector<float> tmp;   // [n, n_embd]
   std::vector<float> gate;  // [n, n_ff]
   std::vector<float> up;    // [n, n_ff]
+  // Mixture of experts, for a micro-batch of n tokens with k = n_expert_used.
+  std::vector<float> router;        // [n, n_expert] logits, then probabilities
+  std::vector<int32_t> moe_ids;     // [n, k] chosen experts, most probable first
+  std::vector<float> moe_w;         // [n, k] their renormalised weights
+  std::vector<int32_t> moe_rows;    // rows (t * k + slot) routed to the current expert
+  std::vector<float> moe_x;         // [n, n_embd] the current expert's gathered inputs
+  std::vector<float> moe_y;         // [n * k, n_embd] every (token, slot)'s expert output
   std::vector<float> rope_cs;              // [n, head_dim] cos/sin per position (global layers)
   std::vector<float> rope_cs_local;        // [n, head_dim] for sliding-window layers (gemma3)
   std::vector<std::vector<float>> scores;  // per thread: [n_ctx]

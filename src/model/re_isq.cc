@@ -57,6 +57,7 @@ std::vector<IsqDecision> Model::re_isq(QuantType type) const {
   }
   options.type = type;
   options.mix.reset();
+  options.topology_only = false;
   return re_isq(options);
 }
 
@@ -100,18 +101,27 @@ std::vector<IsqDecision> Model::re_isq(const IsqOptions& options) const {
         warned = true;
       }
     }
+    // A stack of experts loaded straight from per-expert sources is converted from them again.
+    const std::vector<Weight>* experts =
+        rec != self.isq_sources_.end() && from_source && !rec->experts.empty() ? &rec->experts
+                                                                               : nullptr;
     d.from = src.type;
     d.bytes_before = src.nbytes;
     d.permute_heads = heads;
+    d.expert_sources.clear();
+    if (experts != nullptr)
+      for (const Weight& e : *experts) d.expert_sources.push_back(&e);
     Weight next = src;
     d.weight = &next;
     if (d.converts()) {
       apply_isq({d}, quiet, pool);
+    } else if (experts != nullptr) {
+      stack_experts(next, *experts);
     } else if (heads > 0) {
       permute_rows_to_gguf(next, heads);
     }
     if (rec == self.isq_sources_.end() && next.data != target->data)
-      self.isq_sources_.push_back({target, src, 0});
+      self.isq_sources_.push_back({target, src, 0, {}});
     // Swap under the exclusive lock; the old bytes are freed after it is released.
     Weight& live = const_cast<Weight&>(*target);
     std::shared_ptr<const void> old_owner;

@@ -208,6 +208,15 @@ void Session::begin_batch(int n, int pos0) {
   grow(st.v, static_cast<size_t>(n) * st.kv_dim);
   grow(st.gate, static_cast<size_t>(n) * c.n_ff);
   grow(st.up, static_cast<size_t>(n) * c.n_ff);
+  if (c.is_moe()) {
+    const size_t nk = static_cast<size_t>(n) * c.n_expert_used;
+    grow(st.router, static_cast<size_t>(n) * c.n_expert);
+    grow(st.moe_w, nk);
+    grow(st.moe_x, n * E);
+    grow(st.moe_y, nk * E);
+    if (st.moe_ids.size() < nk) st.moe_ids.resize(nk);
+    if (st.moe_rows.size() < nk) st.moe_rows.resize(nk);
+  }
   grow(st.rope_cs, static_cast<size_t>(n) * c.head_dim);
   grow(st.rope_cs_local, static_cast<size_t>(n) * c.head_dim);
   switch (c.arch) {
@@ -242,6 +251,14 @@ void Session::attend(int il, int n, int window, float scale) {
 void Session::linear(const Weight& w, const Weight* bias, const float* x, int n, float* y) {
   if (observer_) observer_->observe(w, -1, x, n);
   detail::linear(w, bias, x, n, y, pool_);
+}
+
+void Session::linear_expert(const Weight& w, int expert, const float* x, int n, float* y) {
+  if (observer_) observer_->observe(w, expert, x, n);
+  WeightView v = w.view();
+  v.data = static_cast<const uint8_t*>(v.data) +
+           static_cast<size_t>(expert) * static_cast<size_t>(v.n_out) * v.row_bytes;
+  matmul(v, x, n, y, pool_);
 }
 
 void Session::embed(std::span<const int32_t> tokens, float* x) const {

@@ -27,8 +27,14 @@ uint64_t session_scratch_bytes(const ModelConfig& c, int n_ctx, int n_threads, i
   const uint64_t QW = static_cast<uint64_t>(c.n_head) * D;
   const uint64_t KW = static_cast<uint64_t>(c.n_head_kv) * D;
   uint64_t floats = n * (3 * E + 2 * QW + 2 * KW + 2 * F + 2 * D);
+  uint64_t ints = 0;
+  if (c.is_moe()) {
+    const uint64_t nk = n * static_cast<uint64_t>(c.n_expert_used);
+    floats += n * static_cast<uint64_t>(c.n_expert) + nk + n * E + nk * E;
+    ints += 2 * nk;
+  }
   floats += static_cast<uint64_t>(std::max(n_threads, 1)) * static_cast<uint64_t>(n_ctx);
-  return 4 * floats;
+  return 4 * floats + 4 * ints;
 }
 
 uint64_t session_bytes(const ModelConfig& c, int n_ctx, KvCacheType type, int n_threads) {
@@ -51,9 +57,10 @@ uint64_t Session::scratch_bytes() const {
   const State& st = *state_;
   uint64_t total = 0;
   for (const std::vector<float>* v :
-       {&st.x, &st.xn, &st.q, &st.k, &st.v, &st.att, &st.tmp, &st.gate, &st.up, &st.rope_cs,
-        &st.rope_cs_local})
+       {&st.x, &st.xn, &st.q, &st.k, &st.v, &st.att, &st.tmp, &st.gate, &st.up, &st.router,
+        &st.moe_w, &st.moe_x, &st.moe_y, &st.rope_cs, &st.rope_cs_local})
     total += v->size() * sizeof(float);
+  total += (st.moe_ids.size() + st.moe_rows.size()) * sizeof(int32_t);
   for (const std::vector<float>& s : st.scores) total += s.size() * sizeof(float);
   return total;
 }

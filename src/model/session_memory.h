@@ -11,7 +11,9 @@
 //   * scratch for a micro-batch of n tokens (at most kMaxBatch = 512): residual, normed input and
 //     a temporary [n, n_embd] each; q and attention output [n, n_head * head_dim]; k, v
 //     [n, n_head_kv * head_dim]; MLP gate and up [n, n_ff]; RoPE tables [n, head_dim] for global
-//     and local layers; plus one [n_ctx] score row per pool thread. All f32.
+//     and local layers; for a mixture of experts the router [n, n_expert] and the routed rows'
+//     weights, ids, inputs and outputs; plus one [n_ctx] score row per pool thread. All f32
+//     (the ids int32).
 #pragma once
 
 #include <cstdint>

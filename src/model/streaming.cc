@@ -13,24 +13,29 @@ std::vector<const Weight*> Model::layer_weights(int il) const {
   std::vector<const Weight*> out;
   for (const Weight* w :
        {L.attn_norm, L.wq, L.wk, L.wv, L.wo, L.bq, L.bk, L.bv, L.bo, L.q_norm, L.k_norm,
-        L.post_attn_norm, L.ffn_norm, L.ffn_gate, L.ffn_up, L.ffn_down, L.post_ffw_norm})
+        L.post_attn_norm, L.ffn_norm, L.ffn_gate, L.ffn_up, L.ffn_down, L.post_ffw_norm,
+        L.ffn_gate_inp, L.ffn_gate_exps, L.ffn_up_exps, L.ffn_down_exps})
     if (w != nullptr) out.push_back(w);
   return out;
 }
 
-void Model::init_streaming(const std::vector<std::pair<size_t, int>>& deferred_permutations) {
+void Model::init_streaming(const std::vector<std::pair<size_t, int>>& deferred_permutations,
+                           std::vector<std::pair<size_t, std::vector<Weight>>> deferred_stacks) {
   unprepared_.assign(layers_.size(), 1);
-  for (const auto& [index, heads] : deferred_permutations) {
+  auto defer = [&](size_t index, int heads, std::vector<Weight> experts) {
     Deferred d;
     d.weight = &weights_.at(index);
     for (size_t il = 0; il < layers_.size() && d.layer < 0; ++il)
       for (const Weight* w : layer_weights(static_cast<int>(il)))
         if (w == d.weight) d.layer = static_cast<int>(il);
-    if (d.layer < 0) continue;  // not used by the architecture: never run, never converted
+    if (d.layer < 0) return;  // not used by the architecture: never run, never converted
     d.stored = *d.weight;
     d.permute_heads = heads;
+    d.expert_sources = std::move(experts);
     deferred_.push_back(std::move(d));
-  }
+  };
+  for (const auto& [index, heads] : deferred_permutations) defer(index, heads, {});
+  for (auto& [index, experts] : deferred_stacks) defer(index, 0, std::move(experts));
 }
 
 void Model::prepare_layer(int il) {
@@ -39,7 +44,10 @@ void Model::prepare_layer(int il) {
         fmt::format("Model::prepare_layer: layer {} out of range [0, {})", il, layers_.size()));
   if (unprepared_.empty() || !unprepared_[il]) return;
   for (Deferred& d : deferred_)
-    if (d.layer == il && d.permute_heads > 0) permute_rows_to_gguf(*d.weight, d.permute_heads);
+    if (d.layer == il) {
+      if (d.permute_heads > 0) permute_rows_to_gguf(*d.weight, d.permute_heads);
+      if (!d.expert_sources.empty()) stack_experts(*d.weight, d.expert_sources);
+    }
   unprepared_[il] = 0;
 }
 

@@ -1,7 +1,7 @@
 // `insitu tune`: which quantization of a model fits this machine, from its shapes alone.
 //   insitu tune (-m DIR|ID | --format gguf -f FILE) [--profile quality|balanced|fast] [--isq TYPE]
 //               [--ctx N] [--max-memory SIZE] [--json] [--emit-config FILE.toml]
-//               [--topology FILE.yml] [--pure] [--imatrix FILE]
+//               [--topology FILE.yml] [--isq-organization default|moqe] [--pure] [--imatrix FILE]
 // Prints `Quant | Est. Size | Mem % | Context Room | Quality | Status` with one row per candidate
 // and the recommended `insitu run` command (engine/tune.h says how each column is computed), or
 // with --json the same as one JSON object (schema: docs/tune.schema.json). No weight is read.
@@ -35,6 +35,7 @@ struct TuneArgs {
   bool json = false;
   std::string emit_config;
   std::string topology;
+  std::string organization = "default";
   bool pure = false;
   std::string imatrix;
 };
@@ -44,6 +45,7 @@ IsqOptions base_options(const TuneArgs& a, const Model& model) {
   IsqOptions o;
   o.show_progress = false;
   o.pure = a.pure;
+  o.organization = parse_isq_organization(a.organization);
   if (!a.topology.empty()) o.topology = IsqTopology::load(a.topology);
   if (!a.imatrix.empty())
     o.imatrix = imatrix_lookup(imatrix_with_gguf_names(Imatrix::load(a.imatrix),
@@ -63,6 +65,7 @@ RunConfig recommended_config(const TuneArgs& a, const std::string& path, const T
   if (k.target) {
     c.isq = k.target->name();
     if (a.pure) c.pure = true;
+    if (a.organization != "default") c.isq_organization = a.organization;
     if (!a.imatrix.empty())
       c.imatrix = std::filesystem::absolute(a.imatrix, ec).lexically_normal().string();
   }
@@ -255,6 +258,8 @@ void add_tune_command(CLI::App& app) {
   cmd->add_option("--emit-config", a->emit_config,
                   "Write the recommended configuration as a TOML file for `insitu from-config`");
   cmd->add_option("--topology", a->topology, "Plan every candidate with this topology file");
+  cmd->add_option("--isq-organization", a->organization, "default or moqe, for every candidate")
+      ->check(CLI::IsMember({"default", "moqe"}));
   cmd->add_flag("--pure", a->pure, "No promotion of token embeddings and output head");
   cmd->add_option("--imatrix", a->imatrix,
                   "Importance matrix, for types that need one (i-quants)");

@@ -78,6 +78,11 @@ void IsqArgs::add_to(CLI::App& cmd) {
                  "ranges 'START-END', indices, '/regex/' on Hugging Face weight names); its types "
                  "beat --isq's. Without --isq every entry must name a type and the other weights "
                  "stay as stored");
+  cmd.add_option("--isq-organization", organization,
+                 "With --isq: which weights to quantize: default (attention, MLP and experts, plus "
+                 "promoted embeddings and output head) or moqe (only the routed experts of a "
+                 "mixture-of-experts model)")
+      ->check(CLI::IsMember({"default", "moqe"}));
   cmd.add_option("--quant", quant,
                  "Bits (2 3 4 5 6 8) or a type: load a prebuilt UQFF of that type from the model "
                  "directory or its sibling <model>-UQFF when there is one, else quantize in situ");
@@ -108,6 +113,7 @@ std::optional<IsqOptions> IsqArgs::options() const {
   if (isq.empty() && !topo) {
     if (!imatrix.empty()) throw InvalidArgument("--imatrix needs --isq TYPE");
     if (pure) throw InvalidArgument("--pure needs --isq TYPE");
+    if (organization != "default") throw InvalidArgument("--isq-organization needs --isq TYPE");
     if (!calibration_file.empty()) throw InvalidArgument("--calibration-file needs --isq TYPE");
     return std::nullopt;
   }
@@ -125,6 +131,7 @@ std::optional<IsqOptions> IsqArgs::options() const {
   o.type = target.type;
   o.mix = target.mix;
   o.pure = pure;
+  o.organization = parse_isq_organization(organization);
   if (o.mix && pure) {
     throw InvalidArgument("--pure cannot be used with the mix '" + isq +
                           "': a mix chooses a type per tensor; give a single type with --pure");

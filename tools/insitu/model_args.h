@@ -16,13 +16,14 @@ struct IsqArgs {
   std::string isq;         // --isq NAME|BITS
   std::string imatrix;     // --imatrix FILE
   bool pure = false;       // --pure
+  std::string organization = "default";  // --isq-organization default|moqe
   std::string calibration_file;  // --calibration-file TEXT
+  std::string topology;          // --topology FILE.yml (model/isq_topology.h)
   std::string quant;             // --quant BITS|NAME: a prebuilt UQFF if there is one, else ISQ
   std::string from_uqff;         // --from-uqff FILE|TYPE|BITS[;...]
   std::string profile = "balanced";  // --profile, for --quant auto (engine/tune.h)
   std::string max_memory;            // --max-memory SIZE, for --quant auto
   int auto_ctx = 4096;  // the context the verb allocates, which --quant auto must leave room for
-  std::string topology;          // --topology FILE.yml (model/isq_topology.h)
 
   // Adds --isq, --imatrix, --pure, --calibration-file, --quant, --from-uqff to `cmd`.
   void add_to(CLI::App& cmd);
