@@ -41,10 +41,33 @@ EVAL_SOURCE = "/usr/share/doc/gnu-standards/maintain.text.gz"
 # Every GGUF weight type insitu produces, by increasing size. The first three need an imatrix.
 TYPES = ["iq1_s", "iq1_m", "iq2_xxs", "iq2_xs", "iq2_s", "tq1_0", "tq2_0", "q2k", "iq3_xxs",
          "iq3_s", "q3k", "iq4_xs", "iq4_nl", "mxfp4", "q4_0", "q4k", "q4_1", "q5_0", "q5k", "q5_1",
-         "q6k", "q8_0", "q8_1", "bf16", "f16"]
-NEEDS_IMATRIX = {"iq1_s", "iq1_m", "iq2_xxs", "iq2_xs"}
+         "q6k", "q8_0", "q8_1", "bf16", "f16",
+         # mistral.rs's own formats (HQQ groups of 64, AFQ groups of 64, FP8 per tensor and per
+         # 128x128 tile, F8Q8) ...
+         "hqq2", "hqq3", "hqq4", "hqq8", "afq2", "afq3", "afq4", "afq6", "afq8", "fp8", "fp8_b128",
+         "f8q8",
+         # ... and llama.cpp's per-tensor mixes.
+         "q2k_s", "q3k_s", "q3k_m", "q3k_l", "q4k_s", "q4k_m", "q5k_s", "q5k_m", "iq2_m", "iq3_xs",
+         "iq3_m"]
+NEEDS_IMATRIX = {"iq1_s", "iq1_m", "iq2_xxs", "iq2_xs", "iq2_m"}
 # Types whose quantizers take no importance weights: only the plain run is meaningful.
-NO_IMATRIX = {"tq1_0", "tq2_0", "mxfp4", "q8_0", "q8_1", "bf16", "f16"}
+NO_IMATRIX = {"tq1_0", "tq2_0", "mxfp4", "q8_0", "q8_1", "bf16", "f16", "hqq2", "hqq3", "hqq4",
+              "hqq8", "afq2", "afq3", "afq4", "afq6", "afq8", "fp8", "fp8_b128", "f8q8"}
+# What the in-situ quantization issue asks of mistral.rs's formats: (type, reference, factor):
+# mean KLD of `type` at most factor x that of `reference` (strictly lower for factor 1).
+FORMAT_CHECKS = [("hqq4", "q4_0", 1.0), ("fp8", "q8_0", 2.0), ("fp8_b128", "q8_0", 2.0),
+                 ("f8q8", "q8_0", 2.0)]
+
+
+def format_check_rows(by):
+    """(type, KLD, reference, its KLD, bound, met) for each FORMAT_CHECKS entry measured."""
+    out = []
+    for ty, ref, factor in FORMAT_CHECKS:
+        if (ty, False) in by and (ref, False) in by:
+            k, kr = by[(ty, False)], by[(ref, False)]
+            met = k < kr if factor == 1.0 else k <= factor * kr
+            out.append((ty, k, ref, kr, factor, met))
+    return out
 # The types the quality issue requires the imatrix to improve.
 IMATRIX_CHECKED = ["q2k", "q3k", "q4k", "iq3_s", "iq4_xs"]
 
@@ -231,6 +254,15 @@ def write_markdown(models, a, path):
                 lower = by[(ty, True)] < by[(ty, False)]
                 lines.append(f"| {ty} | {by[(ty, False)]:.5f} | {by[(ty, True)]:.5f} | "
                              f"{'yes' if lower else '**no**'} |")
+        checks = format_check_rows(by)
+        if checks:
+            lines += ["", "mistral.rs's formats against the GGUF types (mean KLD, no imatrix):", "",
+                      "| type | KLD | reference | its KLD | required | met |",
+                      "|---|---:|---|---:|---|---|"]
+            for ty, k, ref, kr, factor, met in checks:
+                need = f"< {ref}" if factor == 1.0 else f"<= {factor:g} x {ref}"
+                lines.append(f"| {ty} | {k:.5f} | {ref} | {kr:.5f} | {need} | "
+                             f"{'yes' if met else '**no**'} |")
         lines.append("")
         if m["missing"]:
             lines += ["Not measured yet (the run was cut short): " +
@@ -267,9 +299,12 @@ def main():
         for ty in IMATRIX_CHECKED:
             if (ty, False) in by and (ty, True) in by and by[(ty, True)] >= by[(ty, False)]:
                 bad.append((m["key"], ty))
+        for ty, k, ref, kr, factor, met in format_check_rows(by):
+            if not met:
+                bad.append((m["key"], f"{ty} vs {ref}"))
     print(f"wrote {a.out} and {a.svg}", file=sys.stderr)
     if bad:
-        print(f"imatrix did not lower KLD for: {bad}", file=sys.stderr)
+        print(f"checks not met: {bad}", file=sys.stderr)
 
 
 if __name__ == "__main__":
