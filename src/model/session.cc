@@ -256,8 +256,9 @@ void Session::linear(const Weight& w, const Weight* bias, const float* x, int n,
 void Session::linear_expert(const Weight& w, int expert, const float* x, int n, float* y) {
   if (observer_) observer_->observe(w, expert, x, n);
   WeightView v = w.view();
+  // Each expert's slab is a whole matrix (with its scale grid for fp8).
   v.data = static_cast<const uint8_t*>(v.data) +
-           static_cast<size_t>(expert) * static_cast<size_t>(v.n_out) * v.row_bytes;
+           static_cast<size_t>(expert) * quant_tensor_size(v.type, v.n_out, v.n_in);
   matmul(v, x, n, y, pool_);
 }
 

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -20,6 +21,7 @@
 #include "model/gguf_export.h"
 #include "model/model.h"
 #include "model/reference_data.h"
+#include "quant/quantize.h"
 #include "quant/type_traits.h"
 #include "test_paths.h"
 #include "tokenizer/hf_export.h"
@@ -418,6 +420,26 @@ TEST_F(SyntheticMixtral, ImatrixPerExpert) {
   const auto q = Model::load(source(o));
   // iq4_xs falls back to iq4_nl on rows of 64; both take the per-expert importance rows.
   EXPECT_EQ(q->find_weight("blk.0.ffn_up_exps.weight")->type, QuantType::kIQ4_NL);
+}
+
+// fp8's scales belong to one matrix: each expert's slab carries its own grid, and the expert
+// matmul finds slab e at e whole matrices in.
+TEST_F(SyntheticMixtral, Fp8ExpertsKeepAGridPerSlab) {
+  const std::vector<float> ref = logits(Model::load(source()), {1, 200, 300, 400, 500});
+  for (QuantType type : {QuantType::kFP8, QuantType::kFP8_B128}) {
+    const auto m = Model::load(source(isq(type)));
+    const Weight* gate = m->find_weight("blk.1.ffn_gate_exps.weight");
+    ASSERT_EQ(gate->type, type);
+    EXPECT_EQ(gate->nbytes, kExperts * quant_tensor_size(type, kFf, kHidden));
+    const std::vector<float> got = logits(m, {1, 200, 300, 400, 500});
+    ASSERT_EQ(got.size(), ref.size());
+    double err = 0.0, mag = 0.0;
+    for (size_t i = 0; i < ref.size(); ++i) {
+      err += (got[i] - ref[i]) * (got[i] - ref[i]);
+      mag += ref[i] * ref[i];
+    }
+    EXPECT_LT(std::sqrt(err / mag), 0.15) << quant_type_name(type);  // a wrong slab gives ~1
+  }
 }
 
 }  // namespace
