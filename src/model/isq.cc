@@ -60,9 +60,12 @@ IsqOrganization parse_isq_organization(std::string_view text) {
 
 QuantType isq_promoted_type(QuantType t) {
   using Q = QuantType;
-  // AFQ as mistral.rs: 2/3/4 bits -> 6, 6/8 -> 8, keeping the group size; HQQ stays.
+  // AFQ as mistral.rs: 2/3/4 bits -> 6, 6/8 -> 8, keeping the group size. HQQ: 2/3/4 bits ->
+  // hqq8, where mistral.rs leaves HQQ unpromoted: a 4-bit tied embedding/head costs SmolLM2 more
+  // than all its 4-bit linears (docs/accuracy.md), and every other <= 4-bit type is promoted.
   if (const GroupAffineFormat* f = group_affine_format(t)) {
-    return f->header == AffineHeader::kHqq ? t : *afq_type(f->bits <= 4 ? 6 : 8, f->group);
+    if (f->header == AffineHeader::kHqq) return f->bits <= 4 ? QuantType::kHQQ8 : t;
+    return *afq_type(f->bits <= 4 ? 6 : 8, f->group);
   }
   switch (t) {
     case Q::kQ5_0: case Q::kQ5_1: case Q::kQ5K: case Q::kQ6K: case Q::kQ8_0: case Q::kQ8_1:

@@ -8,7 +8,8 @@
 //   2. unless `pure`: token embeddings and the output head are promoted as mistral.rs does
 //      (IsqType::promote_for_sensitive_tensor: q2k/q3k/q4k/q4_0/q4_1 and every i-quant/ternary type
 //      -> q6k; q5*/q6k/q8* -> q8_0; afq2/3/4 -> afq6 and afq6/8 -> afq8 with the same group size;
-//      float, mxfp4, hqq* unchanged);
+//      float, mxfp4, fp8*, f8q8 unchanged) except that hqq2/3/4 -> hqq8, which mistral.rs leaves
+//      at the requested bits;
 //   3. a row length the type cannot hold falls back as llama.cpp's quantizer does
 //      (llama-quant.cpp tensor_type_fallback, llama.cpp as vendored in llama-cpp-python 0.3.36):
 //      i-quants -> iq4_nl, q2k/q3k/tq* -> q4_0, q4k -> q5_0, q5k -> q5_1, q6k -> q8_0; and for the
