@@ -6,8 +6,11 @@
 // NaN, so 448 (S.1111.110) is the largest finite value and 2^-9 the smallest subnormal.
 //
 // kF8Q8 -- a block type: 32 elements in 33 bytes (8.25 bpw), struct BlockF8Q8 below.
-//   amax = max |x|, d = amax / 127, stored d_fp8 = E4M3(d * 448), q = round(x * (1 / d)) with
-//   the exact d (ties away from zero, 0 when d == 0); x = q * (E4M3 value of d_fp8 / 448).
+//   amax = max |x|, d = amax / 127, stored d_fp8 = the smallest E4M3 value >= d * 448 (448 at
+//   most), q = round(x / dr) with dr = E4M3 value of d_fp8 / 448, the scale the block decodes
+//   with (ties away from zero, clamped to +-127, 0 when dr == 0); x = q * dr. mistral.rs rounds
+//   d_fp8 to nearest and q against the exact d, leaving each block's scale up to 6% off; the
+//   layout, and so any reader, is the same.
 //   Paired with q8_0 activations. mistral.rs flattens the whole tensor into blocks; rows here are
 //   multiples of 32, so a tensor's blocks are the same bytes.
 //

@@ -119,23 +119,24 @@ TEST(F8Q8, TableRowAndGeometry) {
 }
 
 TEST(F8Q8, HandWorkedBlock) {
-  // x = j - 16: amax 16, d = 16/127, d * 448 = 56.44 -> E4M3 56 (1.75 * 2^5: exponent 12,
-  // mantissa 6 = 0x66); 1/d = 7.9375, so q = round((j - 16) * 7.9375) with the exact d, and the
-  // stored scale is 56 / 448 = 0.125.
+  // x = j - 16: amax 16, d = 16/127, d * 448 = 56.44, rounded up to the next E4M3 value 60
+  // (1.875 * 2^5: exponent 12, mantissa 7 = 0x67); the block decodes with dr = 60 / 448, so
+  // q = round((j - 16) * 448 / 60) = round((j - 16) * 7.4667).
   float x[32];
   for (int j = 0; j < 32; ++j) x[j] = static_cast<float>(j - 16);
   const BlockF8Q8 b = quantize_block(x);
-  EXPECT_EQ(b.d, 0x66);
-  EXPECT_EQ(b.qs[0], -127);
+  EXPECT_EQ(b.d, 0x67);
+  EXPECT_EQ(b.qs[0], -119);  // -119.47
   EXPECT_EQ(b.qs[16], 0);
-  EXPECT_EQ(b.qs[17], 8);    // 7.9375
-  EXPECT_EQ(b.qs[18], 16);   // 15.875
-  EXPECT_EQ(b.qs[31], 119);  // 119.06
-  EXPECT_EQ(f8q8_scale(b.d), 0.125f);
+  EXPECT_EQ(b.qs[17], 7);    // 7.47
+  EXPECT_EQ(b.qs[18], 15);   // 14.93
+  EXPECT_EQ(b.qs[31], 112);  // 112.0
+  EXPECT_EQ(f8q8_scale(b.d), 60.0f / 448.0f);
   float y[32];
   dequantize_row_f8q8(&b, y, 32);
-  EXPECT_EQ(y[17], 1.0f);
-  EXPECT_EQ(y[0], -127 * 0.125f);
+  EXPECT_EQ(y[17], 7 * (60.0f / 448.0f));
+  // Every value within half a step of the scale it decodes with.
+  for (int j = 0; j < 32; ++j) EXPECT_LE(std::fabs(y[j] - x[j]), 0.5f * 60.0f / 448.0f) << j;
 }
 
 TEST(F8Q8, TiesRoundAwayFromZeroAndZeroBlocks) {
@@ -174,9 +175,9 @@ TEST(F8Q8, RoundTripWithinStepAndScaleRounding) {
   for (size_t b = 0; b < 64; ++b) {
     float amax = 0.0f;
     for (int j = 0; j < 32; ++j) amax = std::fmax(amax, std::fabs(x[b * 32 + j]));
-    // Half a step of the exact d plus the E4M3 rounding of d (at most 2^-4 relative for a normal
-    // scale) applied to |q| <= 127.
-    const float bound = 0.5f * amax / 127.0f + amax * 0x1p-4f * 1.01f;
+    // Half a step of the decoding scale, which is d rounded up by at most one E4M3 step (2^-3
+    // relative for a normal scale).
+    const float bound = 0.5f * (amax / 127.0f) * (1.0f + 0x1p-3f) * 1.0001f;
     for (int j = 0; j < 32; ++j) ASSERT_LE(std::fabs(x[b * 32 + j] - y[b * 32 + j]), bound);
   }
 }
