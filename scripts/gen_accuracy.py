@@ -49,7 +49,7 @@ TYPES = ["iq1_s", "iq1_m", "iq2_xxs", "iq2_xs", "iq2_s", "tq1_0", "tq2_0", "q2k"
          # ... and llama.cpp's per-tensor mixes.
          "q2k_s", "q3k_s", "q3k_m", "q3k_l", "q4k_s", "q4k_m", "q5k_s", "q5k_m", "iq2_m", "iq3_xs",
          "iq3_m"]
-NEEDS_IMATRIX = {"iq1_s", "iq1_m", "iq2_xxs", "iq2_xs", "iq2_m"}
+NEEDS_IMATRIX = {"iq1_s", "iq1_m", "iq2_xxs", "iq2_xs", "iq2_m", "q2k_s"}
 # Types whose quantizers take no importance weights: only the plain run is meaningful.
 NO_IMATRIX = {"tq1_0", "tq2_0", "mxfp4", "q8_0", "q8_1", "bf16", "f16", "hqq2", "hqq3", "hqq4",
               "hqq8", "afq2", "afq3", "afq4", "afq6", "afq8", "fp8", "fp8_b128", "f8q8"}
@@ -231,6 +231,13 @@ def write_markdown(models, a, path):
              "q5k once the imatrix-guided search finds that grid) shows only the noise floor of "
              "8-bit activation quantization, the same as q8_0. And tq1_0/tq2_0 are ternary formats "
              "for models trained ternary: on these models they destroy the output, as expected.",
+             "", "fp8 and fp8_b128 store each weight as E4M3, 3 mantissa bits: about 1.8% RMS error "
+             "relative to each weight, against about 0.5% of the weights' spread for q8_0's int8 "
+             "steps of max/127 per 32 values. KLD grows with the square of the error, so roughly "
+             "10-13x q8_0's KLD is what the format gives, whatever its scale (per tensor or per "
+             "tile; the scale only moves where subnormals start). f8q8 (int8 values with an E4M3 "
+             "block scale, rounded up before the integers are computed) is the 8-bit format with "
+             "q8_0's quality.",
              "", "![KLD vs bpw](accuracy.svg)", ""]
     for m in models:
         b = m["base"]
