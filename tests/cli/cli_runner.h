@@ -10,7 +10,8 @@ struct CliOutput {
   std::string text;  // stdout, or stdout and stderr interleaved
 };
 
-// Runs `<build>/bin/insitu <args>` through the shell (the caller quotes paths in `args`).
+// Runs `<build>/bin/insitu <args>` through the shell (the caller quotes paths in `args`). A process
+// that cannot be started or waited for fails the calling test.
 CliOutput run_insitu(const std::string& args, bool with_stderr = false);
 
 }  // namespace insitu::test

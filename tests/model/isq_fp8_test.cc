@@ -12,6 +12,7 @@
 #include "model/model.h"
 #include "quant/quantize.h"
 #include "quant/type_traits.h"
+#include "isq_load.h"
 #include "test_paths.h"
 #include "util/thread_pool.h"
 
@@ -38,16 +39,7 @@ class IsqFp8Load : public ::testing::Test {
     if (!std::filesystem::exists(path_)) GTEST_SKIP() << "model not fetched: " << path_;
   }
   std::shared_ptr<const Model> load(std::optional<Q> type, int threads) {
-    LoadOptions o;
-    o.path = path_;
-    o.n_threads = threads;
-    if (type) {
-      IsqOptions isq;
-      isq.type = *type;
-      isq.show_progress = false;
-      o.isq = isq;
-    }
-    return Model::load(o);
+    return test::load_isq(path_, type, threads);
   }
   std::string path_;
 };

@@ -15,6 +15,7 @@
 #include "model/model.h"
 #include "quant/quantize.h"
 #include "quant/type_traits.h"
+#include "isq_load.h"
 #include "test_paths.h"
 
 namespace insitu {
@@ -24,16 +25,7 @@ namespace fs = std::filesystem;
 using Q = QuantType;
 
 std::shared_ptr<const Model> load(const std::string& path, std::optional<QuantType> type) {
-  LoadOptions o;
-  o.path = path;
-  o.n_threads = 2;
-  if (type) {
-    IsqOptions isq;
-    isq.type = *type;
-    isq.show_progress = false;
-    o.isq = isq;
-  }
-  return Model::load(o);
+  return test::load_isq(path, type);
 }
 
 // Number of weights whose type or bytes differ between two loads of the same architecture.
