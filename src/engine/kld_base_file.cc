@@ -162,4 +162,45 @@ void KldBaseFile::release_chunk(int chunk) const {
   map_->release_pages(offset, per_chunk);
 }
 
+KldRow kld_row(const float* logits, int n_vocab, const uint16_t* base, int32_t tok) {
+  float max_logit = logits[0];
+  int imax = 0;
+  for (int i = 1; i < n_vocab; ++i) {
+    if (logits[i] > max_logit) {
+      max_logit = logits[i];
+      imax = i;
+    }
+  }
+  double sum_exp = 0.0;
+  for (int i = 0; i < n_vocab; ++i) sum_exp += std::exp(logits[i] - max_logit);
+  const float log_sum_exp = static_cast<float>(std::log(sum_exp));
+  float scale, min_log_prob;
+  std::memcpy(&scale, base, sizeof scale);
+  std::memcpy(&min_log_prob, base + 2, sizeof min_log_prob);
+  const uint16_t* q = base + 4;
+
+  KldRow r;
+  r.nll = max_logit + log_sum_exp - logits[tok];
+  r.nll_base = -(scale * q[tok] + min_log_prob);
+  max_logit += log_sum_exp;
+  double sum = 0;
+  int imax_base = -1;
+  float p_log_base_max = 0;
+  for (int i = 0; i < n_vocab; ++i) {
+    const float p_log_base = scale * q[i] + min_log_prob;
+    if (i == 0 || p_log_base > p_log_base_max) {
+      p_log_base_max = p_log_base;
+      imax_base = i;
+    }
+    if (p_log_base > -16.f) {
+      const float p_base = std::exp(p_log_base);
+      sum += p_base * (p_log_base - logits[i] + max_logit);
+    }
+  }
+  r.kld = sum;
+  r.same_top = imax == imax_base;
+  r.p_diff = std::exp(-r.nll) - std::exp(-r.nll_base);
+  return r;
+}
+
 }  // namespace insitu

@@ -44,6 +44,17 @@ double encode_log_probs(std::span<const float> logits, int32_t tok, uint16_t* re
 // Log-prob of entry i of an encoded record (scale * q[i] + min_log_prob, in float as llama.cpp).
 float decoded_log_prob(const uint16_t* record, int32_t i);
 
+// One position compared with its base record, as llama.cpp's log_softmax(n_vocab, logits,
+// base_log_prob, tok, kld) computes it: the KL sum skips base log-probs below the record's floor.
+struct KldRow {
+  float nll = 0;       // -log p(tok) under `logits`
+  float nll_base = 0;  // -log p(tok) under the base
+  double kld = 0;      // KL(base || logits), nats
+  float p_diff = 0;    // p(tok) - p_base(tok)
+  bool same_top = false;  // both argmaxes agree
+};
+KldRow kld_row(const float* logits, int n_vocab, const uint16_t* base, int32_t tok);
+
 // Streams a base file to `path` through an AtomicFile: nothing appears under `path` until commit()
 // has checked that every record was written; an exception or a missing commit leaves no file.
 class KldBaseWriter {

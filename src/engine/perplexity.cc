@@ -96,56 +96,6 @@ double row_nll(const float* logits, int n_vocab, int32_t tok) {
   return -(logits[tok] - max_logit - std::log(sum_exp));
 }
 
-// Per-position values of llama.cpp's log_softmax(n_vocab, logits, base_log_prob, tok, kld).
-struct KldRow {
-  float nll = 0;
-  float nll_base = 0;
-  double kld = 0;
-  float p_diff = 0;
-  bool same_top = false;
-};
-
-KldRow kld_row(const float* logits, int n_vocab, const uint16_t* base, int32_t tok) {
-  float max_logit = logits[0];
-  int imax = 0;
-  for (int i = 1; i < n_vocab; ++i) {
-    if (logits[i] > max_logit) {
-      max_logit = logits[i];
-      imax = i;
-    }
-  }
-  double sum_exp = 0.0;
-  for (int i = 0; i < n_vocab; ++i) sum_exp += std::exp(logits[i] - max_logit);
-  const float log_sum_exp = static_cast<float>(std::log(sum_exp));
-  float scale, min_log_prob;
-  std::memcpy(&scale, base, sizeof scale);
-  std::memcpy(&min_log_prob, base + 2, sizeof min_log_prob);
-  const uint16_t* q = base + 4;
-
-  KldRow r;
-  r.nll = max_logit + log_sum_exp - logits[tok];
-  r.nll_base = -(scale * q[tok] + min_log_prob);
-  max_logit += log_sum_exp;
-  double sum = 0;
-  int imax_base = -1;
-  float p_log_base_max = 0;
-  for (int i = 0; i < n_vocab; ++i) {
-    const float p_log_base = scale * q[i] + min_log_prob;
-    if (i == 0 || p_log_base > p_log_base_max) {
-      p_log_base_max = p_log_base;
-      imax_base = i;
-    }
-    if (p_log_base > -16.f) {
-      const float p_base = std::exp(p_log_base);
-      sum += p_base * (p_log_base - logits[i] + max_logit);
-    }
-  }
-  r.kld = sum;
-  r.same_top = imax == imax_base;
-  r.p_diff = std::exp(-r.nll) - std::exp(-r.nll_base);
-  return r;
-}
-
 // llama.cpp's kl_divergence_result, accumulated in token order.
 struct KldSums {
   double sum_nll = 0, sum_nll2 = 0, sum_nll_base = 0, sum_nll_base2 = 0, sum_nll_nll_base = 0;

@@ -88,6 +88,15 @@ bool same_target(const IsqTarget& a, const IsqTarget& b) { return a.name() == b.
 
 }  // namespace
 
+IsqOptions candidate_isq_options(const TuneOptions& options, const IsqTarget& target) {
+  IsqOptions isq = options.isq;
+  isq.type = target.type;
+  isq.mix = target.mix;
+  isq.topology_only = false;
+  isq.show_progress = false;
+  return isq;
+}
+
 uint64_t isq_weight_bytes(const Model& model, const std::optional<IsqOptions>& isq) {
   uint64_t total = 0;
   for (const Weight& w : model.weights()) total += w.nbytes;
@@ -143,13 +152,7 @@ TuneResult tune_model(const Model& model, const TuneOptions& o) {
     cand.name = target ? target->name() : stored_name(model);
     cand.quality = quality_tier(target ? std::optional<QuantType>(target->type) : std::nullopt);
     std::optional<IsqOptions> isq;
-    if (target) {
-      isq = o.isq;
-      isq->type = target->type;
-      isq->mix = target->mix;
-      isq->topology_only = false;
-      isq->show_progress = false;
-    }
+    if (target) isq = candidate_isq_options(o, *target);
     try {
       cand.weight_bytes = isq_weight_bytes(model, isq);
     } catch (const InvalidArgument& e) {

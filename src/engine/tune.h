@@ -83,6 +83,7 @@ struct TuneCandidate {
   bool context_is_model_max = false;
   std::string quality;              // quality_tier
   std::optional<double> kld;        // measured mean KL divergence (nats/token), when measured
+  std::optional<double> top1;       // measured top-1 agreement with the stored weights (0..1)
   FitStatus status = FitStatus::kTooLarge;
   bool recommended = false;
 };
@@ -106,6 +107,10 @@ struct TuneResult {
 // one, moqe on a dense model) is left out with a warning; the requested one throws instead.
 // Throws InvalidArgument when options.n_ctx < 1.
 TuneResult tune_model(const Model& model, const TuneOptions& options);
+
+// The ISQ options candidate `target` is planned (and measured) with: options.isq with the
+// target's type or mix, quietly.
+IsqOptions candidate_isq_options(const TuneOptions& options, const IsqTarget& target);
 
 // The exact bytes of the weights after an ISQ load of `model` with `isq` (nullopt: none).
 uint64_t isq_weight_bytes(const Model& model, const std::optional<IsqOptions>& isq);

@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -40,8 +41,9 @@ void validate(const json& v, const json& schema, const std::string& at) {
     for (const json& e : schema["enum"]) found |= e == v;
     EXPECT_TRUE(found) << at << ": " << v.dump() << " not in " << schema["enum"].dump();
   }
-  if (schema.contains("minimum") && v.is_number())
+  if (schema.contains("minimum") && v.is_number()) {
     EXPECT_GE(v.get<double>(), schema["minimum"].get<double>()) << at;
+  }
   if (v.is_object()) {
     for (const json& r : schema.value("required", json::array()))
       EXPECT_TRUE(v.contains(r.get<std::string>())) << at << ": missing " << r;
@@ -53,7 +55,9 @@ void validate(const json& v, const json& schema, const std::string& at) {
     }
   }
   if (v.is_array() && schema.contains("items")) {
-    if (schema.contains("minItems")) EXPECT_GE(v.size(), schema["minItems"].get<size_t>()) << at;
+    if (schema.contains("minItems")) {
+      EXPECT_GE(v.size(), schema["minItems"].get<size_t>()) << at;
+    }
     for (size_t i = 0; i < v.size(); ++i)
       validate(v[i], schema["items"], at + "[" + std::to_string(i) + "]");
   }
@@ -104,6 +108,49 @@ TEST_F(CliTune, JsonFollowsTheSchema) {
   EXPECT_EQ(j["recommended_name"].get<std::string>().rfind("none (", 0), 0u);
   EXPECT_EQ(j["candidates"][0]["recommended"], true);
   EXPECT_EQ(j["candidates"][1]["isq"], "q8_0");
+}
+
+// --measure fills the quality column with measured KL divergence (the layer-streamed measurement
+// itself is checked against full loads in tests/engine/tune_measure_test.cc).
+TEST_F(CliTune, MeasureFillsKldPerCandidate) {
+  const json schema = json::parse(std::ifstream(test::source_dir() + "/docs/tune.schema.json"));
+  const std::string text = test::data_dir() + "/text/eval.txt";
+  const json j = tune_json("--max-memory 16G --measure --file '" + text + "' --measure-tokens 24");
+  validate(j, schema, "$");
+  EXPECT_EQ(j["measure"]["text"], text);
+  EXPECT_EQ(j["measure"]["tokens"], 24);
+  EXPECT_EQ(j["measure"]["positions"], 23);
+  std::map<std::string, double> kld;
+  for (const json& c : j["candidates"]) {
+    ASSERT_TRUE(c["kld"].is_number()) << c.dump();
+    ASSERT_TRUE(c["top1_agreement"].is_number()) << c.dump();
+    kld[c["name"].get<std::string>()] = c["kld"].get<double>();
+    if (c["isq"].is_null()) {
+      EXPECT_EQ(c["kld"], 0.0);
+      EXPECT_EQ(c["top1_agreement"], 1.0);
+    } else {
+      EXPECT_GT(c["kld"].get<double>(), 0.0) << c["name"];
+      EXPECT_LE(c["top1_agreement"].get<double>(), 1.0);
+    }
+  }
+  EXPECT_LT(kld.at("q8_0"), kld.at("q4k"));
+  EXPECT_LT(kld.at("q4k"), kld.at("q2k"));
+
+  int status = 0;
+  std::string table = run("tune" + src_ + "--max-memory 16G --measure --file '" + text +
+                              "' --measure-tokens 24 --isq q4k",
+                          &status, false);
+  ASSERT_EQ(status, 0) << table;
+  EXPECT_NE(table.find("| Quality (KLD, top-1)"), std::string::npos) << table;
+  EXPECT_NE(table.find("over 23 positions of " + text + " (24 tokens)"), std::string::npos)
+      << table;
+  // The text belongs to --measure, and --measure needs a text.
+  table = run("tune" + src_ + "--file '" + text + "'", &status);
+  EXPECT_NE(status, 0);
+  EXPECT_NE(table.find("give --measure as well"), std::string::npos) << table;
+  table = run("tune" + src_ + "--measure", &status);
+  EXPECT_NE(status, 0);
+  EXPECT_NE(table.find("--measure needs a text: --file TEXT"), std::string::npos) << table;
 }
 
 TEST_F(CliTune, TableAndALowerLimit) {

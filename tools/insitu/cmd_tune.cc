@@ -2,11 +2,16 @@
 //   insitu tune (-m DIR|ID | --format gguf -f FILE) [--profile quality|balanced|fast] [--isq TYPE]
 //               [--ctx N] [--max-memory SIZE] [--json] [--emit-config FILE.toml]
 //               [--topology FILE.yml] [--isq-organization default|moqe] [--pure] [--imatrix FILE]
+//               [--measure --file TEXT [--measure-tokens N]]
 // Prints `Quant | Est. Size | Mem % | Context Room | Quality | Status` with one row per candidate
 // and the recommended `insitu run` command (engine/tune.h says how each column is computed), or
-// with --json the same as one JSON object (schema: docs/tune.schema.json). No weight is read.
+// with --json the same as one JSON object (schema: docs/tune.schema.json). No weight is read,
+// except with --measure: then each candidate's mean KL divergence from the stored weights on the
+// first tokens of TEXT fills the Quality column, computed one layer at a time
+// (engine/tune_measure.h). As in `insitu perplexity`, --file names the text and -f the model file.
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -15,13 +20,17 @@
 
 #include "commands.h"
 #include "engine/imatrix_collect.h"
+#include "engine/perplexity.h"
+#include "engine/tune_measure.h"
 #include "insitu/error.h"
 #include "io/atomic_file.h"
 #include "io/imatrix_file.h"
 #include "model/isq_topology.h"
 #include "model_args.h"
 #include "run_config.h"
+#include "text_input.h"
 #include "tune_args.h"
+#include "util/progress.h"
 
 namespace insitu::cli {
 namespace {
@@ -38,7 +47,63 @@ struct TuneArgs {
   std::string organization = "default";
   bool pure = false;
   std::string imatrix;
+  bool measure = false;
+  std::string text_file;     // --file: the text --measure runs
+  int measure_tokens = 256;  // its first tokens measured
 };
+
+// What --measure measured on.
+struct MeasureInfo {
+  std::string text;
+  int64_t tokens = 0;     // evaluated
+  int64_t positions = 0;  // scored
+};
+
+// --measure: fills kld and top-1 agreement of every candidate (0 and 1 for the stored weights).
+MeasureInfo measure(const TuneArgs& a, const std::string& path, const TuneOptions& o,
+                    TuneResult& r) {
+  if (a.text_file.empty()) throw InvalidArgument("--measure needs a text: --file TEXT");
+  LoadOptions lo;
+  lo.path = path;
+  lo.n_threads = a.model.threads;
+  const std::shared_ptr<Model> model = Model::load_streaming(lo);
+  std::vector<int32_t> tokens = perplexity_tokens(*model, read_text_file(a.text_file));
+  if (tokens.size() > static_cast<size_t>(a.measure_tokens))
+    tokens.resize(static_cast<size_t>(a.measure_tokens));
+  if (tokens.size() < 2)
+    throw InvalidArgument(fmt::format("--measure: {} gives {} tokens; at least 2 are needed",
+                                      a.text_file, tokens.size()));
+  std::vector<IsqOptions> candidates;
+  std::vector<size_t> rows;
+  for (size_t i = 0; i < r.candidates.size(); ++i) {
+    TuneCandidate& c = r.candidates[i];
+    if (!c.target) {
+      c.kld = 0.0;
+      c.top1 = 1.0;
+      continue;
+    }
+    candidates.push_back(candidate_isq_options(o, *c.target));
+    rows.push_back(i);
+  }
+  ThreadPool pool(a.model.threads);
+  // One step is one layer (or the embeddings, or the head) run over the text for the stored
+  // weights or one candidate: the bar counts steps and the tokens they processed.
+  const int64_t steps =
+      static_cast<int64_t>(candidates.size() + 1) * (model->config().n_layer + 2);
+  Progress bar(fmt::format("measure {} candidates", candidates.size()), steps,
+               static_cast<uint64_t>(steps) * tokens.size());
+  bar.set_unit("tok");
+  const std::vector<IsqMeasurement> m = measure_isq_kld(
+      model, candidates, tokens, pool, o.kv_type,
+      [&](int64_t, int64_t) { bar.advance(1, tokens.size()); });
+  bar.finish();
+  for (size_t j = 0; j < rows.size(); ++j) {
+    r.candidates[rows[j]].kld = m[j].kld;
+    r.candidates[rows[j]].top1 = m[j].same_top;
+  }
+  return {a.text_file, static_cast<int64_t>(tokens.size()),
+          static_cast<int64_t>(tokens.size()) - 1};
+}
 
 // The options every candidate is planned with.
 IsqOptions base_options(const TuneArgs& a, const Model& model) {
@@ -93,7 +158,7 @@ std::string room_text(const TuneCandidate& c) {
 }
 
 void print_table(const TuneResult& r, const SystemMemory& sys, const std::string& max_memory,
-                 const std::string& command) {
+                 const std::optional<MeasureInfo>& measured, const std::string& command) {
   std::printf("Model: %s (%s)\n", r.model_name.c_str(), r.model_path.c_str());
   if (max_memory.empty()) {
     std::printf("Memory: %s of system RAM available (of %s); this build computes on the CPU\n",
@@ -113,11 +178,17 @@ void print_table(const TuneResult& r, const SystemMemory& sys, const std::string
               tune_profile_name(r.profile));
   std::vector<std::vector<std::string>> rows = {
       {"Quant", "Est. Size", "Mem %", "Context Room", "Quality", "Status"}};
-  const bool measured = !r.candidates.empty() && r.candidates.front().kld.has_value();
-  if (measured) rows[0][4] = "Quality (KLD)";
+  if (measured) {
+    std::printf("Quality: mean KL divergence from the stored weights and top-1 agreement over %lld "
+                "positions of %s (%lld tokens), measured layer by layer\n\n",
+                static_cast<long long>(measured->positions), measured->text.c_str(),
+                static_cast<long long>(measured->tokens));
+    rows[0][4] = "Quality (KLD, top-1)";
+  }
   for (const TuneCandidate& c : r.candidates) {
     std::string quality = c.quality;
-    if (c.kld) quality = fmt::format("{:.5f} {}", *c.kld, c.quality);
+    if (c.kld)
+      quality = fmt::format("{:.5f}, {:.1f}% {}", *c.kld, 100.0 * c.top1.value_or(0), c.quality);
     rows.push_back({c.name, format_memory_size(c.weight_bytes),
                     fmt::format("{:.1f}%", c.memory_percent), room_text(c), quality,
                     status_label(c)});
@@ -146,7 +217,8 @@ void print_table(const TuneResult& r, const SystemMemory& sys, const std::string
 }
 
 nlohmann::json to_json(const TuneResult& r, const Model& model, const SystemMemory& sys,
-                       const std::string& max_memory, const std::string& command) {
+                       const std::string& max_memory, const std::optional<MeasureInfo>& measured,
+                       const std::string& command) {
   using nlohmann::json;
   const ModelConfig& c = model.config();
   json out;
@@ -181,10 +253,15 @@ nlohmann::json to_json(const TuneResult& r, const Model& model, const SystemMemo
                     {"context_is_model_max", k.context_is_model_max},
                     {"quality", k.quality},
                     {"kld", k.kld ? json(*k.kld) : json(nullptr)},
+                    {"top1_agreement", k.top1 ? json(*k.top1) : json(nullptr)},
                     {"fit_status", fit_status_name(k.status)},
                     {"recommended", k.recommended}});
   }
   out["candidates"] = list;
+  out["measure"] = measured ? json{{"text", measured->text},
+                                   {"tokens", measured->tokens},
+                                   {"positions", measured->positions}}
+                            : json(nullptr);
   const TuneCandidate* rec = r.recommended >= 0 ? &r.candidates[r.recommended] : nullptr;
   out["recommended_isq"] = rec && rec->target ? json(rec->target->name()) : json(nullptr);
   out["recommended_name"] = rec ? json(rec->name) : json(nullptr);
@@ -205,7 +282,14 @@ void tune(const TuneArgs& a) {
   o.n_threads = pool_threads(a.model.threads);
   SystemMemory sys;
   o.memory = tune_memory(a.max_memory, &sys);
-  const TuneResult r = tune_model(*model, o);
+  TuneResult r = tune_model(*model, o);
+  std::optional<MeasureInfo> measured;
+  if (a.measure) {
+    measured = measure(a, path, o, r);
+  } else if (!a.text_file.empty()) {
+    throw InvalidArgument("--file names the text for --measure; give --measure as well (the "
+                          "model file is -f)");
+  }
   std::string command;
   if (r.recommended >= 0) {
     const RunConfig config = recommended_config(a, path, r);
@@ -225,9 +309,9 @@ void tune(const TuneArgs& a) {
     throw InvalidArgument("--emit-config: nothing fits, so there is no configuration to write");
   }
   if (a.json) {
-    std::printf("%s\n", to_json(r, *model, sys, a.max_memory, command).dump(2).c_str());
+    std::printf("%s\n", to_json(r, *model, sys, a.max_memory, measured, command).dump(2).c_str());
   } else {
-    print_table(r, sys, a.max_memory, command);
+    print_table(r, sys, a.max_memory, measured, command);
     if (!a.emit_config.empty())
       std::printf("Configuration written to %s (run it with: insitu from-config -f %s)\n",
                   a.emit_config.c_str(), a.emit_config.c_str());
@@ -241,7 +325,8 @@ void add_tune_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand(
       "tune", "Which quantization fits this machine: size, memory share, context room and quality "
               "per type, from the model's shapes alone");
-  a->model.add_to(*cmd);
+  add_model_and_text_options(*cmd, a->model, a->text_file,
+                             "Text for --measure (UTF-8); the model file is -f");
   cmd->add_option("--profile", a->profile,
                   "Which types to prefer when the stored weights do not fit: quality (q8_0 first), "
                   "balanced (q6k first) or fast (q4k first)")
@@ -263,6 +348,13 @@ void add_tune_command(CLI::App& app) {
   cmd->add_flag("--pure", a->pure, "No promotion of token embeddings and output head");
   cmd->add_option("--imatrix", a->imatrix,
                   "Importance matrix, for types that need one (i-quants)");
+  cmd->add_flag("--measure", a->measure,
+                "Measure each candidate's mean KL divergence from the stored weights on the text "
+                "of --file, one layer at a time (reads the weights; takes minutes on large models)");
+  cmd->add_option("--measure-tokens", a->measure_tokens,
+                  "How many of the text's first tokens --measure evaluates")
+      ->capture_default_str()
+      ->check(CLI::Range(2, 1 << 20));
   cmd->callback([a] { tune(*a); });
 }
 
