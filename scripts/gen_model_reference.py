@@ -15,6 +15,12 @@ CI does not run this; its outputs are committed.
 
   python3 scripts/gen_model_reference.py [--models smollm2,gemma3] [--positions 512] [--topk 64]
 
+With --first F the distributions recorded are those of positions F .. F+positions-1 of one
+sequence of F+positions+1 tokens (evaluated in batches of 512, as llama.cpp's default n_ubatch),
+and the outputs are named <model>_from<F>; no prompts are recorded. The long-context reference
+for Gemma 3 (sliding-window layers whose cache is a ring in insitu) is made with:
+  python3 scripts/gen_model_reference.py --models gemma3 --first 1024 --positions 512
+
 The evaluation text tests/data/text/eval.txt is the body of the GNU Coding Standards from Debian's
 gnu-standards package, made with:
   zcat /usr/share/doc/gnu-standards/standards.text.gz |
@@ -79,6 +85,7 @@ def main():
     ap.add_argument("--models", default="smollm2,gemma3")
     ap.add_argument("--positions", type=int, default=512)
     ap.add_argument("--topk", type=int, default=64)
+    ap.add_argument("--first", type=int, default=0)
     ap.add_argument("--text", default=os.path.join(ROOT, "tests/data/text/eval.txt"))
     ap.add_argument("--out", default=os.path.join(ROOT, "tests/data/reference"))
     ap.add_argument("--threads", type=int, default=2)
@@ -90,28 +97,31 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     for name in args.models.split(","):
         path = os.path.join(CACHE, MODELS[name])
-        n_ctx = args.positions + 8
-        llm = llama_cpp.Llama(model_path=path, n_ctx=max(n_ctx, 1024), n_batch=n_ctx,
-                              n_ubatch=n_ctx, logits_all=True, n_threads=args.threads,
+        first = args.first
+        out_name = name if first == 0 else f"{name}_from{first}"
+        n_ctx = first + args.positions + 8
+        batch = n_ctx if first == 0 else 512
+        llm = llama_cpp.Llama(model_path=path, n_ctx=max(n_ctx, 1024), n_batch=batch,
+                              n_ubatch=batch, logits_all=True, n_threads=args.threads,
                               verbose=False)
         ids = llm.tokenize(text.encode("utf-8"), add_bos=True, special=False)
-        if len(ids) < args.positions + 1:
-            sys.exit(f"{args.text}: only {len(ids)} tokens; need {args.positions + 1}")
-        ids = ids[: args.positions + 1]
+        if len(ids) < first + args.positions + 1:
+            sys.exit(f"{args.text}: only {len(ids)} tokens; need {first + args.positions + 1}")
+        ids = ids[: first + args.positions + 1]
         llm.reset()
-        llm.eval(ids[: args.positions])
-        scores = np.asarray(llm.scores[: args.positions], dtype=np.float32)
+        llm.eval(ids[: first + args.positions])
+        scores = np.asarray(llm.scores[first : first + args.positions], dtype=np.float32)
         blob = bytearray()
         for pos in range(args.positions):
             lp = log_softmax(scores[pos])
             top = np.argsort(-lp, kind="stable")[: args.topk]
             for t in top:
                 blob += struct.pack("<if", int(t), float(lp[t]))
-        with open(os.path.join(args.out, f"{name}.topk.bin"), "wb") as f:
+        with open(os.path.join(args.out, f"{out_name}.topk.bin"), "wb") as f:
             f.write(blob)
 
         prompts = []
-        for p in PROMPTS:
+        for p in PROMPTS if first == 0 else []:
             pid = llm.tokenize(p.encode("utf-8"), add_bos=True, special=False)
             prompts.append({"text": p, "ids": pid, "greedy": greedy(llm, pid, 64)})
         ref = {
@@ -120,12 +130,13 @@ def main():
             "generator": f"llama-cpp-python {llama_cpp.__version__}",
             "text_file": os.path.relpath(args.text, ROOT),
             "text_ids": ids,
+            "first_position": first,
             "positions": args.positions,
             "topk": args.topk,
-            "topk_file": f"{name}.topk.bin",
+            "topk_file": f"{out_name}.topk.bin",
             "prompts": prompts,
         }
-        with open(os.path.join(args.out, f"{name}.json"), "w") as f:
+        with open(os.path.join(args.out, f"{out_name}.json"), "w") as f:
             json.dump(ref, f, indent=1)
         print(f"{name}: {len(ids)} text tokens, {len(prompts)} prompts", file=sys.stderr)
         del llm

@@ -183,8 +183,10 @@ class Session {
   int n_past() const { return n_past_; }
   int n_ctx() const { return n_ctx_; }
   void reset() { n_past_ = 0; }
-  // Drops cached positions >= n (to reuse a common prompt prefix).
-  void truncate(int n);
+  // Drops cached positions >= n (to reuse a common prompt prefix) and returns the positions kept:
+  // min(n, n_past()), or 0 when a sliding-window layer's ring (model/session_memory.h) has already
+  // overwritten keys position n would attend to (the prefix must then be evaluated again).
+  int truncate(int n);
 
   const Model& model() const { return *model_; }
 

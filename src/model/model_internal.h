@@ -78,8 +78,12 @@ struct Session::State {
   KvCacheType kv_type = KvCacheType::kF16;
   int n_ctx = 0;
   int kv_dim = 0;  // n_head_kv * head_dim
-  // Per layer: [n_ctx, kv_dim] keys and values, fp16 bits or floats; allocated when the layer
-  // first stores into it (empty before).
+  // Per layer: the positions its cache holds (model/session_memory.h kv_cache_layer_positions):
+  // n_ctx, or fewer for a sliding-window layer, whose cache is then a ring (position p in row
+  // p % positions).
+  std::vector<int> kv_positions;
+  // Per layer: [kv_positions, kv_dim] keys and values, fp16 bits or floats; allocated when the
+  // layer first stores into it (empty before).
   std::vector<std::vector<uint16_t>> k16, v16;
   std::vector<std::vector<float>> k32, v32;
 
@@ -126,7 +130,10 @@ struct AttentionArgs {
   int head_dim = 0;
   int window = 0;      // > 0: a query at p sees keys at p - window < j <= p
   float scale = 1.0f;  // applied to q·k before the softmax
-  const uint16_t* k16 = nullptr;  // cache rows [n_ctx, n_head_kv * head_dim] (one of 16/32)
+  // Rows of the cache: the key of position j is in row j % cache_rows (a ring for a sliding-window
+  // layer; for a global layer every position is below it).
+  int cache_rows = 0;
+  const uint16_t* k16 = nullptr;  // cache rows [cache_rows, n_head_kv * head_dim] (one of 16/32)
   const uint16_t* v16 = nullptr;
   const float* k32 = nullptr;
   const float* v32 = nullptr;
@@ -136,8 +143,8 @@ struct AttentionArgs {
 // (token, head) pairs; `scores` holds one [n_ctx] buffer per pool thread.
 void attention(const AttentionArgs& a, std::vector<std::vector<float>>& scores, ThreadPool& pool);
 
-// Writes the batch's keys and values (rows [n, kv_dim]) into the layer's cache at pos0,
-// allocating the cache on first use.
+// Writes the batch's keys and values (rows [n, kv_dim]) into the layer's cache at pos0 (row
+// position % kv_positions[il]), allocating the cache on first use.
 void store_kv(Session::State& st, int il, const float* k, const float* v, int n);
 
 // AttentionArgs pointing at layer il's cache.

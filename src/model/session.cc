@@ -6,6 +6,7 @@
 
 #include "insitu/error.h"
 #include "model/model_internal.h"
+#include "model/session_memory.h"
 #include "quant/float_convert.h"
 #include "quant/quantize.h"
 #include "quant/type_traits.h"
@@ -61,10 +62,12 @@ void attention(const AttentionArgs& a, std::vector<std::vector<float>>& scores, 
         for (int i = 0; i < a.head_dim; ++i) qh[i] = round_to_fp16(q[i]);
         q = qh;
       }
-      for (int j = lo; j <= pos; ++j) {
-        const float d = a.k16 ? ops::dot_f16(q, a.k16 + j * kvw + off, a.head_dim)
-                              : ops::dot_f32(q, a.k32 + j * kvw + off, a.head_dim);
-        s[j - lo] = d * a.scale;
+      // Key j lives in row j % cache_rows; the rows of [lo, pos] wrap at most once.
+      const int row0 = lo % a.cache_rows;
+      for (int j = 0, row = row0; j < n_keys; ++j, row = row + 1 == a.cache_rows ? 0 : row + 1) {
+        const float d = a.k16 ? ops::dot_f16(q, a.k16 + row * kvw + off, a.head_dim)
+                              : ops::dot_f32(q, a.k32 + row * kvw + off, a.head_dim);
+        s[j] = d * a.scale;
       }
       ops::softmax(s, n_keys);
       if (a.v16) {
@@ -72,9 +75,9 @@ void attention(const AttentionArgs& a, std::vector<std::vector<float>>& scores, 
         for (int j = 0; j < n_keys; ++j) s[j] = round_to_fp16(s[j]);
       }
       std::fill(out, out + a.head_dim, 0.0f);
-      for (int j = lo; j <= pos; ++j) {
-        if (a.v16) ops::axpy_f16(s[j - lo], a.v16 + j * kvw + off, out, a.head_dim);
-        else ops::axpy_f32(s[j - lo], a.v32 + j * kvw + off, out, a.head_dim);
+      for (int j = 0, row = row0; j < n_keys; ++j, row = row + 1 == a.cache_rows ? 0 : row + 1) {
+        if (a.v16) ops::axpy_f16(s[j], a.v16 + row * kvw + off, out, a.head_dim);
+        else ops::axpy_f32(s[j], a.v32 + row * kvw + off, out, a.head_dim);
       }
     }
   });
@@ -82,22 +85,31 @@ void attention(const AttentionArgs& a, std::vector<std::vector<float>>& scores, 
 
 void store_kv(Session::State& st, int il, const float* k, const float* v, int n) {
   const int64_t w = st.kv_dim;
-  const int64_t off = static_cast<int64_t>(st.pos0) * w;
-  const size_t cache = static_cast<size_t>(st.n_ctx) * st.kv_dim;
+  const int rows = st.kv_positions[il];
+  const size_t cache = static_cast<size_t>(rows) * st.kv_dim;
+  // Rows [pos0 % rows, ...), wrapping to row 0 at most once (a batch is at most kMaxBatch tokens
+  // and a ring holds more than that).
+  const int row0 = st.pos0 % rows;
+  const int64_t first = std::min(n, rows - row0);
+  const int64_t off = static_cast<int64_t>(row0) * w;
   if (st.kv_type == KvCacheType::kF16) {
     if (st.k16[il].empty()) {
       st.k16[il].resize(cache);
       st.v16[il].resize(cache);
     }
-    ops::store_f16(k, st.k16[il].data() + off, n * w);
-    ops::store_f16(v, st.v16[il].data() + off, n * w);
+    ops::store_f16(k, st.k16[il].data() + off, first * w);
+    ops::store_f16(v, st.v16[il].data() + off, first * w);
+    ops::store_f16(k + first * w, st.k16[il].data(), (n - first) * w);
+    ops::store_f16(v + first * w, st.v16[il].data(), (n - first) * w);
   } else {
     if (st.k32[il].empty()) {
       st.k32[il].resize(cache);
       st.v32[il].resize(cache);
     }
-    std::copy(k, k + n * w, st.k32[il].data() + off);
-    std::copy(v, v + n * w, st.v32[il].data() + off);
+    std::copy(k, k + first * w, st.k32[il].data() + off);
+    std::copy(v, v + first * w, st.v32[il].data() + off);
+    std::copy(k + first * w, k + n * w, st.k32[il].data());
+    std::copy(v + first * w, v + n * w, st.v32[il].data());
   }
 }
 
@@ -111,6 +123,7 @@ AttentionArgs cache_args(const Session::State& st, int il) {
     a.v32 = st.v32[il].data();
   }
   a.pos0 = st.pos0;
+  a.cache_rows = st.kv_positions[il];
   return a;
 }
 
@@ -136,6 +149,8 @@ Session::Session(std::shared_ptr<const Model> model, int n_ctx, ThreadPool& pool
   st.kv_type = kv_type;
   st.n_ctx = n_ctx_;
   st.kv_dim = c.n_head_kv * c.head_dim;
+  st.kv_positions.resize(c.n_layer);
+  for (int il = 0; il < c.n_layer; ++il) st.kv_positions[il] = kv_cache_layer_positions(c, il, n_ctx_);
   if (kv_type == KvCacheType::kF16) {
     st.k16.resize(c.n_layer);
     st.v16.resize(c.n_layer);
@@ -148,7 +163,19 @@ Session::Session(std::shared_ptr<const Model> model, int n_ctx, ThreadPool& pool
 
 Session::~Session() = default;
 
-void Session::truncate(int n) { n_past_ = std::clamp(n, 0, n_past_); }
+int Session::truncate(int n) {
+  n = std::clamp(n, 0, n_past_);
+  // Position n's query needs keys [n - window + 1, n) of each sliding-window layer; its ring holds
+  // [n_past - rows, n_past). When older ones were overwritten nothing before n is usable.
+  const ModelConfig& c = model_->config();
+  for (int il = 0; il < c.n_layer && n > 0; ++il) {
+    if (!c.layer_is_sliding(il)) continue;
+    const int oldest_needed = std::max(0, n - c.sliding_window + 1);
+    if (oldest_needed < n_past_ - state_->kv_positions[il]) n = 0;
+  }
+  n_past_ = n;
+  return n;
+}
 
 void Session::eval(std::span<const int32_t> tokens, bool all_logits, std::vector<float>& logits) {
   const int n_vocab = model_->config().n_vocab;

@@ -8,9 +8,13 @@ namespace insitu {
 
 static_assert(kSessionMaxBatch == kMaxBatch, "session_memory.h must follow the Session's batch");
 
-int64_t kv_cache_layer_elements(const ModelConfig& c, int /*il*/, int n_ctx) {
-  // Every layer, sliding-window ones included, holds all n_ctx positions (see the header).
-  return static_cast<int64_t>(n_ctx) * c.n_head_kv * c.head_dim;
+int kv_cache_layer_positions(const ModelConfig& c, int il, int n_ctx) {
+  if (!c.layer_is_sliding(il)) return n_ctx;
+  return static_cast<int>(std::min<int64_t>(n_ctx, int64_t{c.sliding_window} + kSessionMaxBatch));
+}
+
+int64_t kv_cache_layer_elements(const ModelConfig& c, int il, int n_ctx) {
+  return static_cast<int64_t>(kv_cache_layer_positions(c, il, n_ctx)) * c.n_head_kv * c.head_dim;
 }
 
 uint64_t kv_cache_bytes(const ModelConfig& c, int n_ctx, KvCacheType type) {

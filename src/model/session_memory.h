@@ -5,9 +5,12 @@
 // Session::scratch_bytes), so the estimate and the allocation cannot drift apart.
 //
 // What a Session allocates, per model/session.cc:
-//   * KV cache: per layer, K and V of [n_ctx, n_head_kv * head_dim] elements in the cache type
-//     (f16: 2 bytes, f32: 4), allocated when the layer first stores into it. Sliding-window layers
-//     (Gemma 3) hold the full n_ctx positions too: the Session does not ring-buffer them.
+//   * KV cache: per layer, K and V of [positions, n_head_kv * head_dim] elements in the cache type
+//     (f16: 2 bytes, f32: 4), allocated when the layer first stores into it. A global layer holds
+//     all n_ctx positions; a sliding-window layer (Gemma 3) is a ring of
+//     min(n_ctx, window + kSessionMaxBatch) positions: the window's keys plus one micro-batch's, so
+//     a batch never overwrites a key one of its own queries still sees (llama.cpp sizes its SWA
+//     cache as n_swa + n_ubatch the same way).
 //   * scratch for a micro-batch of n tokens (at most kMaxBatch = 512): residual, normed input and
 //     a temporary [n, n_embd] each; q and attention output [n, n_head * head_dim]; k, v
 //     [n, n_head_kv * head_dim]; MLP gate and up [n, n_ff]; RoPE tables [n, head_dim] for global
@@ -25,6 +28,9 @@ namespace insitu {
 
 // Tokens per forward micro-batch (kMaxBatch in model/model_internal.h, which this equals).
 inline constexpr int kSessionMaxBatch = 512;
+
+// Positions layer il's KV cache holds for a context of n_ctx tokens (see above).
+int kv_cache_layer_positions(const ModelConfig& config, int il, int n_ctx);
 
 // Elements of layer il's K cache (and again of its V cache) for a context of n_ctx tokens.
 int64_t kv_cache_layer_elements(const ModelConfig& config, int il, int n_ctx);

@@ -16,6 +16,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -26,6 +27,7 @@
 #include "model/convert.h"
 #include "model/model.h"
 #include "model/reference_data.h"
+#include "model/session_memory.h"
 #include "test_paths.h"
 
 namespace insitu {
@@ -140,6 +142,64 @@ TEST_P(LlamaCppReference, ConvertedDirectoryMatchesLlamaCpp) {
   opts.path = dir.string();
   check_against_llama_cpp(Model::load(opts), ref);
   fs::remove_all(dir);
+}
+
+// Gemma 3's sliding-window layers keep a ring of window + 512 positions (model/session_memory.h):
+// past position 1024 of one sequence, evaluated in 512-token batches that wrap the ring, the
+// logits still follow llama.cpp's (which keeps every position), and the cache holds less than a
+// full one.
+TEST(LlamaCppLongContext, Gemma3SlidingWindowRing) {
+  if (!std::filesystem::exists(test::gemma3_path())) GTEST_SKIP() << "model not fetched";
+  const test::ModelReference ref = test::load_model_reference("gemma3_from1024");
+  ASSERT_EQ(ref.first, 1024);
+  ASSERT_EQ(ref.text_ids.size(), static_cast<size_t>(ref.first + ref.positions + 1));
+  LoadOptions opts;
+  opts.path = test::gemma3_path();
+  const std::shared_ptr<const Model> model = Model::load(opts);
+  const ModelConfig& c = model->config();
+  ASSERT_EQ(c.sliding_window, 512);
+  ThreadPool pool(2);
+  const int n = ref.first + ref.positions;
+  Session session(model, n, pool);
+  std::vector<float> logits;
+  const std::vector<int32_t> input(ref.text_ids.begin(), ref.text_ids.begin() + n);
+  session.eval(input, true, logits);
+  const int n_vocab = c.n_vocab;
+  const std::vector<float> tail(logits.begin() + static_cast<size_t>(ref.first) * n_vocab,
+                                logits.end());
+  const test::LogitAgreement a = test::compare_logits(ref, tail, n_vocab);
+  std::printf("[ gemma3 ] positions %d..%d: mean KL %.6f, max KL %.5f, top-1 agreement %.2f%%\n",
+              ref.first, n - 1, a.mean_kl, a.max_kl, 100 * a.top1);
+  EXPECT_LE(a.mean_kl, kMaxMeanKl);
+  EXPECT_GE(a.top1, kMinTop1);
+
+  // 5 of every 6 layers are sliding: each holds 1024 positions instead of n.
+  EXPECT_EQ(session.kv_cache_bytes(), kv_cache_bytes(c, n, KvCacheType::kF16));
+  int sliding = 0;
+  for (int il = 0; il < c.n_layer; ++il) sliding += c.layer_is_sliding(il);
+  EXPECT_EQ(sliding, c.n_layer - c.n_layer / 6);
+  const uint64_t per_position = 2 * 2 * uint64_t(c.n_head_kv) * c.head_dim;
+  EXPECT_EQ(session.kv_cache_bytes(),
+            per_position * (uint64_t(c.n_layer - sliding) * n + uint64_t(sliding) * 1024));
+
+  // Reusing a prefix: 16 positions back, every key the next query needs is still in the rings,
+  // and evaluating those tokens again gives the same logits; 600 back, the rings have moved on
+  // and nothing can be kept.
+  EXPECT_EQ(session.truncate(n - 16), n - 16);
+  std::vector<float> again;
+  const std::vector<int32_t> last(input.end() - 16, input.end());
+  session.eval(last, true, again);
+  for (int t = 0; t < 16; ++t) {
+    const float* want = logits.data() + static_cast<size_t>(n - 16 + t) * n_vocab;
+    const float* got = again.data() + static_cast<size_t>(t) * n_vocab;
+    EXPECT_EQ(std::max_element(got, got + n_vocab) - got,
+              std::max_element(want, want + n_vocab) - want) << "position " << n - 16 + t;
+    float max_diff = 0;
+    for (int i = 0; i < n_vocab; ++i) max_diff = std::max(max_diff, std::abs(got[i] - want[i]));
+    EXPECT_LT(max_diff, 0.05f) << "position " << n - 16 + t;
+  }
+  EXPECT_EQ(session.truncate(n - 600), 0);
+  EXPECT_EQ(session.n_past(), 0);
 }
 
 INSTANTIATE_TEST_SUITE_P(ShippedModels, LlamaCppReference,

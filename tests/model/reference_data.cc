@@ -24,6 +24,7 @@ ModelReference load_model_reference(const std::string& name) {
   const nlohmann::json j = nlohmann::json::parse(js);
   ref.model_file = j.at("model").get<std::string>();
   ref.text_ids = j.at("text_ids").get<std::vector<int32_t>>();
+  ref.first = j.value("first_position", 0);
   ref.positions = j.at("positions").get<int>();
   ref.topk = j.at("topk").get<int>();
   for (const auto& p : j.at("prompts")) {

@@ -21,10 +21,11 @@ struct ReferenceTopK {
 
 struct ModelReference {
   std::string model_file;
-  std::vector<int32_t> text_ids;  // positions + 1 ids of tests/data/text/eval.txt, BOS first
+  std::vector<int32_t> text_ids;  // first + positions + 1 ids of tests/data/text/eval.txt, BOS first
+  int first = 0;                  // the position of the first distribution recorded
   int positions = 0;
   int topk = 0;
-  std::vector<ReferenceTopK> top;  // [positions, topk], most probable first
+  std::vector<ReferenceTopK> top;  // [positions, topk] from `first`, most probable first
   std::vector<ReferencePrompt> prompts;
 };
 

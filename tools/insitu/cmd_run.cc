@@ -128,7 +128,7 @@ void interactive(const RunArgs& a, const std::shared_ptr<const Model>& model, Th
     size_t common = 0;
     while (common < cached.size() && common < ids.size() && cached[common] == ids[common]) ++common;
     common = std::min(common, ids.size() - 1);
-    session.truncate(static_cast<int>(common));
+    common = static_cast<size_t>(session.truncate(static_cast<int>(common)));
     if (static_cast<int>(ids.size()) >= session.n_ctx()) {
       std::fprintf(stderr, "insitu: the conversation no longer fits the context (%d tokens); "
                            "/reset to start again\n", session.n_ctx());
