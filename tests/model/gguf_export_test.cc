@@ -77,7 +77,9 @@ void expect_same_model(const Model& a, const Model& b) {
     }
   }
   ASSERT_EQ(a.chat_template() != nullptr, b.chat_template() != nullptr);
-  if (a.chat_template()) EXPECT_EQ(a.chat_template()->source(), b.chat_template()->source());
+  if (a.chat_template()) {
+    EXPECT_EQ(a.chat_template()->source(), b.chat_template()->source());
+  }
 }
 
 class GgufExport : public ::testing::Test {
