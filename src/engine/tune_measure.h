@@ -18,8 +18,9 @@
 // result equals loading every candidate in full and comparing logits, up to the last bits of the
 // logits: the head runs over 32 positions at a time, where eval runs a whole batch at once.
 //
-// Per position the KL divergence is llama.cpp's (perplexity --kl-divergence): KL(stored || candidate)
-// from the stored model's log-probs encoded as a base-logits record (engine/kld_base_file.h).
+// Per position the KL divergence is llama.cpp's (perplexity --kl-divergence),
+// KL(stored || candidate), from the stored model's log-probs encoded as a base-logits record
+// (engine/kld_base_file.h).
 // Positions 0 .. n-2 are scored (each has its next token for the top-1 and p comparisons).
 #pragma once
 

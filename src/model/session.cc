@@ -150,7 +150,8 @@ Session::Session(std::shared_ptr<const Model> model, int n_ctx, ThreadPool& pool
   st.n_ctx = n_ctx_;
   st.kv_dim = c.n_head_kv * c.head_dim;
   st.kv_positions.resize(c.n_layer);
-  for (int il = 0; il < c.n_layer; ++il) st.kv_positions[il] = kv_cache_layer_positions(c, il, n_ctx_);
+  for (int il = 0; il < c.n_layer; ++il)
+    st.kv_positions[il] = kv_cache_layer_positions(c, il, n_ctx_);
   if (kv_type == KvCacheType::kF16) {
     st.k16.resize(c.n_layer);
     st.v16.resize(c.n_layer);

@@ -350,7 +350,8 @@ void add_tune_command(CLI::App& app) {
                   "Importance matrix, for types that need one (i-quants)");
   cmd->add_flag("--measure", a->measure,
                 "Measure each candidate's mean KL divergence from the stored weights on the text "
-                "of --file, one layer at a time (reads the weights; takes minutes on large models)");
+                "of --file, one layer at a time (reads the weights; takes minutes on large "
+                "models)");
   cmd->add_option("--measure-tokens", a->measure_tokens,
                   "How many of the text's first tokens --measure evaluates")
       ->capture_default_str()
