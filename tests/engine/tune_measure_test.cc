@@ -1,9 +1,9 @@
 // tune --measure's layer-streamed KL divergence against the direct computation: each candidate's
 // model loaded in full with that ISQ, run over the same tokens with Session::eval, its logits
-// compared with the stored model's by llama.cpp's per-position KL (engine/kld_base_file.h). Both a
-// GGUF (SmolLM2, Q4_1) and a Hugging Face bf16 directory (whose Q/K rows are permuted when a layer
-// is prepared) are measured; the stored weights are back in place afterwards, and bad input
-// changes nothing.
+// compared with the stored model's by llama.cpp's per-position KL (engine/kld_base_file.h). A GGUF
+// (SmolLM2, Q4_1, tied embeddings), a Hugging Face bf16 directory (whose Q/K rows are permuted when
+// a layer is prepared) and a synthetic checkpoint with its own output head are measured; the
+// stored weights are back in place afterwards, and bad input changes nothing.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -17,6 +17,7 @@
 #include "engine/tune_measure.h"
 #include "insitu/error.h"
 #include "model/convert.h"
+#include "model/synthetic_checkpoint.h"
 #include "test_paths.h"
 
 namespace insitu {
@@ -149,6 +150,27 @@ TEST(TuneMeasure, HfDirectoryMatchesFullLoad) {
   ThreadPool pool(2);
   convert_gguf_to_hf(c, pool);
   check_against_direct(dir.string(), {isq(Q::kQ6K)});
+  fs::remove_all(dir);
+}
+
+// An untied output head (SmolLM2's is tied to the embeddings): converted on its own for the head.
+TEST(TuneMeasure, UntiedHeadMatchesFullLoad) {
+  if (!fs::exists(test::smollm2_path())) GTEST_SKIP() << "model not fetched";
+  const fs::path dir =
+      fs::temp_directory_path() / ("insitu_tune_measure_llama_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  test::SyntheticShape shape;
+  shape.hidden = 256;
+  shape.ff = 768;
+  test::write_synthetic_checkpoint(dir, shape);
+  {
+    LoadOptions lo;
+    lo.path = dir.string();
+    const auto model = Model::load(lo);
+    ASSERT_FALSE(model->config().tied_embeddings);
+    ASSERT_NE(model->find_weight("output.weight"), nullptr);
+  }
+  check_against_direct(dir.string(), {isq(Q::kQ8_0), isq(Q::kQ2K)});
   fs::remove_all(dir);
 }
 
