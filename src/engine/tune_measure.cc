@@ -1,10 +1,8 @@
 #include "engine/tune_measure.h"
 
 #include <algorithm>
-#include <charconv>
-#include <limits>
 #include <cmath>
-#include <string_view>
+#include <limits>
 #include <utility>
 
 #include <fmt/format.h>
@@ -17,17 +15,6 @@ namespace {
 
 // Rows of logits computed at once by the output head: bounds the float logits held.
 constexpr int kOutputRows = 32;
-
-// The layer a weight belongs to from its GGUF name ("blk.N."), or -1 (embeddings, head).
-int weight_layer(std::string_view name) {
-  constexpr std::string_view kPrefix = "blk.";
-  if (name.substr(0, kPrefix.size()) != kPrefix) return -1;
-  name.remove_prefix(kPrefix.size());
-  int il = -1;
-  const auto [end, ec] = std::from_chars(name.data(), name.data() + name.size(), il);
-  if (ec != std::errc() || end == name.data() + name.size() || *end != '.') return -1;
-  return il;
-}
 
 // Converts the weights of `plan` in place as an ISQ load would, and puts the stored weights back
 // when it goes out of scope (also when the conversion throws part way).
@@ -68,9 +55,8 @@ CandidatePlan split_plan(const Model& model, const IsqOptions& options) {
   p.options.show_progress = false;
   p.layers.resize(static_cast<size_t>(c.n_layer));
   for (IsqDecision& d : model.plan_isq(p.options)) {
-    const int il = weight_layer(d.weight->name);
-    if (il >= 0 && il < c.n_layer) {
-      p.layers[static_cast<size_t>(il)].push_back(std::move(d));
+    if (d.layer >= 0 && d.layer < c.n_layer) {
+      p.layers[static_cast<size_t>(d.layer)].push_back(std::move(d));
     } else if (d.role == WeightRole::kOutput) {
       p.output.push_back(std::move(d));
     } else if (d.role == WeightRole::kTokenEmbedding) {

@@ -204,6 +204,7 @@ std::vector<IsqDecision> plan_isq(const std::vector<IsqCandidate>& candidates,
     IsqDecision d;
     d.weight = c.weight;
     d.role = c.role;
+    d.layer = c.layer;
     d.from = w.type;
     d.bytes_before = w.nbytes;
     const int64_t n_per_row = w.ne.empty() ? 0 : w.ne[0];

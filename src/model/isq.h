@@ -90,6 +90,7 @@ struct IsqCandidate {
 struct IsqDecision {
   Weight* weight = nullptr;
   WeightRole role = WeightRole::kAttnQ;
+  int layer = -1;  // the candidate's layer; -1 for embeddings and the output head
   QuantType from = QuantType::kF32;
   QuantType to = QuantType::kF32;
   uint64_t bytes_before = 0;
