@@ -40,8 +40,8 @@ void Session::prepare_gemma3(int n) {
   State& st = *state_;
   const GemmaRope r = rope_params(c, model_->rope_freq_factors_);
   for (int t = 0; t < n; ++t) {
-    ops::rope_cache(r.global, st.pos0 + t, st.rope_cs.data() + t * c.head_dim);
-    ops::rope_cache(r.local, st.pos0 + t, st.rope_cs_local.data() + t * c.head_dim);
+    ops::rope_cache(r.global, st.row_pos[t], st.rope_cs.data() + t * c.head_dim);
+    ops::rope_cache(r.local, st.row_pos[t], st.rope_cs_local.data() + t * c.head_dim);
   }
 }
 

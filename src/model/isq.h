@@ -30,6 +30,7 @@
 #include <string_view>
 #include <vector>
 
+#include "insitu/options.h"
 #include "insitu/quant_type.h"
 #include "model/isq_mix.h"
 #include "util/thread_pool.h"
@@ -67,10 +68,7 @@ bool is_expert_role(WeightRole role);
 //     run, and llama.cpp never quantizes ffn_gate_inp either (mistral.rs does for Mixtral).
 //   kMoqe: only the routed expert projections (MoQE); attention, router, embeddings and output head
 //     stay as stored. A model without experts is refused.
-enum class IsqOrganization { kDefault, kMoqe };
-const char* isq_organization_name(IsqOrganization organization);  // "default" / "moqe"
-// Throws InvalidArgument listing the valid names.
-IsqOrganization parse_isq_organization(std::string_view text);
+// (IsqOrganization and its names are declared in insitu/options.h.)
 
 // The type a sensitive tensor (token embeddings, output head) is promoted to for `requested`.
 QuantType isq_promoted_type(QuantType requested);

@@ -34,7 +34,8 @@ void Session::prepare_llama(int n) {
   const ModelConfig& c = model_->config();
   State& st = *state_;
   const ops::RopeParams rp = rope_params(c, model_->rope_freq_factors_);
-  for (int t = 0; t < n; ++t) ops::rope_cache(rp, st.pos0 + t, st.rope_cs.data() + t * c.head_dim);
+  for (int t = 0; t < n; ++t)
+    ops::rope_cache(rp, st.row_pos[t], st.rope_cs.data() + t * c.head_dim);
 }
 
 void Session::layer_llama(int il, float* x, int n) {

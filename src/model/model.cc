@@ -241,7 +241,7 @@ class ModelLoader {
       for (const Weight* e : d.expert_sources) source.experts.push_back(*e);
       m.isq_sources_.push_back(std::move(source));
     }
-    m.isq_options_ = isq;
+    m.isq_options_ = std::make_shared<const IsqOptions>(isq);
     apply_isq(plan, isq, pool);
   }
 

@@ -38,6 +38,17 @@ struct Model::Layer {
   const Weight* ffn_gate_exps = nullptr;  // [n_expert, n_ff, n_embd]
   const Weight* ffn_up_exps = nullptr;    // [n_expert, n_ff, n_embd]
   const Weight* ffn_down_exps = nullptr;  // [n_expert, n_embd, n_ff]
+
+  // Calls f(ptr) for every weight slot above (null ones included), so code that walks a layer's
+  // weights (streaming, copying a model) cannot miss one.
+  template <class F>
+  void visit(F&& f) {
+    for (const Weight** p : {&attn_norm, &wq, &wk, &wv, &wo, &bq, &bk, &bv, &bo, &q_norm, &k_norm,
+                             &post_attn_norm, &ffn_norm, &ffn_gate, &ffn_up, &ffn_down,
+                             &post_ffw_norm, &ffn_gate_inp, &ffn_gate_exps, &ffn_up_exps,
+                             &ffn_down_exps})
+      f(*p);
+  }
 };
 
 // A conversion a streaming load left undone (Model::load_streaming): the weight as stored in its
@@ -107,7 +118,20 @@ struct Session::State {
   std::vector<float> rope_cs;              // [n, head_dim] cos/sin per position (global layers)
   std::vector<float> rope_cs_local;        // [n, head_dim] for sliding-window layers (gemma3)
   std::vector<std::vector<float>> scores;  // per thread: [n_ctx]
-  int pos0 = 0;  // position of the batch's first token
+  int pos0 = 0;  // position of the batch's (or the segment's being stored) first token
+
+  // The micro-batch's sequences: rows [row0, row0 + n) of the batch belong to the cache of `kv`
+  // at positions [pos0, pos0 + n). One segment (this state) when a session evaluates its own
+  // tokens; one per session in a batched step (Session::step), whose scratch is the first
+  // session's. Attention and the KV store go segment by segment; everything else runs on all rows.
+  struct Segment {
+    State* kv = nullptr;
+    int row0 = 0;
+    int n = 0;
+    int pos0 = 0;
+  };
+  std::vector<Segment> segments;
+  std::vector<int> row_pos;  // [n] each row's position (RoPE)
 };
 
 namespace detail {

@@ -49,24 +49,53 @@ bool Model::sources_unchanged() const {
          });
 }
 
-std::vector<IsqDecision> Model::re_isq(QuantType type) const {
+std::shared_ptr<Model> Model::share_weights() const {
+  if (!unprepared_.empty())
+    throw InvalidArgument(fmt::format("Model: {} was loaded for streaming; it cannot be copied",
+                                      source_path_));
+  std::shared_ptr<Model> m(new Model());
+  m->config_ = config_;
+  m->tokenizer_ = tokenizer_;
+  m->chat_template_ = chat_template_;
+  m->source_path_ = source_path_;
+  m->weights_ = weights_;  // each Weight shares its bytes through `owner`
+  auto rebind = [&](const Weight* w) -> const Weight* {
+    return w == nullptr ? nullptr : &m->weights_[static_cast<size_t>(w - weights_.data())];
+  };
+  m->layers_ = layers_;
+  for (Layer& L : m->layers_) L.visit([&](const Weight*& w) { w = rebind(w); });
+  m->tok_embd_ = rebind(tok_embd_);
+  m->output_norm_ = rebind(output_norm_);
+  m->output_ = rebind(output_);
+  m->rope_freq_factors_ = rope_freq_factors_;
+  m->keepalive_ = keepalive_;
+  m->shapes_only_ = shapes_only_;
+  m->isq_options_ = isq_options_;
+  m->isq_sources_ = isq_sources_;
+  for (IsqSource& s : m->isq_sources_) s.weight = rebind(s.weight);
+  m->source_stamps_ = source_stamps_;
+  return m;
+}
+
+std::shared_ptr<const Model> Model::re_isq(QuantType type,
+                                           std::vector<IsqDecision>* decisions) const {
   IsqOptions options;
-  {
-    std::lock_guard lock(re_isq_mu_);
-    if (isq_options_) options = *isq_options_;
-  }
+  if (isq_options_) options = *isq_options_;
   options.type = type;
   options.mix.reset();
   options.topology_only = false;
-  return re_isq(options);
+  return re_isq(options, decisions);
 }
 
-std::vector<IsqDecision> Model::re_isq(const IsqOptions& options) const {
-  std::lock_guard one_at_a_time(re_isq_mu_);
+std::shared_ptr<const Model> Model::re_isq(const IsqOptions& options,
+                                           std::vector<IsqDecision>* decisions) const {
   if (!unprepared_.empty())
     throw InvalidArgument(fmt::format("Model::re_isq: {} was loaded for streaming; it cannot be "
                                       "re-quantized", source_path_));
-  // Every check (types, imatrix coverage, topology) happens here, before anything changes.
+  if (shapes_only_)
+    throw InvalidArgument(fmt::format("Model::re_isq: {} was loaded for its shapes only (no "
+                                      "weights)", source_path_));
+  // Every check (types, imatrix coverage, topology) happens here, before anything is made.
   const std::vector<IsqDecision> plan = plan_isq(options);
   const bool from_source = sources_unchanged();
   bool warned = false;
@@ -78,20 +107,20 @@ std::vector<IsqDecision> Model::re_isq(const IsqOptions& options) const {
   IsqOptions quiet = options;
   quiet.show_progress = false;
   ThreadPool pool(0);
-  // Weights are only ever replaced here, under the exclusive lock, and Sessions read them under
-  // the shared one; the Model was created non-const (ModelLoader), so writing through it is sound.
-  Model& self = const_cast<Model&>(*this);
+  // The new model starts as this one (every weight shared) and its planned weights are replaced
+  // one by one; this model is never written.
+  const std::shared_ptr<Model> next = share_weights();
   std::vector<IsqDecision> done;
   done.reserve(plan.size());
   for (IsqDecision d : plan) {
-    const Weight* target = d.weight;
-    auto rec = std::find_if(self.isq_sources_.begin(), self.isq_sources_.end(),
-                            [&](const IsqSource& s) { return s.weight == target; });
+    Weight& live = next->weights_[static_cast<size_t>(d.weight - weights_.data())];
+    auto rec = std::find_if(next->isq_sources_.begin(), next->isq_sources_.end(),
+                            [&](const IsqSource& s) { return s.weight == &live; });
     // The weight to convert from: the original as loaded when it can still be read, else the
     // current bytes (a weight never converted is its own original).
-    Weight src = *target;
+    Weight src = live;
     int heads = 0;
-    if (rec != self.isq_sources_.end()) {
+    if (rec != next->isq_sources_.end()) {
       if (from_source) {
         src = rec->original;
         heads = rec->permute_heads;
@@ -103,44 +132,38 @@ std::vector<IsqDecision> Model::re_isq(const IsqOptions& options) const {
     }
     // A stack of experts loaded straight from per-expert sources is converted from them again.
     const std::vector<Weight>* experts =
-        rec != self.isq_sources_.end() && from_source && !rec->experts.empty() ? &rec->experts
-                                                                               : nullptr;
+        rec != next->isq_sources_.end() && from_source && !rec->experts.empty() ? &rec->experts
+                                                                                : nullptr;
     d.from = src.type;
     d.bytes_before = src.nbytes;
     d.permute_heads = heads;
     d.expert_sources.clear();
     if (experts != nullptr)
       for (const Weight& e : *experts) d.expert_sources.push_back(&e);
-    Weight next = src;
-    d.weight = &next;
+    Weight out = src;
+    d.weight = &out;
     if (d.converts()) {
       apply_isq({d}, quiet, pool);
     } else if (experts != nullptr) {
-      stack_experts(next, *experts);
+      stack_experts(out, *experts);
     } else if (heads > 0) {
-      permute_rows_to_gguf(next, heads);
+      permute_rows_to_gguf(out, heads);
     }
-    if (rec == self.isq_sources_.end() && next.data != target->data)
-      self.isq_sources_.push_back({target, src, 0, {}});
-    // Swap under the exclusive lock; the old bytes are freed after it is released.
-    Weight& live = const_cast<Weight&>(*target);
-    std::shared_ptr<const void> old_owner;
-    {
-      std::unique_lock swap(weights_mu_);
-      old_owner = std::move(live.owner);
-      live.type = next.type;
-      live.data = next.data;
-      live.nbytes = next.nbytes;
-      live.owner = std::move(next.owner);
-      live.release_pages = next.release_pages;
-    }
-    d.weight = const_cast<Weight*>(target);
+    if (rec == next->isq_sources_.end() && out.data != live.data)
+      next->isq_sources_.push_back({&live, src, 0, {}});
+    live.type = out.type;
+    live.data = out.data;
+    live.nbytes = out.nbytes;
+    live.owner = std::move(out.owner);
+    live.release_pages = out.release_pages;
+    d.weight = &live;
     done.push_back(std::move(d));
     progress.advance(1, src.nbytes);
   }
   progress.finish();
-  isq_options_ = options;
-  return done;
+  next->isq_options_ = std::make_shared<const IsqOptions>(options);
+  if (decisions != nullptr) *decisions = std::move(done);
+  return next;
 }
 
 }  // namespace insitu

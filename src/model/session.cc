@@ -1,7 +1,6 @@
 // Session: KV cache, micro-batching, embeddings, the output head and the shared attention.
 #include <algorithm>
 #include <cmath>
-#include <shared_mutex>
 #include <fmt/format.h>
 
 #include "insitu/error.h"
@@ -194,7 +193,6 @@ void Session::eval(std::span<const int32_t> tokens, bool all_logits, std::vector
                                         "streaming model runs only prepared layers)", il,
                                         model_->source_path()));
   logits.resize(static_cast<size_t>(all_logits ? tokens.size() : 1) * n_vocab);
-  std::shared_lock weights_lock(model_->weights_mu_);  // Model::re_isq swaps between passes
   for (size_t b = 0; b < tokens.size(); b += kMaxBatch) {
     const size_t n = std::min<size_t>(kMaxBatch, tokens.size() - b);
     const bool last = b + n == tokens.size();
@@ -208,7 +206,7 @@ void Session::eval_chunk(std::span<const int32_t> tokens, bool all_logits, float
   State& st = *state_;
   const int n = static_cast<int>(tokens.size());
   begin_batch(n, n_past_);
-  embed_locked(tokens, st.x.data());
+  embed(tokens, st.x.data());
   for (int il = 0; il < model_->config().n_layer; ++il) run_layer_batch(il, st.x.data(), n);
   // Positions are committed only after the whole batch went through every layer.
   n_past_ += n;
@@ -216,14 +214,20 @@ void Session::eval_chunk(std::span<const int32_t> tokens, bool all_logits, float
   if (!logits_out) return;
   // Output head on the rows asked for.
   const int first = all_logits ? 0 : n - 1;
-  run_output_locked(st.x.data() + first * E, n - first, logits_out);
+  run_output(st.x.data() + first * E, n - first, logits_out);
 }
 
 void Session::begin_batch(int n, int pos0) {
+  State& st = *state_;
+  st.segments.assign(1, State::Segment{&st, 0, n, pos0});
+  begin_segments(n);
+}
+
+void Session::begin_segments(int n) {
   const ModelConfig& c = model_->config();
   State& st = *state_;
   const int64_t E = c.n_embd;
-  st.pos0 = pos0;
+  st.pos0 = st.segments.front().pos0;
   auto grow = [](std::vector<float>& v, size_t size) {
     if (v.size() < size) v.resize(size);
   };
@@ -247,10 +251,60 @@ void Session::begin_batch(int n, int pos0) {
   }
   grow(st.rope_cs, static_cast<size_t>(n) * c.head_dim);
   grow(st.rope_cs_local, static_cast<size_t>(n) * c.head_dim);
+  st.row_pos.resize(n);
+  int n_ctx = 0;
+  for (const State::Segment& seg : st.segments) {
+    for (int t = 0; t < seg.n; ++t) st.row_pos[seg.row0 + t] = seg.pos0 + t;
+    n_ctx = std::max(n_ctx, seg.kv->n_ctx);
+  }
+  for (std::vector<float>& s : st.scores)
+    if (s.size() < static_cast<size_t>(n_ctx)) s.resize(n_ctx);
   switch (c.arch) {
     case Arch::kLlama: prepare_llama(n); break;
     case Arch::kGemma3: prepare_gemma3(n); break;
   }
+}
+
+void Session::step(std::span<Session* const> sessions, std::span<const int32_t> tokens,
+                   float* logits) {
+  if (sessions.empty()) return;
+  if (tokens.size() != sessions.size())
+    throw InvalidArgument(fmt::format("Session::step: {} tokens for {} sessions", tokens.size(),
+                                      sessions.size()));
+  if (sessions.size() > static_cast<size_t>(kMaxBatch))
+    throw InvalidArgument(fmt::format("Session::step: {} sessions; at most {} step together",
+                                      sessions.size(), kMaxBatch));
+  Session& lead = *sessions.front();
+  const Model& m = *lead.model_;
+  const ModelConfig& c = m.config();
+  for (size_t i = 0; i < sessions.size(); ++i) {
+    const Session& s = *sessions[i];
+    if (s.model_.get() != &m)
+      throw InvalidArgument("Session::step: the sessions run different models (a batched step "
+                            "reads one model's weights once for all of them)");
+    for (size_t j = 0; j < i; ++j)
+      if (sessions[j] == &s) throw InvalidArgument("Session::step: a session appears twice");
+    if (s.n_past_ >= s.n_ctx_)
+      throw InvalidArgument(fmt::format("Session::step: session {} is full ({} tokens)", i,
+                                        s.n_ctx_));
+    if (tokens[i] < 0 || tokens[i] >= c.n_vocab)
+      throw InvalidArgument(fmt::format("Session::step: token id {} out of range [0, {})",
+                                        tokens[i], c.n_vocab));
+  }
+  for (int il = 0; il < c.n_layer; ++il)
+    if (!m.layer_runnable(il))
+      throw InvalidArgument(fmt::format("Session::step: layer {} of {} is not prepared", il,
+                                        m.source_path()));
+  const int n = static_cast<int>(sessions.size());
+  State& st = *lead.state_;
+  st.segments.clear();
+  for (int i = 0; i < n; ++i)
+    st.segments.push_back(State::Segment{sessions[i]->state_.get(), i, 1, sessions[i]->n_past_});
+  lead.begin_segments(n);
+  lead.embed(tokens, st.x.data());
+  for (int il = 0; il < c.n_layer; ++il) lead.run_layer_batch(il, st.x.data(), n);
+  for (Session* s : sessions) ++s->n_past_;
+  if (logits != nullptr) lead.run_output(st.x.data(), n, logits);
 }
 
 void Session::run_layer_batch(int il, float* x, int n) {
@@ -263,17 +317,24 @@ void Session::run_layer_batch(int il, float* x, int n) {
 void Session::attend(int il, int n, int window, float scale) {
   const ModelConfig& c = model_->config();
   State& st = *state_;
-  detail::store_kv(st, il, st.k.data(), st.v.data(), n);
-  detail::AttentionArgs a = detail::cache_args(st, il);
-  a.q = st.q.data();
-  a.out = st.att.data();
-  a.n_tokens = n;
-  a.n_head = c.n_head;
-  a.n_head_kv = c.n_head_kv;
-  a.head_dim = c.head_dim;
-  a.window = window;
-  a.scale = scale;
-  detail::attention(a, st.scores, pool_);
+  const int64_t qw = static_cast<int64_t>(c.n_head) * c.head_dim;
+  for (const State::Segment& seg : st.segments) {
+    State& kv = *seg.kv;
+    kv.pos0 = seg.pos0;
+    detail::store_kv(kv, il, st.k.data() + seg.row0 * st.kv_dim,
+                     st.v.data() + seg.row0 * st.kv_dim, seg.n);
+    detail::AttentionArgs a = detail::cache_args(kv, il);
+    a.q = st.q.data() + seg.row0 * qw;
+    a.out = st.att.data() + seg.row0 * qw;
+    a.n_tokens = seg.n;
+    a.n_head = c.n_head;
+    a.n_head_kv = c.n_head_kv;
+    a.head_dim = c.head_dim;
+    a.window = window;
+    a.scale = scale;
+    detail::attention(a, st.scores, pool_);
+  }
+  (void)n;
 }
 
 void Session::linear(const Weight& w, const Weight* bias, const float* x, int n, float* y) {
@@ -291,11 +352,6 @@ void Session::linear_expert(const Weight& w, int expert, const float* x, int n, 
 }
 
 void Session::embed(std::span<const int32_t> tokens, float* x) const {
-  std::shared_lock weights_lock(model_->weights_mu_);
-  embed_locked(tokens, x);
-}
-
-void Session::embed_locked(std::span<const int32_t> tokens, float* x) const {
   const Model& m = *model_;
   const ModelConfig& c = m.config_;
   const int64_t E = c.n_embd;
@@ -328,7 +384,6 @@ void Session::run_layer(int il, float* x, int n, int pos) {
                                       "streaming model runs only prepared layers)", il,
                                       m.source_path_));
   const int64_t E = c.n_embd;
-  std::shared_lock weights_lock(model_->weights_mu_);
   for (int b = 0; b < n; b += kMaxBatch) {
     const int nb = std::min(kMaxBatch, n - b);
     begin_batch(nb, pos + b);
@@ -337,11 +392,6 @@ void Session::run_layer(int il, float* x, int n, int pos) {
 }
 
 void Session::run_output(const float* x, int n, float* logits) {
-  std::shared_lock weights_lock(model_->weights_mu_);
-  run_output_locked(x, n, logits);
-}
-
-void Session::run_output_locked(const float* x, int n, float* logits) {
   const Model& m = *model_;
   const ModelConfig& c = m.config_;
   State& st = *state_;

@@ -9,13 +9,11 @@
 namespace insitu {
 
 std::vector<const Weight*> Model::layer_weights(int il) const {
-  const Layer& L = layers_[il];
+  Layer L = layers_[il];
   std::vector<const Weight*> out;
-  for (const Weight* w :
-       {L.attn_norm, L.wq, L.wk, L.wv, L.wo, L.bq, L.bk, L.bv, L.bo, L.q_norm, L.k_norm,
-        L.post_attn_norm, L.ffn_norm, L.ffn_gate, L.ffn_up, L.ffn_down, L.post_ffw_norm,
-        L.ffn_gate_inp, L.ffn_gate_exps, L.ffn_up_exps, L.ffn_down_exps})
+  L.visit([&](const Weight*& w) {
     if (w != nullptr) out.push_back(w);
+  });
   return out;
 }
 

@@ -1,4 +1,4 @@
-#include "tokenizer/chat_template.h"
+#include "insitu/chat_template.h"
 
 #include "insitu/error.h"
 #include "tokenizer/jinja/interpreter.h"

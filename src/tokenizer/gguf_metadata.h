@@ -11,7 +11,7 @@
 // Per-token lstrip/rstrip flags from tokenizer.json have no GGUF key and are not written.
 #pragma once
 
-#include "tokenizer/tokenizer.h"
+#include "insitu/tokenizer.h"
 
 namespace insitu::gguf {
 class GgufWriter;

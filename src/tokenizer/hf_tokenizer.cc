@@ -16,7 +16,7 @@
 #include "insitu/error.h"
 #include "tokenizer/llama_tokenizer.h"
 #include "tokenizer/pretokenizer.h"
-#include "tokenizer/tokenizer.h"
+#include "insitu/tokenizer.h"
 #include "tokenizer/unicode.h"
 
 namespace insitu {

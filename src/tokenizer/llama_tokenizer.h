@@ -6,7 +6,7 @@
 #include <memory>
 
 #include "tokenizer/pretokenizer.h"
-#include "tokenizer/tokenizer.h"
+#include "insitu/tokenizer.h"
 #include "tokenizer/vocab.h"
 
 namespace insitu::tok {

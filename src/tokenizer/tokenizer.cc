@@ -1,5 +1,5 @@
 // Tokenizer factories and StreamDecoder.
-#include "tokenizer/tokenizer.h"
+#include "insitu/tokenizer.h"
 
 #include "io/gguf.h"
 #include "tokenizer/llama_tokenizer.h"

@@ -1,14 +1,71 @@
 #include "util/thread_pool.h"
 
+#include <sched.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <exception>
+#include <fstream>
 #include <memory>
+#include <sstream>
+#include <string>
 
 namespace insitu {
 
+namespace {
+
+// The pool whose job the current thread is running (a worker's, or a caller's inside run_on_all),
+// so that a nested call runs inline instead of waiting for itself.
+thread_local const ThreadPool* t_in_job = nullptr;
+thread_local int t_index = 0;  // the thread's index in that job
+
+// CPUs allowed by a cgroup v2 (cpu.max "QUOTA PERIOD") or v1 (cfs_quota_us / cfs_period_us)
+// quota; 0 when there is none or it cannot be read.
+int cgroup_cpu_limit() {
+  double quota = -1, period = 0;
+  {
+    std::ifstream f("/sys/fs/cgroup/cpu.max");
+    std::string q;
+    if (f >> q >> period && q != "max") quota = std::strtod(q.c_str(), nullptr);
+  }
+  if (quota <= 0) {
+    std::ifstream fq("/sys/fs/cgroup/cpu/cpu.cfs_quota_us");
+    std::ifstream fp("/sys/fs/cgroup/cpu/cpu.cfs_period_us");
+    double q = -1, p = 0;
+    if (fq >> q && fp >> p && q > 0 && p > 0) {
+      quota = q;
+      period = p;
+    }
+  }
+  if (quota <= 0 || period <= 0) return 0;
+  return std::max(1, static_cast<int>(std::ceil(quota / period)));
+}
+
+}  // namespace
+
+int ThreadPool::default_thread_count() {
+  int n = 0;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) n = CPU_COUNT(&set);
+  if (n <= 0) n = static_cast<int>(std::thread::hardware_concurrency());
+  const int quota = cgroup_cpu_limit();
+  if (quota > 0) n = n > 0 ? std::min(n, quota) : quota;
+  return std::max(n, 1);
+}
+
+int ThreadPool::max_thread_count() { return 2 * default_thread_count(); }
+
 ThreadPool::ThreadPool(int n_threads) {
-  if (n_threads <= 0) n_threads = static_cast<int>(std::thread::hardware_concurrency());
-  if (n_threads <= 0) n_threads = 1;
+  if (n_threads <= 0) n_threads = default_thread_count();
+  const int cap = max_thread_count();
+  if (n_threads > cap) {
+    spdlog::warn("{} threads asked for, but this process may use {} CPU(s); using {}", n_threads,
+                 default_thread_count(), cap);
+    n_threads = cap;
+  }
   n_threads_ = n_threads;
   for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
 }
@@ -55,7 +112,10 @@ void ThreadPool::worker_loop(int index) {
     if (stop_.load()) return;
     seen = gen;
     spin_for_next = job_spins_.load(std::memory_order_acquire);
+    t_in_job = this;
+    t_index = index;
     (*job_.load(std::memory_order_acquire))(index);
+    t_in_job = nullptr;
     if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
       std::lock_guard<std::mutex> lock(mu_);
       cv_done_.notify_one();
@@ -64,6 +124,42 @@ void ThreadPool::worker_loop(int index) {
 }
 
 void ThreadPool::run_on_all(const std::function<void(int)>& fn, WaitPolicy wait) {
+  if (t_in_job == this) {
+    // Nested inside one of this pool's jobs: the other threads are busy with the outer job.
+    for (int i = 0; i < n_threads_; ++i) fn(i);
+    return;
+  }
+  uint64_t ticket;
+  {
+    std::lock_guard<std::mutex> lock(turn_mu_);
+    ticket = next_ticket_++;
+  }
+  {
+    std::unique_lock<std::mutex> lock(turn_mu_);
+    turn_cv_.wait(lock, [&] { return serving_ == ticket; });
+  }
+  struct NextTurn {
+    ThreadPool& pool;
+    ~NextTurn() {
+      {
+        std::lock_guard<std::mutex> lock(pool.turn_mu_);
+        ++pool.serving_;
+      }
+      pool.turn_cv_.notify_all();
+    }
+  } next_turn{*this};
+  t_in_job = this;
+  t_index = 0;
+  try {
+    run_job(fn, wait);
+  } catch (...) {
+    t_in_job = nullptr;
+    throw;
+  }
+  t_in_job = nullptr;
+}
+
+void ThreadPool::run_job(const std::function<void(int)>& fn, WaitPolicy wait) {
   std::exception_ptr error;
   std::mutex error_mu;
   const std::function<void(int)> guarded = [&](int index) {
@@ -102,6 +198,10 @@ void ThreadPool::run_on_all(const std::function<void(int)>& fn, WaitPolicy wait)
 void ThreadPool::parallel_for(int64_t n, const std::function<void(int, int64_t, int64_t)>& fn) {
   if (n <= 0) return;
   const int64_t nt = n_threads_;
+  if (t_in_job == this) {  // nested: this thread's share of the outer job does it all
+    fn(t_index, 0, n);
+    return;
+  }
   if (nt == 1 || n == 1) {
     fn(0, 0, n);
     return;

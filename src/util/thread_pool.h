@@ -3,7 +3,11 @@
 // parallel_for splits [0, n) into contiguous chunks, one per worker (the caller's thread takes a
 // share too), and returns when all are done. Chunking depends only on n and the thread count, never
 // on timing, so work that is row-local gives identical results for any thread count.
-// A pool is used by one caller at a time (it is not re-entrant); create one per engine.
+// A pool is safe to share: callers on several threads (one Session each, say) take turns job by
+// job, in the order they arrived (a FIFO ticket), so concurrent sessions interleave loop by loop
+// and none waits behind another's whole step. A job that itself calls parallel_for or run_on_all
+// on the same pool runs that inner job on its own thread (no deadlock, same results for row-local
+// work). Per-thread scratch indexed by the thread index is safe: one job runs at a time.
 // Workers spin briefly on an atomic before sleeping, and so does the caller while waiting: a
 // decoding step issues hundreds of small parallel loops, and a condition-variable wake-up per loop
 // would cost more than the loop itself. Coarse jobs (a millisecond or more each, such as
@@ -31,7 +35,8 @@ enum class WaitPolicy {
 
 class ThreadPool {
  public:
-  // n_threads <= 0 means the number of hardware threads.
+  // n_threads <= 0 means default_thread_count(). A request above max_thread_count() is capped
+  // there with a warning: more threads than CPUs only makes them wait for each other.
   explicit ThreadPool(int n_threads = 0);
   ~ThreadPool();
   ThreadPool(const ThreadPool&) = delete;
@@ -50,8 +55,16 @@ class ThreadPool {
   static ThreadPool& global();
   static void set_default_threads(int n);
 
+  // The CPUs this process may use: its affinity mask (sched_getaffinity), further limited by a
+  // cgroup CPU quota (cpu.max, rounded up); at least 1.
+  static int default_thread_count();
+  // The most threads a pool gets: twice the CPUs the process may use (some oversubscription can
+  // hide stalls; more cannot help a compute-bound loop).
+  static int max_thread_count();
+
  private:
   void worker_loop(int index);
+  void run_job(const std::function<void(int)>& fn, WaitPolicy wait);
 
   int n_threads_;
   std::vector<std::thread> workers_;
@@ -63,6 +76,11 @@ class ThreadPool {
   std::atomic<uint64_t> generation_{0};
   std::atomic<int> pending_{0};
   std::atomic<bool> stop_{false};
+  // FIFO admission of callers: a caller takes a ticket and runs its job when serving_ reaches it.
+  std::mutex turn_mu_;
+  std::condition_variable turn_cv_;
+  uint64_t next_ticket_ = 0;
+  uint64_t serving_ = 0;
 };
 
 }  // namespace insitu

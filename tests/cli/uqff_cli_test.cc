@@ -9,7 +9,7 @@
 #include <fstream>
 
 #include "cli_runner.h"
-#include "model/convert.h"
+#include "export/convert.h"
 #include "test_paths.h"
 
 namespace insitu {

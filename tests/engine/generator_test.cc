@@ -1,10 +1,13 @@
 // Generation loop with a scripted model and tokenizer: stop strings, EOG, limits, streaming.
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <memory>
+#include <random>
 #include <string>
 #include <vector>
 
-#include "engine/generator.h"
+#include "runtime/generator.h"
 #include "insitu/error.h"
 
 namespace insitu {
@@ -78,15 +81,18 @@ GenerateOptions greedy() {
 
 struct Outcome {
   GenerateResult r;
-  std::vector<std::string> chunks;
+  std::vector<std::string> chunks;  // the events' non-empty texts
+  std::vector<TokenEvent> events;
 };
 
 Outcome run(std::vector<int32_t> script, GenerateOptions o, int n_ctx = 1000, int stop_after = -1) {
   ScriptedModel m(tok(), std::move(script), n_ctx);
   Outcome out;
   const std::vector<int32_t> prompt = {1};
-  out.r = generate(m, prompt, o, [&](std::string_view s) {
-    out.chunks.emplace_back(s);
+  out.r = generate(m, prompt, o, [&](const TokenEvent& e) {
+    out.events.push_back(e);
+    if (e.text.empty()) return true;
+    out.chunks.push_back(e.text);
     return stop_after < 0 || static_cast<int>(out.chunks.size()) < stop_after;
   });
   return out;
@@ -161,6 +167,60 @@ TEST(Generator, RejectsEmptyOrOversizedPrompt) {
   ScriptedModel m(tok(), {1}, 2);
   EXPECT_THROW(generate(m, std::vector<int32_t>{}, greedy(), nullptr), InvalidArgument);
   EXPECT_THROW(generate(m, std::vector<int32_t>{1, 1, 1}, greedy(), nullptr), InvalidArgument);
+}
+
+// One event per sampled token, in order; only the last has is_last and the finish reason, and
+// the events' texts concatenate to the result's text.
+TEST(Generator, EventsCarryTokensAndTheFinishReason) {
+  GenerateOptions o = greedy();
+  o.logprobs = true;
+  o.top_logprobs = 2;
+  const Outcome x = run({1, 2, 3, 0}, o);
+  ASSERT_EQ(x.events.size(), 4u);
+  std::string text;
+  for (size_t i = 0; i < x.events.size(); ++i) {
+    const TokenEvent& e = x.events[i];
+    EXPECT_EQ(e.token, x.r.tokens[i]);
+    EXPECT_EQ(e.is_last, i + 1 == x.events.size());
+    EXPECT_EQ(e.finish_reason.has_value(), e.is_last);
+    ASSERT_EQ(e.top_logprobs.size(), 2u);
+    EXPECT_EQ(e.top_logprobs[0].first, e.token);  // greedy picks the most likely
+    EXPECT_FLOAT_EQ(e.top_logprobs[0].second, e.logprob);
+    EXPECT_LT(e.logprob, 0.0f);
+    text += e.text;
+  }
+  EXPECT_EQ(text, x.r.text);
+  EXPECT_EQ(x.events.back().finish_reason, StopReason::kEog);
+  EXPECT_STREQ(finish_reason_name(StopReason::kEog), "stop");
+  EXPECT_STREQ(finish_reason_name(StopReason::kMaxTokens), "length");
+}
+
+// The log-probabilities are the model's log-softmax: exp sums to 1 and ranks follow the logits.
+TEST(Generator, LogprobsAreTheLogSoftmax) {
+  const std::vector<float> logits = {1.0f, 3.0f, 2.0f, -INFINITY};
+  double sum = 0;
+  for (int i = 0; i < 3; ++i) sum += std::exp(token_logprob(logits, i));
+  EXPECT_NEAR(sum, 1.0, 1e-6);
+  const auto top = top_logprobs(logits, 5);
+  ASSERT_EQ(top.size(), 3u);  // -inf is never listed
+  EXPECT_EQ(top[0].first, 1);
+  EXPECT_EQ(top[1].first, 2);
+  EXPECT_EQ(top[2].first, 0);
+}
+
+TEST(Generator, FrequencyAndPresencePenaltiesLowerSeenTokens) {
+  SamplerOptions o;
+  o.temperature = 0;
+  o.frequency_penalty = 0.5f;
+  const Sampler s(o);
+  const std::vector<float> logits = {0.0f, 2.0f, 1.4f};
+  const std::vector<int32_t> history = {1, 1};  // 2 - 2 x 0.5 = 1.0 < 1.4
+  EXPECT_EQ(s.sample(logits, history, *std::make_unique<std::mt19937_64>(0)), 2);
+  o.frequency_penalty = 0;
+  o.presence_penalty = 0.5f;  // 2 - 0.5 = 1.5 > 1.4
+  EXPECT_EQ(Sampler(o).sample(logits, history, *std::make_unique<std::mt19937_64>(0)), 1);
+  o.presence_penalty = 3;
+  EXPECT_THROW(o.validate(), InvalidArgument);
 }
 
 TEST(StopStringFilter, EarliestMatchWinsAcrossPushes) {

@@ -1,7 +1,7 @@
 // imatrix collection: agreement with llama.cpp's llama-imatrix on SmolLM2 (the committed reference
 // from scripts/gen_imatrix_reference.py), the streaming pass against the whole-model pass, the
 // streaming model's layer contract, and the module-path renaming of the .cimatrix form.
-#include "engine/imatrix_collect.h"
+#include "quality/imatrix_collect.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -14,7 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "insitu/error.h"
-#include "model/convert.h"
+#include "export/convert.h"
 #include "test_paths.h"
 
 namespace insitu {

@@ -3,7 +3,7 @@
 // agreement with llama.cpp's own llama-perplexity (tests/data/reference/perplexity.json, made by
 // scripts/gen_perplexity_reference.py), independence from the batch size, KLD of a model against
 // itself, and rejection of bases made for another model, text or context.
-#include "engine/perplexity.h"
+#include "quality/perplexity.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -18,7 +18,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/kld_base_file.h"
+#include "quality/kld_base_file.h"
 #include "insitu/error.h"
 #include "model/model.h"
 #include "test_paths.h"

@@ -4,7 +4,7 @@
 #include <cmath>
 #include <map>
 
-#include "engine/sampler.h"
+#include "runtime/sampler.h"
 #include "insitu/error.h"
 
 namespace insitu {

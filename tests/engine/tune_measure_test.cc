@@ -12,11 +12,11 @@
 #include <fstream>
 #include <iterator>
 
-#include "engine/kld_base_file.h"
-#include "engine/perplexity.h"
-#include "engine/tune_measure.h"
+#include "quality/kld_base_file.h"
+#include "quality/perplexity.h"
+#include "quality/tune_measure.h"
 #include "insitu/error.h"
-#include "model/convert.h"
+#include "export/convert.h"
 #include "model/synthetic_checkpoint.h"
 #include "test_paths.h"
 

@@ -15,9 +15,9 @@
 #include <string>
 #include <utility>
 
-#include "engine/tune.h"
+#include "quality/tune.h"
 #include "insitu/error.h"
-#include "model/convert.h"
+#include "export/convert.h"
 #include "model/session_memory.h"
 #include "model/synthetic_checkpoint.h"
 #include "test_paths.h"

@@ -1,5 +1,5 @@
 // convert's failure behaviour: it refuses to overwrite, and a failure leaves nothing behind.
-#include "model/convert.h"
+#include "export/convert.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>

@@ -3,7 +3,7 @@
 // or without in-situ quantization; general.file_type, general.quantization_version and
 // quantize.imatrix.* are set; config_to_gguf inverts config_from_gguf. (llama.cpp's reading of
 // the same files is checked by scripts/check_gguf_export.py.)
-#include "model/gguf_export.h"
+#include "export/gguf_export.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -14,7 +14,7 @@
 #include "insitu/error.h"
 #include "io/gguf.h"
 #include "io/gguf_writer.h"
-#include "model/convert.h"
+#include "export/convert.h"
 #include "model/model.h"
 #include "test_paths.h"
 

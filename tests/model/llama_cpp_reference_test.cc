@@ -24,7 +24,7 @@
 #include <filesystem>
 #include <unistd.h>
 
-#include "model/convert.h"
+#include "export/convert.h"
 #include "model/model.h"
 #include "model/reference_data.h"
 #include "model/session_memory.h"

@@ -7,7 +7,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "engine/generator.h"
+#include "runtime/generator.h"
 #include "insitu/error.h"
 #include "io/gguf.h"
 #include "io/safetensors.h"
@@ -131,8 +131,8 @@ TEST_P(ModelSmoke, GreedyGenerationFollowsLlamaCpp) {
   g.sampling.temperature = 0;
   g.max_tokens = 8;
   std::string streamed;
-  const GenerateResult r = generate(s, prompt, g, [&](std::string_view t) {
-    streamed += t;
+  const GenerateResult r = generate(s, prompt, g, [&](const TokenEvent& e) {
+    streamed += e.text;
     return true;
   });
   EXPECT_EQ(r.text, streamed);

@@ -13,10 +13,10 @@
 #include <string>
 #include <vector>
 
-#include "engine/imatrix_collect.h"
+#include "quality/imatrix_collect.h"
 #include "insitu/error.h"
 #include "io/gguf.h"
-#include "model/gguf_export.h"
+#include "export/gguf_export.h"
 #include "model/model.h"
 #include "model/reference_data.h"
 #include "model/synthetic_checkpoint.h"
@@ -206,7 +206,7 @@ TEST_F(SyntheticMixtral, MoqeQuantizesExactlyTheExperts) {
 // Re-quantizing converts the expert stacks from their per-expert sources again (no compounding):
 // the weights equal a fresh load at the new type, and the stored type reassembles the source.
 TEST_F(SyntheticMixtral, ReIsqConvertsExpertsFromTheirSources) {
-  const auto m = Model::load(source(isq(QuantType::kQ4_0)));
+  std::shared_ptr<const Model> m = Model::load(source(isq(QuantType::kQ4_0)));
   auto same_as = [&](const Model& fresh) {
     for (const Weight& w : fresh.weights()) {
       const Weight* v = m->find_weight(w.name);
@@ -216,9 +216,9 @@ TEST_F(SyntheticMixtral, ReIsqConvertsExpertsFromTheirSources) {
       EXPECT_EQ(0, std::memcmp(v->data, w.data, w.nbytes)) << w.name;
     }
   };
-  m->re_isq(QuantType::kQ8_0);
+  m = m->re_isq(QuantType::kQ8_0);
   same_as(*Model::load(source(isq(QuantType::kQ8_0))));
-  m->re_isq(QuantType::kBF16);
+  m = m->re_isq(QuantType::kBF16);
   same_as(*Model::load(source()));
 }
 

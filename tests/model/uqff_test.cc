@@ -15,10 +15,10 @@
 #include "io/imatrix_file.h"
 #include "io/safetensors.h"
 #include "io/uqff.h"
-#include "model/convert.h"
+#include "export/convert.h"
 #include "model/isq_topology.h"
 #include "model/model.h"
-#include "model/uqff_export.h"
+#include "export/uqff_export.h"
 #include "model/uqff_load.h"
 #include "test_paths.h"
 

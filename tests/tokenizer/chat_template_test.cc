@@ -1,7 +1,7 @@
 // ChatTemplate against Python jinja2 (Hugging Face settings): every conversation in
 // tests/data/templates/models.json (written by scripts/gen_template_reference.py) must render
 // byte-identically, and conversations the template rejects must fail with jinja2's message.
-#include "tokenizer/chat_template.h"
+#include "insitu/chat_template.h"
 
 #include <gtest/gtest.h>
 

@@ -28,7 +28,7 @@
 #include "io/gguf_writer.h"
 #include "test_paths.h"
 #include "tokenizer/hf_export.h"
-#include "tokenizer/tokenizer.h"
+#include "insitu/tokenizer.h"
 #include "tokenizer/unicode.h"
 
 namespace insitu {

@@ -10,7 +10,7 @@
 #include "io/gguf.h"
 #include "io/gguf_writer.h"
 #include "test_paths.h"
-#include "tokenizer/tokenizer.h"
+#include "insitu/tokenizer.h"
 #include "tokenizer/unicode.h"
 
 namespace insitu {

@@ -4,7 +4,7 @@
 
 #include "commands.h"
 #include "insitu/error.h"
-#include "model/convert.h"
+#include "export/convert.h"
 #include "model_args.h"
 #include "util/progress.h"
 

@@ -12,9 +12,9 @@
 #include <string>
 
 #include "commands.h"
-#include "engine/imatrix_collect.h"
+#include "quality/imatrix_collect.h"
 #include "insitu/error.h"
-#include "calibration.h"
+#include "api/calibration.h"
 #include "model_args.h"
 #include "text_input.h"
 

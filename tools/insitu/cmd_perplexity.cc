@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "commands.h"
-#include "engine/perplexity.h"
+#include "quality/perplexity.h"
 #include "insitu/error.h"
 #include "model_args.h"
 #include "text_input.h"

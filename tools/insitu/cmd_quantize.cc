@@ -21,9 +21,9 @@
 #include "commands.h"
 #include "insitu/error.h"
 #include "io/imatrix_file.h"
-#include "model/gguf_export.h"
+#include "export/gguf_export.h"
 #include "model/isq.h"
-#include "model/uqff_export.h"
+#include "export/uqff_export.h"
 #include "model_args.h"
 #include "quant/gguf_quantize.h"
 #include "quant/type_traits.h"
@@ -122,8 +122,7 @@ void run_quantize(const QuantizeArgs& a) {
   }
 
   const IsqTarget target = parse_isq_target(a.isq.isq);
-  LoadOptions used;
-  std::shared_ptr<const Model> model = a.model.load(&a.isq, &used);
+  std::shared_ptr<const Model> model = a.model.load(&a.isq);
   if (format == "gguf") return write_gguf(a, *model, input, target);
 
   UqffExportOptions opts;
@@ -133,7 +132,7 @@ void run_quantize(const QuantizeArgs& a) {
   opts.shard_bytes = a.shard_bytes;
   // The decisions the load made: a plan from shapes alone repeats them (converted weights now
   // hold their decided types).
-  opts.plan = model->plan_isq(*used.isq);
+  opts.plan = model->plan_isq(*model->isq_options());
   const UqffExportReport r = export_uqff(*model, opts);
   std::fprintf(stderr, "quantize: %s: %d layers, %.1f MiB in %zu shard%s; wrote %s\n",
                target.name().c_str(), r.n_layers, r.shard_bytes / 1048576.0, r.shards.size(),

@@ -14,8 +14,10 @@
 #include <vector>
 
 #include "commands.h"
-#include "engine/generator.h"
+#include "insitu/chat.h"
 #include "insitu/error.h"
+#include "insitu/executor.h"
+#include "insitu/generate.h"
 #include "model_args.h"
 
 namespace insitu::cli {
@@ -29,33 +31,10 @@ struct RunArgs {
   bool raw = false;
   bool greedy = false;
   int max_tokens = 512;
-  int n_ctx = 4096;
   int64_t seed = -1;
   std::vector<std::string> stop;
   SamplerOptions sampling;
 };
-
-std::string render_chat(const Model& model, const std::vector<ChatMessage>& messages) {
-  const ChatTemplate* tmpl = model.chat_template();
-  if (tmpl == nullptr) {
-    throw InvalidArgument("model '" + model.config().name +
-                          "' has no usable chat template; use --raw for plain text continuation");
-  }
-  std::string text = tmpl->apply(messages, /*add_generation_prompt=*/true);
-  // Templates that print bos_token themselves would get a second BOS from the tokenizer; drop the
-  // rendered one, as llama.cpp does.
-  const Tokenizer& tok = model.tokenizer();
-  if (tok.add_bos() && tok.bos_id() >= 0) {
-    const std::string bos = tok.token_text(tok.bos_id());
-    if (!bos.empty() && text.starts_with(bos)) text.erase(0, bos.size());
-  }
-  return text;
-}
-
-std::vector<int32_t> tokenize_prompt(const Model& model, const std::string& text, bool chat) {
-  // Chat prompts carry the template's control tokens as text: parse them as special tokens.
-  return model.tokenizer().encode(text, /*add_special=*/true, /*parse_special=*/chat);
-}
 
 bool print_text(std::string_view text) {
   std::fwrite(text.data(), 1, text.size(), stdout);
@@ -80,28 +59,30 @@ GenerateOptions generate_options(const RunArgs& a) {
   return g;
 }
 
-void one_shot(const RunArgs& a, const std::shared_ptr<const Model>& model, ThreadPool& pool,
+// Prints each event's text as it becomes final.
+bool print_event(const TokenEvent& e) { return print_text(e.text); }
+
+ChatOptions chat_options(const RunArgs& a) {
+  ChatOptions c;
+  c.system = a.system;
+  c.n_ctx = a.isq.ctx;
+  c.prompt.raw = a.raw;
+  return c;
+}
+
+void one_shot(const RunArgs& a, const std::shared_ptr<const Model>& model, Executor& executor,
               const std::string& prompt) {
-  std::vector<int32_t> ids;
-  if (a.raw) {
-    ids = tokenize_prompt(*model, prompt, false);
-  } else {
-    std::vector<ChatMessage> messages;
-    if (!a.system.empty()) messages.push_back({"system", a.system});
-    messages.push_back({"user", prompt});
-    ids = tokenize_prompt(*model, render_chat(*model, messages), true);
-  }
-  Session session(model, a.n_ctx, pool);
-  const GenerateResult r = generate(session, ids, generate_options(a), print_text);
+  Chat chat(model, executor, chat_options(a));
+  const GenerateResult r = chat.send(prompt, generate_options(a), print_event);
   if (!r.text.empty() && r.text.back() != '\n') print_text("\n");
   report(r);
 }
 
-void interactive(const RunArgs& a, const std::shared_ptr<const Model>& model, ThreadPool& pool) {
-  Session session(model, a.n_ctx, pool);
-  std::vector<ChatMessage> messages;
-  if (!a.system.empty()) messages.push_back({"system", a.system});
-  std::vector<int32_t> cached;  // the tokens whose keys/values the session holds
+void interactive(const RunArgs& a, const std::shared_ptr<const Model>& model,
+                 Executor& executor) {
+  if (!a.raw && model->chat_template() == nullptr)
+    chat_prompt_text(*model, {});  // throws: no template, suggesting --raw
+  Chat chat(model, executor, chat_options(a));
   const GenerateOptions options = generate_options(a);
   std::fprintf(stderr, "insitu chat with %s. Type a message; /reset clears, /exit or Ctrl-D quits.\n",
                model->config().name.c_str());
@@ -112,53 +93,32 @@ void interactive(const RunArgs& a, const std::shared_ptr<const Model>& model, Th
     if (!std::getline(std::cin, line) || line == "/exit" || line == "/quit") break;
     if (line.empty()) continue;
     if (line == "/reset") {
-      messages.resize(a.system.empty() ? 0 : 1);
+      chat.reset();
       continue;
     }
-    messages.push_back({"user", line});
-    std::vector<int32_t> ids;
-    if (a.raw) {
-      std::string all;
-      for (const ChatMessage& m : messages) all += m.content;
-      ids = tokenize_prompt(*model, all, false);
-    } else {
-      ids = tokenize_prompt(*model, render_chat(*model, messages), true);
-    }
-    // Reuse the cached prefix; evaluate at least one token so there are logits to sample from.
-    size_t common = 0;
-    while (common < cached.size() && common < ids.size() && cached[common] == ids[common]) ++common;
-    common = std::min(common, ids.size() - 1);
-    common = static_cast<size_t>(session.truncate(static_cast<int>(common)));
-    if (static_cast<int>(ids.size()) >= session.n_ctx()) {
-      std::fprintf(stderr, "insitu: the conversation no longer fits the context (%d tokens); "
-                           "/reset to start again\n", session.n_ctx());
-      messages.pop_back();
+    GenerateResult r;
+    try {
+      r = chat.send(line, options, print_event);
+    } catch (const InvalidArgument& e) {
+      std::fprintf(stderr, "insitu: %s\n", e.what());
       continue;
     }
-    const std::span<const int32_t> prompt(ids.data() + common, ids.size() - common);
-    const std::span<const int32_t> history(ids.data(), common);
-    const GenerateResult r = generate(session, prompt, options, print_text, history);
     print_text("\n");
     report(r);
-    messages.push_back({"assistant", r.text});
-    cached = ids;
-    cached.insert(cached.end(), r.tokens.begin(), r.tokens.end());
-    cached.resize(std::min(cached.size(), static_cast<size_t>(session.n_past())));
   }
 }
 
 void run(RunArgs a) {
-  a.isq.auto_ctx = a.n_ctx;  // --quant auto leaves room for this context
   const std::shared_ptr<const Model> model = a.model.load(&a.isq);
-  ThreadPool pool(a.model.threads);
+  Executor executor(a.model.threads);
   if (!a.prompt.empty()) {
-    one_shot(a, model, pool, a.prompt);
+    one_shot(a, model, executor, a.prompt);
   } else if (::isatty(STDIN_FILENO) == 1) {
-    interactive(a, model, pool);
+    interactive(a, model, executor);
   } else {
     const std::string input((std::istreambuf_iterator<char>(std::cin)), {});
     if (input.empty()) throw InvalidArgument("run: no --prompt and nothing on stdin");
-    one_shot(a, model, pool, input);
+    one_shot(a, model, executor, input);
   }
 }
 
@@ -174,8 +134,7 @@ void add_run_command(CLI::App& app) {
   cmd->add_flag("--raw", a->raw, "No chat template: the prompt is plain text to continue");
   cmd->add_option("-n,--max-tokens", a->max_tokens, "Maximum tokens to generate (<= 0: no limit)")
       ->capture_default_str();
-  cmd->add_option("-c,--ctx", a->n_ctx, "Context size in tokens")->capture_default_str()
-      ->check(CLI::PositiveNumber);
+  add_build_options(*cmd, a->isq, {"ctx"});
   cmd->add_option("--temperature,--temp", a->sampling.temperature, "Sampling temperature (0: greedy)")
       ->capture_default_str();
   cmd->add_flag("--greedy", a->greedy, "Always pick the most likely token");

@@ -7,7 +7,7 @@
 #include "commands.h"
 #include "insitu/error.h"
 #include "io/gguf.h"
-#include "tokenizer/tokenizer.h"
+#include "insitu/tokenizer.h"
 
 namespace insitu::cli {
 namespace {

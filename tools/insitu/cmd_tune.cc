@@ -19,9 +19,9 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
-#include "engine/imatrix_collect.h"
-#include "engine/perplexity.h"
-#include "engine/tune_measure.h"
+#include "quality/imatrix_collect.h"
+#include "quality/perplexity.h"
+#include "quality/tune_measure.h"
 #include "insitu/error.h"
 #include "io/atomic_file.h"
 #include "io/imatrix_file.h"
@@ -29,7 +29,7 @@
 #include "model_args.h"
 #include "run_config.h"
 #include "text_input.h"
-#include "tune_args.h"
+#include "api/auto_quant.h"
 #include "util/progress.h"
 
 namespace insitu::cli {
@@ -128,16 +128,16 @@ RunConfig recommended_config(const TuneArgs& a, const std::string& path, const T
   if (is_file && std::filesystem::exists(path, ec)) c.format = "gguf";
   const TuneCandidate& k = r.candidates.at(static_cast<size_t>(r.recommended));
   if (k.target) {
-    c.isq = k.target->name();
-    if (a.pure) c.pure = true;
-    if (a.organization != "default") c.isq_organization = a.organization;
+    c.values["isq"] = k.target->name();
+    if (a.pure) c.values["pure"] = "true";
+    if (a.organization != "default") c.values["isq-organization"] = a.organization;
     if (!a.imatrix.empty())
-      c.imatrix = std::filesystem::absolute(a.imatrix, ec).lexically_normal().string();
+      c.values["imatrix"] = std::filesystem::absolute(a.imatrix, ec).lexically_normal().string();
   }
   if (!a.topology.empty())
-    c.topology = std::filesystem::absolute(a.topology, ec).lexically_normal().string();
-  if (a.n_ctx != 4096) c.ctx = a.n_ctx;
-  if (a.model.threads != 0) c.threads = a.model.threads;
+    c.values["topology"] = std::filesystem::absolute(a.topology, ec).lexically_normal().string();
+  if (a.n_ctx != 4096) c.values["ctx"] = std::to_string(a.n_ctx);
+  if (a.model.threads != 0) c.values["threads"] = std::to_string(a.model.threads);
   return c;
 }
 

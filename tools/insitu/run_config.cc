@@ -2,17 +2,27 @@
 
 #include <toml++/toml.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fmt/format.h>
 #include <functional>
 #include <map>
+#include <sstream>
 
 #include "insitu/error.h"
+#include "insitu/options.h"
 
 namespace insitu::cli {
 namespace {
 
 namespace fs = std::filesystem;
+
+// An option's TOML key: its name with '_' for '-' (as JSON and Python spell it too).
+std::string toml_key(const OptionSpec& spec) {
+  std::string key = spec.name;
+  std::replace(key.begin(), key.end(), '-', '_');
+  return key;
+}
 
 std::string where(const std::string& path, const toml::source_region& at) {
   return fmt::format("{}:{}:{}", path, at.begin.line, at.begin.column);
@@ -70,6 +80,7 @@ RunConfig read_run_config(const std::string& path) {
     throw InvalidArgument(fmt::format("{}: {}", where(path, e.source()), e.description()));
   }
   RunConfig c;
+  const BuildOptions defaults;
   auto string = [&](const char* key, auto& field, bool is_path = false) {
     return Reader([&, key, is_path](const toml::node& n) {
       if (!n.is_string())
@@ -79,17 +90,51 @@ RunConfig read_run_config(const std::string& path) {
       field = is_path ? resolve_path(path, v) : v;
     });
   };
-  auto integer = [&](const char* key, std::optional<int64_t>& field, int64_t lo) {
-    return Reader([&, key, lo](const toml::node& n) {
-      if (!n.is_integer())
-        throw InvalidArgument(fmt::format("{}: '{}' must be an integer, not {}",
-                                          where(path, n.source()), key, type_name(n)));
-      const int64_t v = n.as_integer()->get();
-      if (v < lo || v > (int64_t{1} << 30))
-        throw InvalidArgument(fmt::format("{}: '{}' = {} out of range [{}, {}]",
-                                          where(path, n.source()), key, v, lo, int64_t{1} << 30));
-      field = v;
+  // The readers of one section of the option table: each key is an option's name with '_' for
+  // '-', checked as the table declares it.
+  auto section = [&](const char* name) {
+    std::map<std::string, Reader> readers;
+    visit_build_options(defaults, [&](const OptionSpec& spec, const auto&) {
+      if (std::string_view(spec.section) != name) return;
+      const std::string key = toml_key(spec);
+      readers[key] = Reader([&, spec, key](const toml::node& n) {
+        std::string value;
+        switch (spec.kind) {
+          case OptionKind::kBool:
+            if (!n.is_boolean())
+              throw InvalidArgument(fmt::format("{}: '{}' must be a boolean, not {}",
+                                                where(path, n.source()), key, type_name(n)));
+            value = n.as_boolean()->get() ? "true" : "false";
+            break;
+          case OptionKind::kInt: {
+            if (!n.is_integer())
+              throw InvalidArgument(fmt::format("{}: '{}' must be an integer, not {}",
+                                                where(path, n.source()), key, type_name(n)));
+            const int64_t v = n.as_integer()->get();
+            try {
+              check_option(spec, v);
+            } catch (const InvalidArgument& e) {
+              throw InvalidArgument(fmt::format("{}: {}", where(path, n.source()), e.what()));
+            }
+            value = std::to_string(v);
+            break;
+          }
+          default:
+            if (!n.is_string())
+              throw InvalidArgument(fmt::format("{}: '{}' must be a string, not {}",
+                                                where(path, n.source()), key, type_name(n)));
+            value = n.as_string()->get();
+            try {
+              check_option(spec, value);
+            } catch (const InvalidArgument& e) {
+              throw InvalidArgument(fmt::format("{}: {}", where(path, n.source()), e.what()));
+            }
+            if (spec.kind == OptionKind::kPath) value = resolve_path(path, value);
+        }
+        c.values[spec.name] = value;
+      });
     });
+    return readers;
   };
   auto table = [&](const char* key, const std::function<void(const toml::table&)>& read) {
     return Reader([&, key, read](const toml::node& n) {
@@ -112,26 +157,8 @@ RunConfig read_run_config(const std::string& path) {
     read_table(path, m, "models",
                {{"model_id", string("model_id", c.model_id, true)},
                 {"format", string("format", c.format)},
-                {"quantization",
-                 table("quantization", [&](const toml::table& q) {
-                   read_table(path, q, "models.quantization",
-                              {{"isq", string("isq", c.isq)},
-                               {"quant", string("quant", c.quant)},
-                               {"profile", string("profile", c.profile)},
-                               {"max_memory", string("max_memory", c.max_memory)},
-                               {"imatrix", string("imatrix", c.imatrix, true)},
-                               {"calibration_file",
-                                string("calibration_file", c.calibration_file, true)},
-                               {"topology", string("topology", c.topology, true)},
-                               {"isq_organization", string("isq_organization", c.isq_organization)},
-                               {"from_uqff", string("from_uqff", c.from_uqff, true)},
-                               {"pure", Reader([&](const toml::node& b) {
-                                  if (!b.is_boolean())
-                                    throw InvalidArgument(fmt::format(
-                                        "{}: 'pure' must be a boolean, not {}",
-                                        where(path, b.source()), type_name(b)));
-                                  c.pure = b.as_boolean()->get();
-                                })}});
+                {"quantization", table("quantization", [&](const toml::table& q) {
+                   read_table(path, q, "models.quantization", section("quantization"));
                  })}});
     if (c.model_id.empty())
       throw InvalidArgument(fmt::format("{}: [[models]] has no model_id",
@@ -142,9 +169,7 @@ RunConfig read_run_config(const std::string& path) {
              {{"command", string("command", c.command)},
               {"runtime", table("runtime",
                                 [&](const toml::table& t) {
-                                  read_table(path, t, "runtime",
-                                             {{"ctx", integer("ctx", c.ctx, 1)},
-                                              {"threads", integer("threads", c.threads, 0)}});
+                                  read_table(path, t, "runtime", section("runtime"));
                                 })},
               {"models", models}});
   if (c.command != "run") {
@@ -175,12 +200,38 @@ std::string quoted(const std::string& s) {
   return out + "\"";
 }
 
-// "# what\nkey = value\n", or the key commented out with an example value when unset.
-void key(std::string& out, const char* what, const char* name,
-         const std::optional<std::string>& value, const char* example) {
-  out += fmt::format("# {}\n", what);
-  if (value) out += fmt::format("{} = {}\n", name, quoted(*value));
-  else out += fmt::format("# {} = {}\n", name, example);
+// Wraps `text` as "# " comment lines of at most 100 columns.
+std::string comment(const std::string& text) {
+  std::string out, line;
+  std::istringstream words(text);
+  for (std::string w; words >> w;) {
+    if (!line.empty() && line.size() + 1 + w.size() > 98) {
+      out += "# " + line + "\n";
+      line.clear();
+    }
+    line += (line.empty() ? "" : " ") + w;
+  }
+  if (!line.empty()) out += "# " + line + "\n";
+  return out;
+}
+
+// "# help (run --NAME)\nkey = value\n" for every option of a table section, the key commented out
+// with the table's example when the configuration does not set it.
+void section_keys(std::string& out, const RunConfig& c, const char* section) {
+  const BuildOptions defaults;
+  visit_build_options(defaults, [&](const OptionSpec& spec, const auto&) {
+    if (std::string_view(spec.section) != section) return;
+    std::string help = spec.help;
+    if (spec.kind == OptionKind::kChoice) help += fmt::format(" ({})", spec.choices);
+    out += comment(fmt::format("{} (run --{}).", help, spec.name));
+    const bool text = spec.kind != OptionKind::kBool && spec.kind != OptionKind::kInt;
+    const auto it = c.values.find(spec.name);
+    if (it == c.values.end())
+      out += fmt::format("# {} = {}\n", toml_key(spec),
+                         text ? quoted(spec.example) : std::string(spec.example));
+    else
+      out += fmt::format("{} = {}\n", toml_key(spec), text ? quoted(it->second) : it->second);
+  });
 }
 
 }  // namespace
@@ -195,44 +246,15 @@ std::string run_config_toml(const RunConfig& c, const std::string& title) {
       "# Relative paths are relative to this file's directory.\n\n",
       title);
   out += "# The verb to run (only \"run\" for now).\ncommand = \"run\"\n\n[runtime]\n";
-  out += "# Context size in tokens: the KV cache is allocated for this many (run --ctx).\n";
-  out += c.ctx ? fmt::format("ctx = {}\n", *c.ctx) : "# ctx = 4096\n";
-  out += "# Worker threads; 0 uses every core (run --threads).\n";
-  out += c.threads ? fmt::format("threads = {}\n", *c.threads) : "# threads = 0\n";
+  section_keys(out, c, "runtime");
   out += "\n[[models]]\n";
   out += "# A Hugging Face-style directory, an org/name id in the local Hugging Face cache, or a "
          ".gguf file\n# (run -m, or -f with format = \"gguf\").\n";
   out += fmt::format("model_id = {}\n", quoted(c.model_id));
-  key(out, "\"gguf\" when model_id is a GGUF file; absent for a directory (run --format).",
-      "format", c.format, "\"gguf\"");
+  out += "# \"gguf\" when model_id is a GGUF file; absent for a directory (run --format).\n";
+  out += c.format ? fmt::format("format = {}\n", quoted(*c.format)) : "# format = \"gguf\"\n";
   out += "\n[models.quantization]\n";
-  key(out, "Quantize in situ while loading: a type (q4k, q8_0, ...), bits (2 3 4 5 6 8) or a "
-           "llama.cpp mix\n# (q4k_m, ...); absent keeps the weights as stored (run --isq).",
-      "isq", c.isq, "\"q4k\"");
-  key(out, "Instead of isq: bits or a type, using a prebuilt UQFF beside the model when there is "
-           "one, or\n# \"auto\" to pick what fits this machine as `insitu tune` does (run --quant).",
-      "quant", c.quant, "\"auto\"");
-  key(out, "With quant = \"auto\": quality | balanced | fast (run --profile).", "profile",
-      c.profile, "\"balanced\"");
-  key(out, "With quant = \"auto\": the memory to fit in instead of what is available now (run "
-           "--max-memory).",
-      "max_memory", c.max_memory, "\"8G\"");
-  key(out, "Importance matrix for isq: llama.cpp GGUF imatrix, legacy .dat, or .cimatrix (run "
-           "--imatrix).",
-      "imatrix", c.imatrix, "\"imatrix.gguf\"");
-  key(out, "Collect an importance matrix from this text first (run --calibration-file; not with "
-           "imatrix).",
-      "calibration_file", c.calibration_file, "\"calibration.txt\"");
-  key(out, "Per-layer and per-weight ISQ types, as mistral.rs's topology YAML (run --topology).",
-      "topology", c.topology, "\"topology.yml\"");
-  key(out, "default (attention, MLP, experts, embeddings, output head) or moqe (only the routed "
-           "experts)\n# (run --isq-organization).",
-      "isq_organization", c.isq_organization, "\"default\"");
-  key(out, "Load stored UQFF weights: shard file(s) or a type found beside the model (run "
-           "--from-uqff).",
-      "from_uqff", c.from_uqff, "\"q4k\"");
-  out += "# No promotion of token embeddings and output head (run --pure).\n";
-  out += c.pure ? fmt::format("pure = {}\n", *c.pure ? "true" : "false") : "# pure = false\n";
+  section_keys(out, c, "quantization");
   return out;
 }
 
@@ -240,21 +262,21 @@ std::vector<std::string> run_config_args(const RunConfig& c) {
   std::vector<std::string> a = {"run"};
   if (c.format) a.insert(a.end(), {"--format", *c.format, "-f", c.model_id});
   else a.insert(a.end(), {"-m", c.model_id});
-  auto opt = [&](const char* flag, const std::optional<std::string>& v) {
-    if (v) a.insert(a.end(), {flag, *v});
-  };
-  opt("--isq", c.isq);
-  opt("--quant", c.quant);
-  opt("--profile", c.profile);
-  opt("--max-memory", c.max_memory);
-  opt("--imatrix", c.imatrix);
-  opt("--calibration-file", c.calibration_file);
-  opt("--topology", c.topology);
-  opt("--isq-organization", c.isq_organization);
-  opt("--from-uqff", c.from_uqff);
-  if (c.pure && *c.pure) a.push_back("--pure");
-  if (c.ctx) a.insert(a.end(), {"--ctx", std::to_string(*c.ctx)});
-  if (c.threads) a.insert(a.end(), {"--threads", std::to_string(*c.threads)});
+  // Quantization, then runtime: the table's order within each.
+  const BuildOptions defaults;
+  for (const char* section : {"quantization", "runtime"}) {
+    visit_build_options(defaults, [&](const OptionSpec& spec, const auto&) {
+      if (std::string_view(spec.section) != section) return;
+      const auto it = c.values.find(spec.name);
+      if (it == c.values.end()) return;
+      const std::string flag = std::string("--") + spec.name;
+      if (spec.kind == OptionKind::kBool) {
+        if (it->second == "true") a.push_back(flag);
+      } else {
+        a.insert(a.end(), {flag, it->second});
+      }
+    });
+  }
   return a;
 }
 

@@ -1,7 +1,8 @@
 // Run configuration files (TOML), as `insitu tune --emit-config` writes them and `insitu
 // from-config -f FILE.toml` runs them. The schema follows mistral.rs's `[[models]]` +
 // `[models.quantization]` layout, adapted to insitu's flags; every key is one flag of `insitu run`
-// and an absent key leaves that flag at its default:
+// and an absent key leaves that flag at its default. The [runtime] and [models.quantization] keys
+// are the library's option table (include/insitu/options.h), names with '_' for '-':
 //
 //   command = "run"                  # the verb; only "run" for now
 //   [runtime]
@@ -25,6 +26,7 @@
 // Errors (bad TOML, unknown keys, wrong types, missing model) name the file and line.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -33,13 +35,12 @@ namespace insitu::cli {
 
 struct RunConfig {
   std::string command = "run";
-  std::optional<int64_t> ctx;
-  std::optional<int64_t> threads;
   std::string model_id;
   std::optional<std::string> format;
-  std::optional<std::string> isq, quant, profile, max_memory, imatrix, calibration_file, topology,
-      isq_organization, from_uqff;
-  std::optional<bool> pure;
+  // The option-table values the file sets (include/insitu/options.h), by option name ("isq",
+  // "calibration-file", "ctx"; written in TOML with '_' for '-'), as text: "true"/"false" for a
+  // flag, decimal for an integer. Absent options keep the flag's default.
+  std::map<std::string, std::string> values;
 };
 
 // Parses and checks a file. Throws InvalidArgument "FILE:LINE:COL: reason" (IoError when the file

@@ -1,4 +1,4 @@
-#include "engine/tune.h"
+#include "quality/tune.h"
 
 #include <algorithm>
 #include <map>

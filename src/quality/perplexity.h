@@ -23,7 +23,7 @@
 #include <string_view>
 #include <vector>
 
-#include "engine/kld_base_file.h"
+#include "quality/kld_base_file.h"
 #include "model/model.h"
 #include "util/thread_pool.h"
 

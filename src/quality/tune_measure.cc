@@ -1,4 +1,4 @@
-#include "engine/tune_measure.h"
+#include "quality/tune_measure.h"
 
 #include <algorithm>
 #include <cmath>
@@ -7,7 +7,7 @@
 
 #include <fmt/format.h>
 
-#include "engine/kld_base_file.h"
+#include "quality/kld_base_file.h"
 #include "insitu/error.h"
 
 namespace insitu {

@@ -1,9 +1,9 @@
-#include "engine/sampler.h"
+#include "runtime/sampler.h"
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
-#include <unordered_set>
+#include <unordered_map>
 
 #include <fmt/format.h>
 
@@ -21,6 +21,10 @@ void SamplerOptions::validate() const {
   if (!(min_p >= 0.0f && min_p <= 1.0f)) bad("min_p", min_p, "0 <= min_p <= 1");
   if (!(repeat_penalty > 0.0f) || std::isinf(repeat_penalty))
     bad("repeat_penalty", repeat_penalty, "a finite number > 0 (1: off)");
+  if (!(frequency_penalty >= -2.0f && frequency_penalty <= 2.0f))
+    bad("frequency_penalty", frequency_penalty, "-2 <= frequency_penalty <= 2 (0: off)");
+  if (!(presence_penalty >= -2.0f && presence_penalty <= 2.0f))
+    bad("presence_penalty", presence_penalty, "-2 <= presence_penalty <= 2 (0: off)");
 }
 
 Sampler::Sampler(SamplerOptions options) : options_(options) { options_.validate(); }
@@ -49,16 +53,26 @@ std::vector<Sampler::Candidate> Sampler::distribution(std::span<const float> log
   for (float& x : l)
     if (!std::isfinite(x)) x = kNegInf;
 
-  // Repetition penalty (llama.cpp's penalties sampler): each distinct recent token once.
-  if (options_.repeat_penalty != 1.0f && options_.repeat_last_n != 0 && !history.empty()) {
+  // Penalties over the last repeat_last_n tokens, as llama.cpp's penalties sampler applies them:
+  // the repetition penalty scales each distinct recent token once; OpenAI's frequency penalty
+  // subtracts count x penalty, its presence penalty subtracts the penalty once.
+  const bool penalize = options_.repeat_penalty != 1.0f || options_.frequency_penalty != 0.0f ||
+                        options_.presence_penalty != 0.0f;
+  if (penalize && options_.repeat_last_n != 0 && !history.empty()) {
     size_t take = history.size();
     if (options_.repeat_last_n > 0) take = std::min(take, static_cast<size_t>(options_.repeat_last_n));
-    std::unordered_set<int32_t> seen;
-    for (int32_t id : history.subspan(history.size() - take)) {
-      if (id < 0 || id >= n || !seen.insert(id).second) continue;
+    std::unordered_map<int32_t, int> count;
+    for (int32_t id : history.subspan(history.size() - take))
+      if (id >= 0 && id < n) ++count[id];
+    // In id order, so the result never depends on the hash table's order.
+    std::vector<std::pair<int32_t, int>> seen(count.begin(), count.end());
+    std::sort(seen.begin(), seen.end());
+    for (const auto& [id, c] : seen) {
       float& x = l[id];
       if (x == kNegInf) continue;
-      x = x > 0 ? x / options_.repeat_penalty : x * options_.repeat_penalty;
+      if (options_.repeat_penalty != 1.0f)
+        x = x > 0 ? x / options_.repeat_penalty : x * options_.repeat_penalty;
+      x -= static_cast<float>(c) * options_.frequency_penalty + options_.presence_penalty;
     }
   }
 

@@ -13,21 +13,9 @@
 #include <span>
 #include <vector>
 
+#include "insitu/generate.h"
+
 namespace insitu {
-
-struct SamplerOptions {
-  float temperature = 0.8f;     // <= 0: greedy
-  int top_k = 40;               // <= 0: off
-  float top_p = 0.95f;          // >= 1: off
-  float min_p = 0.05f;          // <= 0: off
-  float repeat_penalty = 1.0f;  // 1: off; > 1 discourages tokens seen in the last repeat_last_n
-  int repeat_last_n = 64;       // 0: off; < 0: the whole history
-  uint64_t seed = 0;            // seeds the generator's RNG (std::mt19937_64)
-
-  // Throws InvalidArgument naming the option for NaN or out-of-range values
-  // (temperature < 0 is allowed and means greedy; top_p in (0, 1]; min_p in [0, 1]; penalty > 0).
-  void validate() const;
-};
 
 class Sampler {
  public:

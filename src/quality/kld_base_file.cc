@@ -1,4 +1,4 @@
-#include "engine/kld_base_file.h"
+#include "quality/kld_base_file.h"
 
 #include <fmt/format.h>
 

@@ -1,4 +1,4 @@
-#include "model/convert.h"
+#include "export/convert.h"
 
 #include <spdlog/spdlog.h>
 

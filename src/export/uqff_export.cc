@@ -1,4 +1,4 @@
-#include "model/uqff_export.h"
+#include "export/uqff_export.h"
 
 #include <spdlog/spdlog.h>
 

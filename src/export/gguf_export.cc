@@ -1,4 +1,4 @@
-#include "model/gguf_export.h"
+#include "export/gguf_export.h"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>

@@ -1,15 +1,16 @@
 // What `insitu tune` and `--quant auto` share: the machine's memory, the ISQ options every
-// candidate is planned with, and the analysis of a model's shapes (engine/tune.h).
+// candidate is planned with, and the analysis of a model's shapes (quality/tune.h).
 #pragma once
 
 #include <cstdint>
 #include <optional>
 #include <string>
 
-#include "engine/tune.h"
+#include "model/model.h"
+#include "quality/tune.h"
 #include "util/system_memory.h"
 
-namespace insitu::cli {
+namespace insitu {
 
 // The memory a run on this machine may use: `max_memory` (a size such as "8G") when given, else
 // the system RAM available now. This build computes on the CPU, so a GPU is reported (in
@@ -30,4 +31,4 @@ std::optional<IsqTarget> resolve_auto_quant(const std::string& path, const IsqOp
                                             TuneProfile profile, const std::string& max_memory,
                                             int n_ctx, int threads);
 
-}  // namespace insitu::cli
+}  // namespace insitu

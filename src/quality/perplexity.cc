@@ -1,4 +1,4 @@
-#include "engine/perplexity.h"
+#include "quality/perplexity.h"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>

@@ -1,4 +1,4 @@
-#include "engine/imatrix_collect.h"
+#include "quality/imatrix_collect.h"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>

@@ -1,4 +1,4 @@
-#include "tune_args.h"
+#include "api/auto_quant.h"
 
 #include <spdlog/spdlog.h>
 
@@ -7,7 +7,7 @@
 #include "insitu/error.h"
 #include "util/thread_pool.h"
 
-namespace insitu::cli {
+namespace insitu {
 
 TuneMemory tune_memory(const std::string& max_memory, SystemMemory* detected) {
   const SystemMemory sys = detect_system_memory();
@@ -65,4 +65,4 @@ std::optional<IsqTarget> resolve_auto_quant(const std::string& path, const IsqOp
   return c.target;
 }
 
-}  // namespace insitu::cli
+}  // namespace insitu

@@ -1,0 +1,27 @@
+# ctest: installs insitu into a fresh prefix, builds examples/ against the installed package
+# (find_package(insitu), insitu::insitu, nothing from src/), and runs the chat example on a model.
+#   cmake -DSOURCE_DIR=... -DBINARY_DIR=... -DWORK_DIR=... -DMODEL=... -P check_install.cmake
+file(REMOVE_RECURSE ${WORK_DIR})
+file(MAKE_DIRECTORY ${WORK_DIR})
+function(run what)
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "${what} failed (${rc}):\n${out}\n${err}")
+  endif()
+  set(LAST_OUT "${out}" PARENT_SCOPE)
+  set(LAST_ERR "${err}" PARENT_SCOPE)
+endfunction()
+run("install" ${CMAKE_COMMAND} --install ${BINARY_DIR} --prefix ${WORK_DIR}/prefix)
+if(EXISTS ${WORK_DIR}/prefix/include/insitu/../../src)
+  message(FATAL_ERROR "the install prefix holds private sources")
+endif()
+run("configure the examples" ${CMAKE_COMMAND} -S ${SOURCE_DIR}/examples -B ${WORK_DIR}/build
+    -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix -DCMAKE_BUILD_TYPE=Release)
+run("build the examples" ${CMAKE_COMMAND} --build ${WORK_DIR}/build)
+run("run the chat example" ${WORK_DIR}/build/chat ${MODEL} "What is 2 + 2?" q8_0)
+string(STRIP "${LAST_OUT}" answer)
+if(answer STREQUAL "")
+  message(FATAL_ERROR "the chat example printed no answer:\n${LAST_ERR}")
+endif()
+message(STATUS "installed-package example answered: ${answer}")
+file(REMOVE_RECURSE ${WORK_DIR})
