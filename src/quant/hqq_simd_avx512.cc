@@ -1,0 +1,162 @@
+// AVX-512 version of HQQ's optimiser (see hqq_simd.h for what it computes and why the results are
+// bit-identical to the generic version): 16 groups side by side, one per lane; log and exp in two
+// halves of 8 doubles.
+//
+// No multiply-add is fused (-ffp-contract=off, and only separate mul/add intrinsics are used).
+// Everything here is file-local apart from the kernel table: no inline function shared with
+// other translation units (std::min, std::copy ...) is instantiated with these flags.
+#include <immintrin.h>
+
+#include <cstdint>
+
+#include "quant/hqq_simd.h"
+
+namespace insitu::hqq {
+namespace {
+
+constexpr int kLanes = 16;
+
+// hqq_log of 16 floats (>= 0, inf or NaN), lane for lane.
+inline __m512 log16(__m512 x) {
+  const __mmask16 sub = _mm512_cmplt_epu32_mask(_mm512_castps_si512(x), _mm512_set1_epi32(0x00800000));
+  x = _mm512_mask_mul_ps(x, sub, x, _mm512_set1_ps(8388608.0f));
+  const __m512i e_adjust = _mm512_maskz_mov_epi32(sub, _mm512_set1_epi32(-23));
+  const __m512i bits = _mm512_castps_si512(x);
+  const __m512i e = _mm512_srai_epi32(
+      _mm512_sub_epi32(bits, _mm512_set1_epi32(static_cast<int32_t>(0x3f3504f3))), 23);
+  const __m512 m = _mm512_castsi512_ps(_mm512_sub_epi32(bits, _mm512_slli_epi32(e, 23)));
+  const __m512i e_total = _mm512_add_epi32(e, e_adjust);
+  __m256 half[2];
+  for (int h = 0; h < 2; ++h) {
+    const __m512d md = _mm512_cvtps_pd(h == 0 ? _mm512_castps512_ps256(m)
+                                              : _mm512_extractf32x8_ps(m, 1));
+    const __m512d ed = _mm512_cvtepi32_pd(h == 0 ? _mm512_castsi512_si256(e_total)
+                                                 : _mm512_extracti32x8_epi32(e_total, 1));
+    const __m512d f = _mm512_sub_pd(md, _mm512_set1_pd(1.0));
+    const __m512d s = _mm512_div_pd(f, _mm512_add_pd(_mm512_set1_pd(2.0), f));
+    const __m512d z = _mm512_mul_pd(s, s);
+    __m512d p = _mm512_set1_pd(kLogCoeff[kLogTerms - 1]);
+    for (int i = kLogTerms - 2; i >= 0; --i) {
+      p = _mm512_add_pd(_mm512_mul_pd(p, z), _mm512_set1_pd(kLogCoeff[i]));
+    }
+    const __m512d log_m = _mm512_mul_pd(s, p);
+    half[h] = _mm512_cvtpd_ps(_mm512_add_pd(_mm512_mul_pd(ed, _mm512_set1_pd(kLn2)), log_m));
+  }
+  return _mm512_insertf32x8(_mm512_castps256_ps512(half[0]), half[1], 1);
+}
+
+// hqq_exp of 16 floats, lane for lane (NaN lanes give unspecified values; the optimiser never
+// uses them).
+inline __m512 exp16(__m512 y) {
+  __m256 half[2];
+  for (int h = 0; h < 2; ++h) {
+    __m512d yd =
+        _mm512_cvtps_pd(h == 0 ? _mm512_castps512_ps256(y) : _mm512_extractf32x8_ps(y, 1));
+    yd = _mm512_min_pd(_mm512_max_pd(yd, _mm512_set1_pd(-kExpClamp)), _mm512_set1_pd(kExpClamp));
+    const __m512d t =
+        _mm512_add_pd(_mm512_mul_pd(yd, _mm512_set1_pd(kInvLn2)), _mm512_set1_pd(kShift));
+    const __m512d kd = _mm512_sub_pd(t, _mm512_set1_pd(kShift));
+    const __m512d r = _mm512_sub_pd(_mm512_sub_pd(yd, _mm512_mul_pd(kd, _mm512_set1_pd(kLn2Hi))),
+                                    _mm512_mul_pd(kd, _mm512_set1_pd(kLn2Lo)));
+    __m512d p = _mm512_set1_pd(kExpCoeff[kExpTerms - 1]);
+    for (int i = kExpTerms - 2; i >= 0; --i) {
+      p = _mm512_add_pd(_mm512_mul_pd(p, r), _mm512_set1_pd(kExpCoeff[i]));
+    }
+    half[h] = _mm512_cvtpd_ps(_mm512_scalef_pd(p, kd));  // p * 2^k, exact
+  }
+  return _mm512_insertf32x8(_mm512_castps256_ps512(half[0]), half[1], 1);
+}
+
+// std::round: half away from zero. v - trunc(v) is exact.
+inline __m512 round_half_away(__m512 v) {
+  const __m512 t = _mm512_roundscale_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+  const __mmask16 up =
+      _mm512_cmp_ps_mask(_mm512_abs_ps(_mm512_sub_ps(v, t)), _mm512_set1_ps(0.5f), _CMP_GE_OQ);
+  const __m512 one = _mm512_or_ps(_mm512_and_ps(v, _mm512_set1_ps(-0.0f)), _mm512_set1_ps(1.0f));
+  return _mm512_mask_add_ps(t, up, t, one);
+}
+
+// The optimiser for 16 groups, transposed: wt[j][lane] is element j of lane's group.
+void optimize16(const float (*wt)[kLanes], float max_v, float* s_out, float* z_out) {
+  const __m512 vmax = _mm512_set1_ps(max_v);
+  const __m512 zero = _mm512_setzero_ps();
+  // min / max / clamp with std::min / std::max / std::clamp's operand order (NaN included).
+  __m512 w_min = _mm512_load_ps(wt[0]);
+  __m512 w_max = w_min;
+  for (int j = 1; j < kGroup; ++j) {
+    const __m512 wj = _mm512_load_ps(wt[j]);
+    w_min = _mm512_min_ps(wj, w_min);
+    w_max = _mm512_max_ps(wj, w_max);
+  }
+  const __m512 s = _mm512_min_ps(
+      _mm512_set1_ps(2e4f), _mm512_max_ps(zero, _mm512_div_ps(vmax, _mm512_sub_ps(w_max, w_min))));
+  __m512 z = _mm512_mul_ps(_mm512_xor_ps(w_min, _mm512_set1_ps(-0.0f)), s);
+
+  double beta = kBeta;
+  __m512 best_error = _mm512_set1_ps(1e4f);
+  __mmask16 active = 0xffff;
+  const __m512 lp = _mm512_set1_ps(kLpNormM1);
+  const __m512 abs_mask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
+  for (int it = 0; it < kHqqOptSteps && active != 0; ++it) {
+    const __m512 inv_beta = _mm512_set1_ps(static_cast<float>(1.0 / beta));
+    __m512 zero_sum = zero, err_sum = zero;
+    for (int j = 0; j < kGroup; ++j) {
+      const __m512 wj = _mm512_load_ps(wt[j]);
+      const __m512 wq = _mm512_min_ps(
+          vmax, _mm512_max_ps(zero, round_half_away(_mm512_add_ps(_mm512_mul_ps(wj, s), z))));
+      const __m512 wr = _mm512_div_ps(_mm512_sub_ps(wq, z), s);
+      const __m512 x = _mm512_sub_ps(wj, wr);
+      const __m512 ax = _mm512_and_ps(x, abs_mask);
+      const __m512 r =
+          _mm512_sub_ps(ax, _mm512_mul_ps(inv_beta, exp16(_mm512_mul_ps(log16(ax), lp))));
+      // r > 0 implies x is nonzero and not NaN, so x > 0 ? r : -r is r with x's sign.
+      const __mmask16 pos = _mm512_cmp_ps_mask(r, zero, _CMP_GT_OQ);
+      const __m512 we = _mm512_maskz_mov_ps(
+          pos, _mm512_or_ps(r, _mm512_and_ps(x, _mm512_set1_ps(-0.0f))));
+      zero_sum = _mm512_add_ps(zero_sum,
+                               _mm512_sub_ps(wq, _mm512_mul_ps(_mm512_sub_ps(wj, we), s)));
+      err_sum = _mm512_add_ps(err_sum, ax);
+    }
+    const __m512 n = _mm512_set1_ps(static_cast<float>(kGroup));
+    z = _mm512_mask_div_ps(z, active, zero_sum, n);
+    beta *= kKappa;
+    const __m512 error = _mm512_div_ps(err_sum, n);
+    const __mmask16 improved = active & _mm512_cmp_ps_mask(error, best_error, _CMP_LT_OQ);
+    best_error = _mm512_mask_mov_ps(best_error, improved, error);
+    active = improved;
+  }
+  _mm512_storeu_ps(s_out, s);
+  _mm512_storeu_ps(z_out, z);
+}
+
+void optimize(const float* w, int64_t count, float max_v, float* s, float* z) {
+  alignas(64) float wt[kGroup][kLanes];
+  alignas(64) float s_lanes[kLanes];
+  alignas(64) float z_lanes[kLanes];
+  const __m512i lane_offsets = _mm512_mullo_epi32(
+      _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+      _mm512_set1_epi32(kGroup));
+  for (int64_t g0 = 0; g0 < count; g0 += kLanes) {
+    const int n = count - g0 < kLanes ? static_cast<int>(count - g0) : kLanes;
+    const __mmask16 live = static_cast<__mmask16>((1u << n) - 1);
+    // Lanes past the last group hold zeros (a constant group: harmless) and are dropped.
+    const float* base = w + g0 * kGroup;
+    for (int j = 0; j < kGroup; ++j) {
+      _mm512_store_ps(wt[j], _mm512_mask_i32gather_ps(_mm512_setzero_ps(), live,
+                                                      _mm512_add_epi32(lane_offsets,
+                                                                       _mm512_set1_epi32(j)),
+                                                      base, 4));
+    }
+    optimize16(wt, max_v, s_lanes, z_lanes);
+    for (int l = 0; l < n; ++l) {
+      s[g0 + l] = s_lanes[l];
+      z[g0 + l] = z_lanes[l];
+    }
+  }
+}
+
+}  // namespace
+
+const HqqKernels kHqqKernelsAvx512 = {optimize};
+
+}  // namespace insitu::hqq
