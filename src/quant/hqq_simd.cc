@@ -25,8 +25,15 @@ float hqq_log(float x) {
   const double f = static_cast<double>(m) - 1.0;
   const double s = f / (2.0 + f);
   const double z = s * s;
-  double p = kLogCoeff[kLogTerms - 1];
-  for (int i = kLogTerms - 2; i >= 0; --i) p = p * z + kLogCoeff[i];
+  // Estrin's scheme (see hqq_simd.h), c = kLogCoeff.
+  const double z2 = z * z;
+  const double z4 = z2 * z2;
+  const double z8 = z4 * z4;
+  const double* c = kLogCoeff;
+  const double p01 = c[0] + c[1] * z, p23 = c[2] + c[3] * z, p45 = c[4] + c[5] * z;
+  const double p67 = c[6] + c[7] * z, p89 = c[8] + c[9] * z;
+  const double p03 = p01 + p23 * z2, p47 = p45 + p67 * z2;
+  const double p = (p03 + p47 * z4) + p89 * z8;
   const double log_m = s * p;
   return static_cast<float>(static_cast<double>(e + e_adjust) * kLn2 + log_m);
 }
@@ -37,10 +44,23 @@ float hqq_exp(float y) {
   const double kd = t - kShift;
   const int64_t k = std::bit_cast<int64_t>(t) - std::bit_cast<int64_t>(kShift);
   const double r = (yd - kd * kLn2Hi) - kd * kLn2Lo;
-  double p = kExpCoeff[kExpTerms - 1];
-  for (int i = kExpTerms - 2; i >= 0; --i) p = p * r + kExpCoeff[i];
+  // Estrin's scheme (see hqq_simd.h), c = kExpCoeff.
+  const double r2 = r * r;
+  const double r4 = r2 * r2;
+  const double r8 = r4 * r4;
+  const double* c = kExpCoeff;
+  const double p01 = c[0] + c[1] * r, p23 = c[2] + c[3] * r, p45 = c[4] + c[5] * r;
+  const double p67 = c[6] + c[7] * r, p89 = c[8] + c[9] * r, p1011 = c[10] + c[11] * r;
+  const double p03 = p01 + p23 * r2, p47 = p45 + p67 * r2, p811 = p89 + p1011 * r2;
+  const double p07 = p03 + p47 * r4, p812 = p811 + c[12] * r4;
+  const double p = p07 + p812 * r8;
   const double scale = std::bit_cast<double>(static_cast<uint64_t>(k + 1023) << 52);
   return static_cast<float>(p * scale);
+}
+
+float hqq_shrink_zero_below(float inv_beta) {
+  const double c = kLpNormM1;
+  return static_cast<float>(0.99 * std::exp(std::log(static_cast<double>(inv_beta)) / (1.0 - c)));
 }
 
 namespace {
@@ -48,8 +68,9 @@ namespace {
 // hqq's shrink_lp_op: sign(x) * relu(|x| - (1/beta) * |x|^(p-1)), the power as candle evaluates
 // it, exp(log|x| * (p-1)). At x = 0 the power is huge (+inf in candle), so the result is 0 either
 // way; at |x| = inf it is tiny (0 in candle), so the result is +-inf either way; NaN gives 0.
-inline float shrink_lp(float x, float inv_beta) {
+inline float shrink_lp(float x, float inv_beta, float zero_below) {
   const float ax = std::fabs(x);
+  if (ax < zero_below) return 0.0f;
   const float r = ax - inv_beta * hqq_exp(hqq_log(ax) * kLpNormM1);
   if (!(r > 0.0f)) return 0.0f;
   return x > 0.0f ? r : -r;
@@ -75,11 +96,12 @@ void optimize_group(const float* w, float max_v, float* s_out, float* z_out) {
   float best_error = 1e4f;
   for (int it = 0; it < kHqqOptSteps; ++it) {
     const float inv_beta = static_cast<float>(1.0 / beta);
+    const float zero_below = hqq_shrink_zero_below(inv_beta);
     float zero_sum = 0.0f, err_sum = 0.0f;
     for (int j = 0; j < kGroup; ++j) {
       const float wq = quant_value(w[j], s, z, max_v);
       const float wr = (wq - z) / s;
-      const float we = shrink_lp(w[j] - wr, inv_beta);
+      const float we = shrink_lp(w[j] - wr, inv_beta, zero_below);
       zero_sum += wq - (w[j] - we) * s;
       err_sum += std::fabs(w[j] - wr);
     }

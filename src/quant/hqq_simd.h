@@ -13,6 +13,9 @@
 //     to float, so they return the correctly rounded float except where the exact result lies
 //     within about 2^-50 of a rounding midpoint; all versions use only IEEE +, -, *, / on doubles
 //     in the same order, with no fused multiply-add (-ffp-contract=off), and exact scalings.
+// Both polynomials are evaluated by Estrin's scheme, in the grouping that hqq_log / hqq_exp spell
+// out, rather than by Horner's rule: its chains are a quarter as long, and the SIMD loops are
+// bound by those chains' latency.
 // The functions are pure and thread-safe.
 #pragma once
 
@@ -81,5 +84,13 @@ extern const HqqKernels kHqqKernelsAvx512;
 // The scalar log and exp every version reproduces (see above), exposed for tests.
 float hqq_log(float x);
 float hqq_exp(float y);
+
+// A bound below which the shrink operator is exactly 0: for |x| < hqq_shrink_zero_below(ib),
+// |x| - ib * hqq_exp(hqq_log(|x|) * kLpNormM1) <= 0 in float arithmetic. It is 0.99 times the
+// exact crossing point ib^(1 / (1 - kLpNormM1)), where ib |x|^kLpNormM1 exceeds |x| by at least
+// 0.99^(kLpNormM1 - 1) > 1.013 times, far beyond the error of the computed power (below 1e-5
+// relative). Every version skips log and exp there; quantization errors are almost always
+// below it (about 0.16 for the default betas), which makes the optimiser cheap.
+float hqq_shrink_zero_below(float inv_beta);
 
 }  // namespace insitu::hqq

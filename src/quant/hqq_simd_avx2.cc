@@ -22,6 +22,14 @@ inline __m256 join(__m128 lo, __m128 hi) {
   return _mm256_insertf128_ps(_mm256_castps128_ps256(lo), hi, 1);
 }
 
+// a + b * x, rounded after the product and after the sum (never fused).
+inline __m256d mul_add(__m256d a, __m256d b, __m256d x) {
+  return _mm256_add_pd(a, _mm256_mul_pd(b, x));
+}
+inline __m256d pair(double a, double b, __m256d x) {
+  return mul_add(_mm256_set1_pd(a), _mm256_set1_pd(b), x);
+}
+
 // hqq_log of 8 floats (>= 0, inf or NaN), lane for lane.
 inline __m256 log8(__m256 x) {
   // Unsigned bits < 0x00800000: x is +0 or subnormal (x >= 0 or NaN here, so the sign bit is
@@ -43,10 +51,14 @@ inline __m256 log8(__m256 x) {
     const __m256d f = _mm256_sub_pd(md, _mm256_set1_pd(1.0));
     const __m256d s = _mm256_div_pd(f, _mm256_add_pd(_mm256_set1_pd(2.0), f));
     const __m256d z = _mm256_mul_pd(s, s);
-    __m256d p = _mm256_set1_pd(kLogCoeff[kLogTerms - 1]);
-    for (int i = kLogTerms - 2; i >= 0; --i) {
-      p = _mm256_add_pd(_mm256_mul_pd(p, z), _mm256_set1_pd(kLogCoeff[i]));
-    }
+    const __m256d z2 = _mm256_mul_pd(z, z);
+    const __m256d z4 = _mm256_mul_pd(z2, z2);
+    const __m256d z8 = _mm256_mul_pd(z4, z4);
+    const double* c = kLogCoeff;
+    const __m256d p01 = pair(c[0], c[1], z), p23 = pair(c[2], c[3], z), p45 = pair(c[4], c[5], z);
+    const __m256d p67 = pair(c[6], c[7], z), p89 = pair(c[8], c[9], z);
+    const __m256d p03 = mul_add(p01, p23, z2), p47 = mul_add(p45, p67, z2);
+    const __m256d p = mul_add(mul_add(p03, p47, z4), p89, z8);
     const __m256d log_m = _mm256_mul_pd(s, p);
     half[h] = _mm256_cvtpd_ps(_mm256_add_pd(_mm256_mul_pd(ed, _mm256_set1_pd(kLn2)), log_m));
   }
@@ -65,10 +77,18 @@ inline __m256 exp8(__m256 y) {
     const __m256d kd = _mm256_sub_pd(t, _mm256_set1_pd(kShift));
     const __m256d r = _mm256_sub_pd(_mm256_sub_pd(yd, _mm256_mul_pd(kd, _mm256_set1_pd(kLn2Hi))),
                                     _mm256_mul_pd(kd, _mm256_set1_pd(kLn2Lo)));
-    __m256d p = _mm256_set1_pd(kExpCoeff[kExpTerms - 1]);
-    for (int i = kExpTerms - 2; i >= 0; --i) {
-      p = _mm256_add_pd(_mm256_mul_pd(p, r), _mm256_set1_pd(kExpCoeff[i]));
-    }
+    const __m256d r2 = _mm256_mul_pd(r, r);
+    const __m256d r4 = _mm256_mul_pd(r2, r2);
+    const __m256d r8 = _mm256_mul_pd(r4, r4);
+    const double* c = kExpCoeff;
+    const __m256d p01 = pair(c[0], c[1], r), p23 = pair(c[2], c[3], r), p45 = pair(c[4], c[5], r);
+    const __m256d p67 = pair(c[6], c[7], r), p89 = pair(c[8], c[9], r);
+    const __m256d p1011 = pair(c[10], c[11], r);
+    const __m256d p03 = mul_add(p01, p23, r2), p47 = mul_add(p45, p67, r2);
+    const __m256d p811 = mul_add(p89, p1011, r2);
+    const __m256d p07 = mul_add(p03, p47, r4);
+    const __m256d p812 = mul_add(p811, _mm256_set1_pd(c[12]), r4);
+    const __m256d p = mul_add(p07, p812, r8);
     // 2^k from k = bits(t) - bits(kShift), as the generic version builds it.
     const __m256i k =
         _mm256_sub_epi64(_mm256_castpd_si256(t), _mm256_castpd_si256(_mm256_set1_pd(kShift)));
@@ -112,7 +132,9 @@ void optimize8(const float (*wt)[kLanes], float max_v, float* s_out, float* z_ou
   const __m256 lp = _mm256_set1_ps(kLpNormM1);
   const __m256 n = _mm256_set1_ps(static_cast<float>(kGroup));
   for (int it = 0; it < kHqqOptSteps && _mm256_movemask_ps(active) != 0; ++it) {
-    const __m256 inv_beta = _mm256_set1_ps(static_cast<float>(1.0 / beta));
+    const float inv_beta_f = static_cast<float>(1.0 / beta);
+    const __m256 inv_beta = _mm256_set1_ps(inv_beta_f);
+    const __m256 zero_below = _mm256_set1_ps(hqq_shrink_zero_below(inv_beta_f));
     __m256 zero_sum = zero, err_sum = zero;
     for (int j = 0; j < kGroup; ++j) {
       const __m256 wj = _mm256_load_ps(wt[j]);
@@ -121,11 +143,14 @@ void optimize8(const float (*wt)[kLanes], float max_v, float* s_out, float* z_ou
       const __m256 wr = _mm256_div_ps(_mm256_sub_ps(wq, z), s);
       const __m256 x = _mm256_sub_ps(wj, wr);
       const __m256 ax = _mm256_andnot_ps(sign, x);
-      const __m256 r =
-          _mm256_sub_ps(ax, _mm256_mul_ps(inv_beta, exp8(_mm256_mul_ps(log8(ax), lp))));
-      // r > 0 implies x is nonzero and not NaN, so x > 0 ? r : -r is r with x's sign.
-      const __m256 pos = _mm256_cmp_ps(r, zero, _CMP_GT_OQ);
-      const __m256 we = _mm256_and_ps(pos, _mm256_or_ps(r, _mm256_and_ps(x, sign)));
+      __m256 we = zero;  // the shrink operator is 0 below zero_below (hqq_shrink_zero_below)
+      if (_mm256_movemask_ps(_mm256_cmp_ps(ax, zero_below, _CMP_NLT_UQ)) != 0) {
+        const __m256 r =
+            _mm256_sub_ps(ax, _mm256_mul_ps(inv_beta, exp8(_mm256_mul_ps(log8(ax), lp))));
+        // r > 0 implies x is nonzero and not NaN, so x > 0 ? r : -r is r with x's sign.
+        const __m256 pos = _mm256_cmp_ps(r, zero, _CMP_GT_OQ);
+        we = _mm256_and_ps(pos, _mm256_or_ps(r, _mm256_and_ps(x, sign)));
+      }
       zero_sum = _mm256_add_ps(zero_sum,
                                _mm256_sub_ps(wq, _mm256_mul_ps(_mm256_sub_ps(wj, we), s)));
       err_sum = _mm256_add_ps(err_sum, ax);

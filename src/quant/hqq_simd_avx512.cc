@@ -16,6 +16,14 @@ namespace {
 
 constexpr int kLanes = 16;
 
+// a + b * x, rounded after the product and after the sum (never fused).
+inline __m512d mul_add(__m512d a, __m512d b, __m512d x) {
+  return _mm512_add_pd(a, _mm512_mul_pd(b, x));
+}
+inline __m512d pair(double a, double b, __m512d x) {
+  return mul_add(_mm512_set1_pd(a), _mm512_set1_pd(b), x);
+}
+
 // hqq_log of 16 floats (>= 0, inf or NaN), lane for lane.
 inline __m512 log16(__m512 x) {
   const __mmask16 sub = _mm512_cmplt_epu32_mask(_mm512_castps_si512(x), _mm512_set1_epi32(0x00800000));
@@ -35,10 +43,14 @@ inline __m512 log16(__m512 x) {
     const __m512d f = _mm512_sub_pd(md, _mm512_set1_pd(1.0));
     const __m512d s = _mm512_div_pd(f, _mm512_add_pd(_mm512_set1_pd(2.0), f));
     const __m512d z = _mm512_mul_pd(s, s);
-    __m512d p = _mm512_set1_pd(kLogCoeff[kLogTerms - 1]);
-    for (int i = kLogTerms - 2; i >= 0; --i) {
-      p = _mm512_add_pd(_mm512_mul_pd(p, z), _mm512_set1_pd(kLogCoeff[i]));
-    }
+    const __m512d z2 = _mm512_mul_pd(z, z);
+    const __m512d z4 = _mm512_mul_pd(z2, z2);
+    const __m512d z8 = _mm512_mul_pd(z4, z4);
+    const double* c = kLogCoeff;
+    const __m512d p01 = pair(c[0], c[1], z), p23 = pair(c[2], c[3], z), p45 = pair(c[4], c[5], z);
+    const __m512d p67 = pair(c[6], c[7], z), p89 = pair(c[8], c[9], z);
+    const __m512d p03 = mul_add(p01, p23, z2), p47 = mul_add(p45, p67, z2);
+    const __m512d p = mul_add(mul_add(p03, p47, z4), p89, z8);
     const __m512d log_m = _mm512_mul_pd(s, p);
     half[h] = _mm512_cvtpd_ps(_mm512_add_pd(_mm512_mul_pd(ed, _mm512_set1_pd(kLn2)), log_m));
   }
@@ -58,10 +70,18 @@ inline __m512 exp16(__m512 y) {
     const __m512d kd = _mm512_sub_pd(t, _mm512_set1_pd(kShift));
     const __m512d r = _mm512_sub_pd(_mm512_sub_pd(yd, _mm512_mul_pd(kd, _mm512_set1_pd(kLn2Hi))),
                                     _mm512_mul_pd(kd, _mm512_set1_pd(kLn2Lo)));
-    __m512d p = _mm512_set1_pd(kExpCoeff[kExpTerms - 1]);
-    for (int i = kExpTerms - 2; i >= 0; --i) {
-      p = _mm512_add_pd(_mm512_mul_pd(p, r), _mm512_set1_pd(kExpCoeff[i]));
-    }
+    const __m512d r2 = _mm512_mul_pd(r, r);
+    const __m512d r4 = _mm512_mul_pd(r2, r2);
+    const __m512d r8 = _mm512_mul_pd(r4, r4);
+    const double* c = kExpCoeff;
+    const __m512d p01 = pair(c[0], c[1], r), p23 = pair(c[2], c[3], r), p45 = pair(c[4], c[5], r);
+    const __m512d p67 = pair(c[6], c[7], r), p89 = pair(c[8], c[9], r);
+    const __m512d p1011 = pair(c[10], c[11], r);
+    const __m512d p03 = mul_add(p01, p23, r2), p47 = mul_add(p45, p67, r2);
+    const __m512d p811 = mul_add(p89, p1011, r2);
+    const __m512d p07 = mul_add(p03, p47, r4);
+    const __m512d p812 = mul_add(p811, _mm512_set1_pd(c[12]), r4);
+    const __m512d p = mul_add(p07, p812, r8);
     half[h] = _mm512_cvtpd_ps(_mm512_scalef_pd(p, kd));  // p * 2^k, exact
   }
   return _mm512_insertf32x8(_mm512_castps256_ps512(half[0]), half[1], 1);
@@ -98,7 +118,9 @@ void optimize16(const float (*wt)[kLanes], float max_v, float* s_out, float* z_o
   const __m512 lp = _mm512_set1_ps(kLpNormM1);
   const __m512 abs_mask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
   for (int it = 0; it < kHqqOptSteps && active != 0; ++it) {
-    const __m512 inv_beta = _mm512_set1_ps(static_cast<float>(1.0 / beta));
+    const float inv_beta_f = static_cast<float>(1.0 / beta);
+    const __m512 inv_beta = _mm512_set1_ps(inv_beta_f);
+    const __m512 zero_below = _mm512_set1_ps(hqq_shrink_zero_below(inv_beta_f));
     __m512 zero_sum = zero, err_sum = zero;
     for (int j = 0; j < kGroup; ++j) {
       const __m512 wj = _mm512_load_ps(wt[j]);
@@ -107,12 +129,14 @@ void optimize16(const float (*wt)[kLanes], float max_v, float* s_out, float* z_o
       const __m512 wr = _mm512_div_ps(_mm512_sub_ps(wq, z), s);
       const __m512 x = _mm512_sub_ps(wj, wr);
       const __m512 ax = _mm512_and_ps(x, abs_mask);
-      const __m512 r =
-          _mm512_sub_ps(ax, _mm512_mul_ps(inv_beta, exp16(_mm512_mul_ps(log16(ax), lp))));
-      // r > 0 implies x is nonzero and not NaN, so x > 0 ? r : -r is r with x's sign.
-      const __mmask16 pos = _mm512_cmp_ps_mask(r, zero, _CMP_GT_OQ);
-      const __m512 we = _mm512_maskz_mov_ps(
-          pos, _mm512_or_ps(r, _mm512_and_ps(x, _mm512_set1_ps(-0.0f))));
+      __m512 we = zero;  // the shrink operator is 0 below zero_below (hqq_shrink_zero_below)
+      if (_mm512_cmp_ps_mask(ax, zero_below, _CMP_NLT_UQ) != 0) {
+        const __m512 r =
+            _mm512_sub_ps(ax, _mm512_mul_ps(inv_beta, exp16(_mm512_mul_ps(log16(ax), lp))));
+        // r > 0 implies x is nonzero and not NaN, so x > 0 ? r : -r is r with x's sign.
+        const __mmask16 pos = _mm512_cmp_ps_mask(r, zero, _CMP_GT_OQ);
+        we = _mm512_maskz_mov_ps(pos, _mm512_or_ps(r, _mm512_and_ps(x, _mm512_set1_ps(-0.0f))));
+      }
       zero_sum = _mm512_add_ps(zero_sum,
                                _mm512_sub_ps(wq, _mm512_mul_ps(_mm512_sub_ps(wj, we), s)));
       err_sum = _mm512_add_ps(err_sum, ax);
