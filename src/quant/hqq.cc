@@ -3,7 +3,6 @@
 #include "quant/hqq.h"
 
 #include <algorithm>
-#include <cmath>
 #include <cstring>
 #include <string>
 
@@ -14,15 +13,8 @@
 namespace insitu {
 namespace {
 
-inline float quant_value(float w, float s, float z, float max_v) {
-  return std::clamp(std::round(w * s + z), 0.0f, max_v);
-}
-
 template <int kBits>
-void write_group(const float* w, float s, float z, uint8_t* block) {
-  constexpr float kMaxV = static_cast<float>((1 << kBits) - 1);
-  uint8_t q[kHqqGroup];
-  for (int j = 0; j < kHqqGroup; ++j) q[j] = static_cast<uint8_t>(quant_value(w[j], s, z, kMaxV));
+void write_group(const uint8_t* q, float s, float z, uint8_t* block) {
   const float scale = 1.0f / s;
   std::memcpy(block, &scale, 4);
   std::memcpy(block + 4, &z, 4);
@@ -41,12 +33,12 @@ size_t quantize_hqq(const float* src, void* dst, int64_t nrows, int64_t n_per_ro
   const hqq::HqqKernels& kernels = hqq::hqq_kernels();
   constexpr int64_t kChunk = 64;
   float s[kChunk], z[kChunk];
+  uint8_t q[kChunk * kHqqGroup];
   for (int64_t b0 = 0; b0 < blocks; b0 += kChunk) {
     const int64_t count = std::min(kChunk, blocks - b0);
-    kernels.optimize(src + b0 * kHqqGroup, count, static_cast<float>((1 << kBits) - 1), s, z);
+    kernels.optimize(src + b0 * kHqqGroup, count, static_cast<float>((1 << kBits) - 1), s, z, q);
     for (int64_t i = 0; i < count; ++i) {
-      const int64_t b = b0 + i;
-      write_group<kBits>(src + b * kHqqGroup, s[i], z[i], out + b * kBlockBytes<kBits>);
+      write_group<kBits>(q + i * kHqqGroup, s[i], z[i], out + (b0 + i) * kBlockBytes<kBits>);
     }
   }
   return static_cast<size_t>(blocks) * kBlockBytes<kBits>;

@@ -68,8 +68,10 @@ inline constexpr double kExpClamp = 120.0;
 struct HqqKernels {
   // For `count` consecutive groups of 64 floats at w (group g at w + 64 g): HQQ's inverse scale
   // s[g] and its zero z[g] after the proximal optimisation with levels 0..max_v (the whole
-  // algorithm is in quant/hqq.h; every group stops on its own error).
-  void (*optimize)(const float* w, int64_t count, float max_v, float* s, float* z);
+  // algorithm is in quant/hqq.h; every group stops on its own error), and the levels
+  // q[64 g + j] = clamp(round(w[64 g + j] * s[g] + z[g]), 0, max_v). max_v is at most 255; w
+  // finite.
+  void (*optimize)(const float* w, int64_t count, float max_v, float* s, float* z, uint8_t* q);
 };
 
 // The table of an instruction set this build has (every QuantIsa value on x86-64).

@@ -166,7 +166,26 @@ void optimize8(const float (*wt)[kLanes], float max_v, float* s_out, float* z_ou
   _mm256_storeu_ps(z_out, z);
 }
 
-void optimize(const float* w, int64_t count, float max_v, float* s, float* z) {
+// q = clamp(round(w * s + z), 0, max_v) of one group, as the generic version computes it.
+void levels(const float* w, float s, float z, float max_v, uint8_t* q) {
+  const __m256 vs = _mm256_set1_ps(s), vz = _mm256_set1_ps(z), vmax = _mm256_set1_ps(max_v);
+  // packus interleaves 128-bit lanes; this puts the 32 bytes back in element order.
+  const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+  for (int j = 0; j < kGroup; j += 32) {
+    __m256i v[4];
+    for (int k = 0; k < 4; ++k) {
+      const __m256 r = round_half_away(
+          _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(w + j + 8 * k), vs), vz));
+      v[k] = _mm256_cvttps_epi32(_mm256_min_ps(vmax, _mm256_max_ps(_mm256_setzero_ps(), r)));
+    }
+    const __m256i bytes = _mm256_packus_epi16(_mm256_packus_epi32(v[0], v[1]),
+                                              _mm256_packus_epi32(v[2], v[3]));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + j),
+                        _mm256_permutevar8x32_epi32(bytes, order));
+  }
+}
+
+void optimize(const float* w, int64_t count, float max_v, float* s, float* z, uint8_t* q) {
   alignas(32) float wt[kGroup][kLanes];
   alignas(32) float s_lanes[kLanes];
   alignas(32) float z_lanes[kLanes];
@@ -181,6 +200,7 @@ void optimize(const float* w, int64_t count, float max_v, float* s, float* z) {
     for (int l = 0; l < n; ++l) {
       s[g0 + l] = s_lanes[l];
       z[g0 + l] = z_lanes[l];
+      levels(base + l * kGroup, s_lanes[l], z_lanes[l], max_v, q + (g0 + l) * kGroup);
     }
   }
 }

@@ -153,7 +153,18 @@ void optimize16(const float (*wt)[kLanes], float max_v, float* s_out, float* z_o
   _mm512_storeu_ps(z_out, z);
 }
 
-void optimize(const float* w, int64_t count, float max_v, float* s, float* z) {
+// q = clamp(round(w * s + z), 0, max_v) of one group, as the generic version computes it.
+void levels(const float* w, float s, float z, float max_v, uint8_t* q) {
+  const __m512 vs = _mm512_set1_ps(s), vz = _mm512_set1_ps(z), vmax = _mm512_set1_ps(max_v);
+  for (int j = 0; j < kGroup; j += kLanes) {
+    const __m512 v = round_half_away(_mm512_add_ps(_mm512_mul_ps(_mm512_loadu_ps(w + j), vs), vz));
+    const __m512 c = _mm512_min_ps(vmax, _mm512_max_ps(_mm512_setzero_ps(), v));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(q + j),
+                     _mm512_cvtepi32_epi8(_mm512_cvttps_epi32(c)));
+  }
+}
+
+void optimize(const float* w, int64_t count, float max_v, float* s, float* z, uint8_t* q) {
   alignas(64) float wt[kGroup][kLanes];
   alignas(64) float s_lanes[kLanes];
   alignas(64) float z_lanes[kLanes];
@@ -175,6 +186,7 @@ void optimize(const float* w, int64_t count, float max_v, float* s, float* z) {
     for (int l = 0; l < n; ++l) {
       s[g0 + l] = s_lanes[l];
       z[g0 + l] = z_lanes[l];
+      levels(base + l * kGroup, s_lanes[l], z_lanes[l], max_v, q + (g0 + l) * kGroup);
     }
   }
 }

@@ -119,7 +119,7 @@ TEST(HqqMath, ExpWithinOneUlpOfDouble) {
   EXPECT_EQ(hqq::hqq_exp(-std::numeric_limits<float>::infinity()), 0.0f);
 }
 
-// The optimiser's inverse scales and zeros, float for float, for group counts around the lane
+// The optimiser's inverse scales, zeros and levels, float for float, for group counts around the lane
 // widths (tails included).
 TEST(HqqSimd, OptimizerMatchesGeneric) {
   const std::vector<float> x = hqq_inputs(301, 11);
@@ -134,8 +134,10 @@ TEST(HqqSimd, OptimizerMatchesGeneric) {
       for (const int64_t count : {int64_t{1}, int64_t{7}, int64_t{8}, int64_t{15}, int64_t{16},
                                   int64_t{17}, int64_t{40}, int64_t{301}}) {
         std::vector<float> s0(count), z0(count), s1(count), z1(count);
-        generic.optimize(x.data(), count, max_v, s0.data(), z0.data());
-        simd.optimize(x.data(), count, max_v, s1.data(), z1.data());
+        std::vector<uint8_t> q0(count * kHqqGroup), q1(count * kHqqGroup, 0xEE);
+        generic.optimize(x.data(), count, max_v, s0.data(), z0.data(), q0.data());
+        simd.optimize(x.data(), count, max_v, s1.data(), z1.data(), q1.data());
+        ASSERT_TRUE(q1 == q0) << quant_isa_name(isa) << " max_v " << max_v << " count " << count;
         for (int64_t g = 0; g < count; ++g) {
           ASSERT_EQ(std::bit_cast<uint32_t>(s1[g]), std::bit_cast<uint32_t>(s0[g]))
               << quant_isa_name(isa) << " max_v " << max_v << " group " << g;
