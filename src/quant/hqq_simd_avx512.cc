@@ -5,7 +5,12 @@
 // No multiply-add is fused (-ffp-contract=off, and only separate mul/add intrinsics are used).
 // Everything here is file-local apart from the kernel table: no inline function shared with
 // other translation units (std::min, std::copy ...) is instantiated with these flags.
+// GCC 12 reports the deliberately undefined pass-through operand inside _mm512_min_ps and
+// others as "may be used uninitialized" (GCC bug 105593); the intrinsics are fully defined.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
+#pragma GCC diagnostic pop
 
 #include <cstdint>
 

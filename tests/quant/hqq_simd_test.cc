@@ -119,6 +119,26 @@ TEST(HqqMath, ExpWithinOneUlpOfDouble) {
   EXPECT_EQ(hqq::hqq_exp(-std::numeric_limits<float>::infinity()), 0.0f);
 }
 
+// Below hqq_shrink_zero_below the shrink operator computed in full is 0 (so skipping it changes
+// nothing), for every beta the optimiser uses; a little above the exact crossing it is not.
+TEST(HqqMath, ShrinkIsZeroBelowTheSkipBound) {
+  double beta = hqq::kBeta;
+  for (int it = 0; it < kHqqOptSteps; ++it, beta *= hqq::kKappa) {
+    const float ib = static_cast<float>(1.0 / beta);
+    const float bound = hqq::hqq_shrink_zero_below(ib);
+    const auto r = [&](float ax) { return ax - ib * hqq::hqq_exp(hqq::hqq_log(ax) * hqq::kLpNormM1); };
+    std::vector<float> xs = {0.0f, std::numeric_limits<float>::denorm_min(), 1e-30f};
+    float x = bound;
+    for (int i = 0; i < 20000; ++i) xs.push_back(x = std::nextafter(x, 0.0f));
+    for (float v = bound; v > 1e-38f; v *= 0.999f) xs.push_back(v * 0.9999f);
+    for (const float ax : xs) {
+      ASSERT_LT(ax, bound);
+      ASSERT_FALSE(r(ax) > 0.0f) << "beta " << beta << " |x| " << ax;
+    }
+    EXPECT_GT(r(bound / 0.99f * 1.001f), 0.0f) << "beta " << beta;
+  }
+}
+
 // The optimiser's inverse scales, zeros and levels, float for float, for group counts around the lane
 // widths (tails included).
 TEST(HqqSimd, OptimizerMatchesGeneric) {
