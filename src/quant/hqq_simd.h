@@ -13,9 +13,14 @@
 //     to float, so they return the correctly rounded float except where the exact result lies
 //     within about 2^-50 of a rounding midpoint; all versions use only IEEE +, -, *, / on doubles
 //     in the same order, with no fused multiply-add (-ffp-contract=off), and exact scalings.
+//   - Where the shrink operator is provably 0 (hqq_shrink_zero_below), every version skips log
+//     and exp; that is almost every weight, and what makes the optimiser cheap.
 // Both polynomials are evaluated by Estrin's scheme, in the grouping that hqq_log / hqq_exp spell
-// out, rather than by Horner's rule: its chains are a quarter as long, and the SIMD loops are
-// bound by those chains' latency.
+// out, rather than by Horner's rule: its dependency chains are a quarter as long (7% faster on
+// the AVX-512 path before the skip above existed).
+//
+// Speed (hqq4, 64 x 4096 weight-like rows, one thread's CPU time, AMD EPYC with AVX-512): libm
+// scalar 0.015 s; the generic path here about 2.5x that speed, AVX2 about 9x, AVX-512 about 14x.
 // The functions are pure and thread-safe.
 #pragma once
 
