@@ -2,7 +2,7 @@
 //
 // Default: Google Benchmark over a 64 x 4096 weight-like matrix (N(0, 0.02^2) with 0.2% outliers),
 // per type, without and with an imatrix, on 1 and 2 threads. Reported as items_per_second
-// (= weights/s) and GB/s (of f32 source). For one family, e.g. HQQ and the grid i-quants:
+// (= weights/s) and GB=x/s (GB/s of f32 source). For one family, e.g. HQQ and the grid i-quants:
 //   quantize_bench --benchmark_filter='quantize/(hqq|iq[123]|q4k)' --benchmark_repetitions=5
 //
 // Raw mode, used by bench/quantize_vs_ggml.py to compare against ggml on identical data:
@@ -65,8 +65,8 @@ void bm_quantize(benchmark::State& state, QuantType type, bool with_imatrix) {
     benchmark::ClobberMemory();
   }
   state.SetItemsProcessed(state.iterations() * nrows * n_per_row);
-  // Throughput over the f32 source, in 10^9 bytes per second of wall time.
-  state.counters["GB/s"] = benchmark::Counter(
+  // Throughput over the f32 source, 10^9 bytes per second of wall time (printed "GB=x/s").
+  state.counters["GB"] = benchmark::Counter(
       static_cast<double>(state.iterations() * nrows * n_per_row) * sizeof(float) * 1e-9,
       benchmark::Counter::kIsRate);
 }
