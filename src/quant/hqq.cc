@@ -22,7 +22,7 @@ void write_group(const uint8_t* q, float s, float z, uint8_t* block) {
 }
 
 template <int kBits>
-constexpr size_t kBlockBytes = 8 + kHqqGroup * kBits / 8;
+constexpr size_t kBlockBytes = 8 + kHqqGroup* kBits / 8;
 
 template <int kBits>
 size_t quantize_hqq(const float* src, void* dst, int64_t nrows, int64_t n_per_row, const float*) {

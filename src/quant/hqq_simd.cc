@@ -118,8 +118,7 @@ void optimize_group(const float* w, float max_v, float* s_out, float* z_out) {
   *z_out = z;
 }
 
-void optimize_generic(const float* w, int64_t count, float max_v, float* s, float* z,
-                      uint8_t* q) {
+void optimize_generic(const float* w, int64_t count, float max_v, float* s, float* z, uint8_t* q) {
   for (int64_t g = 0; g < count; ++g) {
     optimize_group(w + g * kGroup, max_v, s + g, z + g);
     for (int j = 0; j < kGroup; ++j) {

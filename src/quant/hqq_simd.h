@@ -40,9 +40,9 @@ inline constexpr double kKappa = 1.01;
 // log m = 2 atanh s = s * (2 + 2/3 s^2 + 2/5 s^4 + ... + 2/19 s^18); |s| <= 0.1716, so the first
 // omitted term is below 2^-55 of the sum.
 inline constexpr int kLogTerms = 10;
-inline constexpr double kLogCoeff[kLogTerms] = {
-    2.0,        2.0 / 3.0,  2.0 / 5.0,  2.0 / 7.0,  2.0 / 9.0,
-    2.0 / 11.0, 2.0 / 13.0, 2.0 / 15.0, 2.0 / 17.0, 2.0 / 19.0};
+inline constexpr double kLogCoeff[kLogTerms] = {2.0,        2.0 / 3.0,  2.0 / 5.0,  2.0 / 7.0,
+                                                2.0 / 9.0,  2.0 / 11.0, 2.0 / 13.0, 2.0 / 15.0,
+                                                2.0 / 17.0, 2.0 / 19.0};
 inline constexpr double kLn2 = 0.6931471805599453094;
 inline constexpr float kSqrtHalf = 0.70710678f;  // the split point of m; any value near works
 
@@ -52,18 +52,18 @@ inline constexpr float kSqrtHalf = 0.70710678f;  // the split point of m; any va
 // times 2^k (exact). y is clamped to +-120 first: beyond that the float result is 0 or inf.
 inline constexpr int kExpTerms = 13;  // 1/0! .. 1/12!
 inline constexpr double kExpCoeff[kExpTerms] = {1.0,
-                                               1.0,
-                                               1.0 / 2.0,
-                                               1.0 / 6.0,
-                                               1.0 / 24.0,
-                                               1.0 / 120.0,
-                                               1.0 / 720.0,
-                                               1.0 / 5040.0,
-                                               1.0 / 40320.0,
-                                               1.0 / 362880.0,
-                                               1.0 / 3628800.0,
-                                               1.0 / 39916800.0,
-                                               1.0 / 479001600.0};
+                                                1.0,
+                                                1.0 / 2.0,
+                                                1.0 / 6.0,
+                                                1.0 / 24.0,
+                                                1.0 / 120.0,
+                                                1.0 / 720.0,
+                                                1.0 / 5040.0,
+                                                1.0 / 40320.0,
+                                                1.0 / 362880.0,
+                                                1.0 / 3628800.0,
+                                                1.0 / 39916800.0,
+                                                1.0 / 479001600.0};
 inline constexpr double kInvLn2 = 1.4426950408889634074;
 inline constexpr double kLn2Hi = 6.93147180369123816490e-01;  // 0x3fe62e42fee00000
 inline constexpr double kLn2Lo = 1.90821492927058770002e-10;  // ln 2 - kLn2Hi

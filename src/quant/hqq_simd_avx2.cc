@@ -34,8 +34,7 @@ inline __m256d pair(double a, double b, __m256d x) {
 inline __m256 log8(__m256 x) {
   // Unsigned bits < 0x00800000: x is +0 or subnormal (x >= 0 or NaN here, so the sign bit is
   // clear and a signed compare is an unsigned one).
-  const __m256i sub =
-      _mm256_cmpgt_epi32(_mm256_set1_epi32(0x00800000), _mm256_castps_si256(x));
+  const __m256i sub = _mm256_cmpgt_epi32(_mm256_set1_epi32(0x00800000), _mm256_castps_si256(x));
   x = _mm256_blendv_ps(x, _mm256_mul_ps(x, _mm256_set1_ps(8388608.0f)), _mm256_castsi256_ps(sub));
   const __m256i e_adjust = _mm256_and_si256(sub, _mm256_set1_epi32(-23));
   const __m256i bits = _mm256_castps_si256(x);
@@ -103,8 +102,8 @@ inline __m256 exp8(__m256 y) {
 inline __m256 round_half_away(__m256 v) {
   const __m256 sign = _mm256_set1_ps(-0.0f);
   const __m256 t = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
-  const __m256 up = _mm256_cmp_ps(_mm256_andnot_ps(sign, _mm256_sub_ps(v, t)),
-                                  _mm256_set1_ps(0.5f), _CMP_GE_OQ);
+  const __m256 up =
+      _mm256_cmp_ps(_mm256_andnot_ps(sign, _mm256_sub_ps(v, t)), _mm256_set1_ps(0.5f), _CMP_GE_OQ);
   const __m256 one = _mm256_or_ps(_mm256_and_ps(v, sign), _mm256_set1_ps(1.0f));
   return _mm256_blendv_ps(t, _mm256_add_ps(t, one), up);
 }
@@ -151,8 +150,8 @@ void optimize8(const float (*wt)[kLanes], float max_v, float* s_out, float* z_ou
         const __m256 pos = _mm256_cmp_ps(r, zero, _CMP_GT_OQ);
         we = _mm256_and_ps(pos, _mm256_or_ps(r, _mm256_and_ps(x, sign)));
       }
-      zero_sum = _mm256_add_ps(zero_sum,
-                               _mm256_sub_ps(wq, _mm256_mul_ps(_mm256_sub_ps(wj, we), s)));
+      zero_sum =
+          _mm256_add_ps(zero_sum, _mm256_sub_ps(wq, _mm256_mul_ps(_mm256_sub_ps(wj, we), s)));
       err_sum = _mm256_add_ps(err_sum, ax);
     }
     z = _mm256_blendv_ps(z, _mm256_div_ps(zero_sum, n), active);
@@ -174,12 +173,12 @@ void levels(const float* w, float s, float z, float max_v, uint8_t* q) {
   for (int j = 0; j < kGroup; j += 32) {
     __m256i v[4];
     for (int k = 0; k < 4; ++k) {
-      const __m256 r = round_half_away(
-          _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(w + j + 8 * k), vs), vz));
+      const __m256 r =
+          round_half_away(_mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(w + j + 8 * k), vs), vz));
       v[k] = _mm256_cvttps_epi32(_mm256_min_ps(vmax, _mm256_max_ps(_mm256_setzero_ps(), r)));
     }
-    const __m256i bytes = _mm256_packus_epi16(_mm256_packus_epi32(v[0], v[1]),
-                                              _mm256_packus_epi32(v[2], v[3]));
+    const __m256i bytes =
+        _mm256_packus_epi16(_mm256_packus_epi32(v[0], v[1]), _mm256_packus_epi32(v[2], v[3]));
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + j),
                         _mm256_permutevar8x32_epi32(bytes, order));
   }

@@ -31,7 +31,8 @@ inline __m512d pair(double a, double b, __m512d x) {
 
 // hqq_log of 16 floats (>= 0, inf or NaN), lane for lane.
 inline __m512 log16(__m512 x) {
-  const __mmask16 sub = _mm512_cmplt_epu32_mask(_mm512_castps_si512(x), _mm512_set1_epi32(0x00800000));
+  const __mmask16 sub =
+      _mm512_cmplt_epu32_mask(_mm512_castps_si512(x), _mm512_set1_epi32(0x00800000));
   x = _mm512_mask_mul_ps(x, sub, x, _mm512_set1_ps(8388608.0f));
   const __m512i e_adjust = _mm512_maskz_mov_epi32(sub, _mm512_set1_epi32(-23));
   const __m512i bits = _mm512_castps_si512(x);
@@ -41,8 +42,8 @@ inline __m512 log16(__m512 x) {
   const __m512i e_total = _mm512_add_epi32(e, e_adjust);
   __m256 half[2];
   for (int h = 0; h < 2; ++h) {
-    const __m512d md = _mm512_cvtps_pd(h == 0 ? _mm512_castps512_ps256(m)
-                                              : _mm512_extractf32x8_ps(m, 1));
+    const __m512d md =
+        _mm512_cvtps_pd(h == 0 ? _mm512_castps512_ps256(m) : _mm512_extractf32x8_ps(m, 1));
     const __m512d ed = _mm512_cvtepi32_pd(h == 0 ? _mm512_castsi512_si256(e_total)
                                                  : _mm512_extracti32x8_epi32(e_total, 1));
     const __m512d f = _mm512_sub_pd(md, _mm512_set1_pd(1.0));
@@ -67,8 +68,7 @@ inline __m512 log16(__m512 x) {
 inline __m512 exp16(__m512 y) {
   __m256 half[2];
   for (int h = 0; h < 2; ++h) {
-    __m512d yd =
-        _mm512_cvtps_pd(h == 0 ? _mm512_castps512_ps256(y) : _mm512_extractf32x8_ps(y, 1));
+    __m512d yd = _mm512_cvtps_pd(h == 0 ? _mm512_castps512_ps256(y) : _mm512_extractf32x8_ps(y, 1));
     yd = _mm512_min_pd(_mm512_max_pd(yd, _mm512_set1_pd(-kExpClamp)), _mm512_set1_pd(kExpClamp));
     const __m512d t =
         _mm512_add_pd(_mm512_mul_pd(yd, _mm512_set1_pd(kInvLn2)), _mm512_set1_pd(kShift));
@@ -142,8 +142,8 @@ void optimize16(const float (*wt)[kLanes], float max_v, float* s_out, float* z_o
         const __mmask16 pos = _mm512_cmp_ps_mask(r, zero, _CMP_GT_OQ);
         we = _mm512_maskz_mov_ps(pos, _mm512_or_ps(r, _mm512_and_ps(x, _mm512_set1_ps(-0.0f))));
       }
-      zero_sum = _mm512_add_ps(zero_sum,
-                               _mm512_sub_ps(wq, _mm512_mul_ps(_mm512_sub_ps(wj, we), s)));
+      zero_sum =
+          _mm512_add_ps(zero_sum, _mm512_sub_ps(wq, _mm512_mul_ps(_mm512_sub_ps(wj, we), s)));
       err_sum = _mm512_add_ps(err_sum, ax);
     }
     const __m512 n = _mm512_set1_ps(static_cast<float>(kGroup));
@@ -173,19 +173,18 @@ void optimize(const float* w, int64_t count, float max_v, float* s, float* z, ui
   alignas(64) float wt[kGroup][kLanes];
   alignas(64) float s_lanes[kLanes];
   alignas(64) float z_lanes[kLanes];
-  const __m512i lane_offsets = _mm512_mullo_epi32(
-      _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-      _mm512_set1_epi32(kGroup));
+  const __m512i lane_offsets =
+      _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                         _mm512_set1_epi32(kGroup));
   for (int64_t g0 = 0; g0 < count; g0 += kLanes) {
     const int n = count - g0 < kLanes ? static_cast<int>(count - g0) : kLanes;
     const __mmask16 live = static_cast<__mmask16>((1u << n) - 1);
     // Lanes past the last group hold zeros (a constant group: harmless) and are dropped.
     const float* base = w + g0 * kGroup;
     for (int j = 0; j < kGroup; ++j) {
-      _mm512_store_ps(wt[j], _mm512_mask_i32gather_ps(_mm512_setzero_ps(), live,
-                                                      _mm512_add_epi32(lane_offsets,
-                                                                       _mm512_set1_epi32(j)),
-                                                      base, 4));
+      _mm512_store_ps(wt[j], _mm512_mask_i32gather_ps(
+                                 _mm512_setzero_ps(), live,
+                                 _mm512_add_epi32(lane_offsets, _mm512_set1_epi32(j)), base, 4));
     }
     optimize16(wt, max_v, s_lanes, z_lanes);
     for (int l = 0; l < n; ++l) {

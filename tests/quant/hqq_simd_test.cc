@@ -84,7 +84,11 @@ std::vector<float> hqq_inputs(int64_t groups, uint32_t seed) {
 TEST(HqqMath, LogWithinOneUlpOfDouble) {
   std::mt19937 rng(3);
   std::uniform_int_distribution<uint32_t> bits(1, 0x7f7fffffu);  // every positive finite float
-  std::vector<float> xs = {1.0f, 2.0f, 0.5f, 0.70710678f, 1.41421356f,
+  std::vector<float> xs = {1.0f,
+                           2.0f,
+                           0.5f,
+                           0.70710678f,
+                           1.41421356f,
                            std::numeric_limits<float>::min(),
                            std::numeric_limits<float>::denorm_min(),
                            std::numeric_limits<float>::max()};
@@ -126,7 +130,9 @@ TEST(HqqMath, ShrinkIsZeroBelowTheSkipBound) {
   for (int it = 0; it < kHqqOptSteps; ++it, beta *= hqq::kKappa) {
     const float ib = static_cast<float>(1.0 / beta);
     const float bound = hqq::hqq_shrink_zero_below(ib);
-    const auto r = [&](float ax) { return ax - ib * hqq::hqq_exp(hqq::hqq_log(ax) * hqq::kLpNormM1); };
+    const auto r = [&](float ax) {
+      return ax - ib * hqq::hqq_exp(hqq::hqq_log(ax) * hqq::kLpNormM1);
+    };
     std::vector<float> xs = {0.0f, std::numeric_limits<float>::denorm_min(), 1e-30f};
     float x = bound;
     for (int i = 0; i < 20000; ++i) xs.push_back(x = std::nextafter(x, 0.0f));
@@ -139,8 +145,8 @@ TEST(HqqMath, ShrinkIsZeroBelowTheSkipBound) {
   }
 }
 
-// The optimiser's inverse scales, zeros and levels, float for float, for group counts around the lane
-// widths (tails included).
+// The optimiser's inverse scales, zeros and levels, float for float, for group counts around the
+// lane widths (tails included).
 TEST(HqqSimd, OptimizerMatchesGeneric) {
   const std::vector<float> x = hqq_inputs(301, 11);
   const hqq::HqqKernels& generic = hqq::hqq_kernels(QuantIsa::kGeneric);
