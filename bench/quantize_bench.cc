@@ -2,7 +2,8 @@
 //
 // Default: Google Benchmark over a 64 x 4096 weight-like matrix (N(0, 0.02^2) with 0.2% outliers),
 // per type, without and with an imatrix, on 1 and 2 threads. Reported as items_per_second
-// (= weights/s).
+// (= weights/s) and GB=x/s (GB/s of f32 source). For one family, e.g. HQQ and the grid i-quants:
+//   quantize_bench --benchmark_filter='quantize/(hqq|iq[123]|q4k)' --benchmark_repetitions=5
 //
 // Raw mode, used by bench/quantize_vs_ggml.py to compare against ggml on identical data:
 //   quantize_bench --raw SRC.f32 --rows R --cols C --type NAME [--imatrix IM.f32]
@@ -64,6 +65,10 @@ void bm_quantize(benchmark::State& state, QuantType type, bool with_imatrix) {
     benchmark::ClobberMemory();
   }
   state.SetItemsProcessed(state.iterations() * nrows * n_per_row);
+  // Throughput over the f32 source, 10^9 bytes per second of wall time (printed "GB=x/s").
+  state.counters["GB"] = benchmark::Counter(
+      static_cast<double>(state.iterations() * nrows * n_per_row) * sizeof(float) * 1e-9,
+      benchmark::Counter::kIsRate);
 }
 
 double now_s(const std::string& clock) {

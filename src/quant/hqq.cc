@@ -3,71 +3,18 @@
 #include "quant/hqq.h"
 
 #include <algorithm>
-#include <cmath>
 #include <cstring>
 #include <string>
 
 #include "insitu/error.h"
 #include "quant/group_affine.h"
+#include "quant/hqq_simd.h"
 
 namespace insitu {
 namespace {
 
-constexpr float kLpNorm = 0.7f;
-constexpr double kBeta = 10.0;
-constexpr double kKappa = 1.01;
-
-// hqq's shrink_lp_op: sign(x) * relu(|x| - (1/beta) * |x|^(p-1)). candle evaluates the power as
-// exp(log|x| * (p-1)); at x = 0 that is +inf, so the result is 0, as with a true power.
-inline float shrink_lp(float x, float inv_beta) {
-  const float ax = std::fabs(x);
-  const float r = ax - inv_beta * std::exp(std::log(ax) * (kLpNorm - 1.0f));
-  if (!(r > 0.0f)) return 0.0f;
-  return x > 0.0f ? r : -r;
-}
-
-inline float quant_value(float w, float s, float z, float max_v) {
-  return std::clamp(std::round(w * s + z), 0.0f, max_v);
-}
-
 template <int kBits>
-void quantize_group(const float* w, uint8_t* block) {
-  constexpr float kMaxV = static_cast<float>((1 << kBits) - 1);
-  float w_min = w[0], w_max = w[0];
-  for (int j = 1; j < kHqqGroup; ++j) {
-    w_min = std::min(w_min, w[j]);
-    w_max = std::max(w_max, w[j]);
-  }
-  // max - min == 0 gives +inf, clamped to 2e4 like candle's clamp.
-  const float s = std::clamp(kMaxV / (w_max - w_min), 0.0f, 2e4f);
-  float z = -w_min * s;
-
-  // optimize_weights_proximal_legacy: z is replaced after the error of the current z is measured,
-  // and the loop stops (keeping that replacement) once the error no longer improves.
-  double beta = kBeta;
-  float best_error = 1e4f;
-  for (int it = 0; it < kHqqOptSteps; ++it) {
-    const float inv_beta = static_cast<float>(1.0 / beta);
-    float zero_sum = 0.0f, err_sum = 0.0f;
-    for (int j = 0; j < kHqqGroup; ++j) {
-      const float wq = quant_value(w[j], s, z, kMaxV);
-      const float wr = (wq - z) / s;
-      const float we = shrink_lp(w[j] - wr, inv_beta);
-      zero_sum += wq - (w[j] - we) * s;
-      err_sum += std::fabs(w[j] - wr);
-    }
-    z = zero_sum / static_cast<float>(kHqqGroup);
-    beta *= kKappa;
-    const float error = err_sum / static_cast<float>(kHqqGroup);
-    if (error < best_error) {
-      best_error = error;
-    } else {
-      break;
-    }
-  }
-
-  uint8_t q[kHqqGroup];
-  for (int j = 0; j < kHqqGroup; ++j) q[j] = static_cast<uint8_t>(quant_value(w[j], s, z, kMaxV));
+void write_group(const uint8_t* q, float s, float z, uint8_t* block) {
   const float scale = 1.0f / s;
   std::memcpy(block, &scale, 4);
   std::memcpy(block + 4, &z, 4);
@@ -75,14 +22,24 @@ void quantize_group(const float* w, uint8_t* block) {
 }
 
 template <int kBits>
-constexpr size_t kBlockBytes = 8 + kHqqGroup * kBits / 8;
+constexpr size_t kBlockBytes = 8 + kHqqGroup* kBits / 8;
 
 template <int kBits>
 size_t quantize_hqq(const float* src, void* dst, int64_t nrows, int64_t n_per_row, const float*) {
   auto* out = static_cast<uint8_t*>(dst);
   const int64_t blocks = nrows * (n_per_row / kHqqGroup);
-  for (int64_t b = 0; b < blocks; ++b) {
-    quantize_group<kBits>(src + b * kHqqGroup, out + b * kBlockBytes<kBits>);
+  // The optimiser (quant/hqq_simd.h) finds each group's inverse scale and zero, a chunk of groups
+  // per call; every group is optimised on its own, so chunking does not change the bytes.
+  const hqq::HqqKernels& kernels = hqq::hqq_kernels();
+  constexpr int64_t kChunk = 64;
+  float s[kChunk], z[kChunk];
+  uint8_t q[kChunk * kHqqGroup];
+  for (int64_t b0 = 0; b0 < blocks; b0 += kChunk) {
+    const int64_t count = std::min(kChunk, blocks - b0);
+    kernels.optimize(src + b0 * kHqqGroup, count, static_cast<float>((1 << kBits) - 1), s, z, q);
+    for (int64_t i = 0; i < count; ++i) {
+      write_group<kBits>(q + i * kHqqGroup, s[i], z[i], out + (b0 + i) * kBlockBytes<kBits>);
+    }
   }
   return static_cast<size_t>(blocks) * kBlockBytes<kBits>;
 }

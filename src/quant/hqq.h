@@ -15,7 +15,10 @@
 // mistral.rs stops early when the mean error of the whole tensor stops improving; here each group
 // stops on its own mean error, so a row's bytes never depend on how rows are split between threads
 // or calls (the quantizer contract in quant/type_traits.h). `imatrix` is ignored (mistral.rs
-// refuses one for HQQ; the ISQ layer decides what to do with one).
+// refuses one for HQQ; the ISQ layer decides what to do with one). The shrink operator's
+// exp(log|x| * (p - 1)) uses insitu's own log and exp (quant/hqq_simd.h), correctly rounded but
+// for rare midpoint cases, so the bytes do not depend on the C library and the AVX2 / AVX-512
+// optimisers reproduce the generic one exactly.
 //
 // UQFF (mistral.rs HqqLayer tensors for axis = 1): with R = rows * n / 64 groups in row-major
 // order, the q matrix Q[R][64] is bit-packed along dim 0 as HqqBits::bitpack_type does:
