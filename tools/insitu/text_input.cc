@@ -4,6 +4,7 @@
 #include <iterator>
 
 #include "insitu/error.h"
+#include "io/mapped_file.h"
 
 namespace insitu::cli {
 
@@ -16,11 +17,7 @@ void add_model_and_text_options(CLI::App& cmd, ModelArgs& model, std::string& te
 }
 
 std::string read_text_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw IoError(path + ": cannot open the text file");
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) throw IoError(path + ": cannot read the text file");
-  return text;
+  return read_regular_file(path, kMaxTextBytes, "text file");
 }
 
 }  // namespace insitu::cli

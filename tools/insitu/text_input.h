@@ -14,7 +14,12 @@ namespace insitu::cli {
 void add_model_and_text_options(CLI::App& cmd, ModelArgs& model, std::string& text_file,
                                 const std::string& text_help);
 
-// The whole file, bytes as they are. Throws IoError naming the path.
+// Tokenizing holds several copies of a text's bytes and ids, so inputs are bounded; perplexity
+// and calibration texts are a few MB.
+inline constexpr size_t kMaxTextBytes = size_t{64} << 20;
+
+// The whole file, bytes as they are. Throws IoError naming the path when it is not a regular
+// file or is over kMaxTextBytes.
 std::string read_text_file(const std::string& path);
 
 }  // namespace insitu::cli
