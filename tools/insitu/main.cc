@@ -7,6 +7,7 @@
 #include <exception>
 
 #include "insitu/error.h"
+#include "io/atomic_file.h"
 #include "commands.h"
 
 int main(int argc, char** argv) {
@@ -14,6 +15,8 @@ int main(int argc, char** argv) {
   spdlog::set_default_logger(spdlog::stderr_color_mt("insitu"));
   spdlog::set_pattern("%^[%l]%$ %v");
   spdlog::set_level(spdlog::level::warn);
+  // A signal during a write removes the partial files instead of leaving them behind.
+  insitu::install_staging_cleanup();
   CLI::App app{"insitu: run, quantize and inspect large language models on the CPU"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "insitu 0.1.0");
