@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Builds insitu and runs every test: unit tests, golden conformance, real-model comparisons
-# against llama.cpp reference data, and a bounded fuzzing pass over each file reader.
+# against llama.cpp reference data, hostile inputs against the CLI, a bounded fuzzing pass over
+# each file reader, and the reader, Jinja, topology and tokenizer unit tests again under
+# ASan+UBSan (a separate, smaller build in build-asan/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,3 +14,17 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DINSITU_BUILD_BENCH=OFF >/dev/nu
 cmake --build build -j"$jobs"
 FUZZ_SECONDS="${FUZZ_SECONDS:-20}" scripts/fuzz.sh
 ctest --test-dir build --output-on-failure -j"$jobs"
+
+# The sanitizer pass: only the targets whose tests cover untrusted input, at -O1 to keep the
+# build short. Any sanitizer report is fatal.
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" \
+  -DINSITU_SANITIZE=ON -DINSITU_BUILD_BENCH=OFF >/dev/null
+cmake --build build-asan -j"$jobs" --target formats_tests tokenizer_tests topology_tests
+export ASAN_OPTIONS=halt_on_error=1:abort_on_error=1:detect_leaks=1:detect_stack_use_after_return=1
+export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+build-asan/bin/formats_tests --gtest_brief=1 \
+  --gtest_filter='Gguf*:Safetensors*:Imatrix*:JsonFile*:MalformedCorpus*:UqffReader*:AtomicFile*'
+# The llama.cpp reference comparisons run whole corpora per model and take minutes under ASan;
+# the release run above covers them.
+build-asan/bin/tokenizer_tests --gtest_brief=1 --gtest_filter='-*TokenizerReference*:*TokenizerVariant*'
+build-asan/bin/topology_tests --gtest_brief=1

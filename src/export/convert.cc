@@ -3,12 +3,14 @@
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
+#include <memory>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <vector>
 
 #include "insitu/error.h"
+#include "io/atomic_file.h"
 #include "io/gguf.h"
 #include "model/config.h"
 #include "model/hf_names.h"
@@ -31,7 +33,10 @@ void write_json(const fs::path& path, const nlohmann::json& j) {
 // Removes the staging directory unless the conversion reached its rename.
 class StagingDir {
  public:
-  explicit StagingDir(fs::path p) : path_(std::move(p)) { fs::create_directories(path_); }
+  explicit StagingDir(fs::path p) : path_(std::move(p)) {
+    fs::create_directories(path_);
+    registration_ = std::make_unique<StagingRegistration>(path_.string());
+  }
   ~StagingDir() {
     if (!committed_) {
       std::error_code ec;
@@ -42,6 +47,7 @@ class StagingDir {
   void commit_to(const fs::path& target) {
     std::error_code ec;
     if (fs::exists(target)) fs::remove(target, ec);  // an empty directory, checked earlier
+    registration_.reset();
     fs::rename(path_, target);
     committed_ = true;
   }
@@ -49,6 +55,7 @@ class StagingDir {
  private:
   fs::path path_;
   bool committed_ = false;
+  std::unique_ptr<StagingRegistration> registration_;  // removal on SIGINT/SIGTERM/SIGHUP
 };
 
 void store_row(const float* src, uint8_t* dst, int64_t n, safetensors::Dtype dtype) {

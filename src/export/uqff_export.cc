@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <random>
 #include <set>
 
@@ -15,6 +16,7 @@
 
 #include "insitu/error.h"
 #include "io/gguf.h"
+#include "io/mapped_file.h"
 #include "io/safetensors.h"
 #include "model/hf_names.h"
 #include "model/uqff_load.h"
@@ -42,10 +44,9 @@ void write_json(const fs::path& path, const Json& j) {
 }
 
 Json read_json(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw IoError(path.string() + ": cannot read");
+  const std::string text = read_regular_file(path.string(), size_t{64} << 20, "JSON file");
   try {
-    return Json::parse(in);
+    return Json::parse(text);
   } catch (const Json::exception& e) {
     throw FormatError(fmt::format("{}: invalid JSON: {}", path.string(), e.what()));
   }
@@ -145,6 +146,7 @@ class Staging {
       path_ = parent / (dest_.filename().string() + tag);
     }
     fs::create_directories(path_);
+    registration_ = std::make_unique<StagingRegistration>(path_.string());
   }
   ~Staging() {
     std::error_code ec;
@@ -154,6 +156,9 @@ class Staging {
 
   // Publishes the staged files; `stale` are files of the destination to remove (old shards).
   void publish(const std::vector<std::string>& stale) {
+    // From here the staging directory may hold the destination's replaced files: a signal must
+    // not remove it.
+    registration_.reset();
     if (whole_) {
       std::error_code ec;
       if (fs::exists(dest_, ec)) fs::remove(dest_);  // empty, checked on construction
@@ -195,6 +200,7 @@ class Staging {
   fs::path dest_;
   fs::path path_;
   bool whole_ = false;
+  std::unique_ptr<StagingRegistration> registration_;  // removal on SIGINT/SIGTERM/SIGHUP
 };
 
 struct LayerEntry {

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "insitu/error.h"
+#include "io/mapped_file.h"
 
 namespace insitu {
 
@@ -37,12 +38,9 @@ std::string json_kind(const Json& j) {
 // ---- JsonFile ----------------------------------------------------------------------------------
 
 JsonFile JsonFile::load(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw IoError(path + ": cannot open");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) throw IoError(path + ": read failed");
-  return parse(ss.str(), path);
+  // The largest real JSON model files (tokenizer.json) are tens of MB.
+  constexpr size_t kMaxJsonBytes = size_t{1} << 30;
+  return parse(read_regular_file(path, kMaxJsonBytes, "JSON file"), path);
 }
 
 JsonFile JsonFile::parse(std::string_view text, const std::string& name) {

@@ -11,6 +11,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 
 namespace insitu {
 
@@ -37,5 +38,11 @@ class MappedFile {
   const uint8_t* data_ = nullptr;
   size_t size_ = 0;
 };
+
+// Reads the whole of `path` for a small text file (JSON, YAML, a template, a text input). Refuses
+// what is not a regular file (a FIFO, /dev/zero, a directory: they could be read forever) and a
+// file over `max_bytes`. Throws IoError "PATH: <what> ..." naming the path; `what` says which
+// kind of file it should have been ("config", "topology", "text file").
+std::string read_regular_file(const std::string& path, size_t max_bytes, std::string_view what);
 
 }  // namespace insitu

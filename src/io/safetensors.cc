@@ -10,6 +10,7 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <unordered_set>
 
 #include "insitu/error.h"
 
@@ -65,17 +66,46 @@ std::string json_kind(const Json& j) {
 
 // Parses JSON text, rejecting duplicate keys in the top-level object (a hostile file could
 // otherwise hide an entry). Parse errors carry nlohmann's line/column.
+// Finds a repeated top-level key in one linear SAX pass (nlohmann keeps the last silently).
+// A parse callback would do it too, but nlohmann's callback parser rescans the parent object at
+// the end of every nested object, which is quadratic in the tensor count.
+class DuplicateKeyFinder : public nlohmann::json_sax<Json> {
+ public:
+  bool found = false;
+  std::string duplicate;
+
+  bool null() override { return true; }
+  bool boolean(bool) override { return true; }
+  bool number_integer(number_integer_t) override { return true; }
+  bool number_unsigned(number_unsigned_t) override { return true; }
+  bool number_float(number_float_t, const string_t&) override { return true; }
+  bool string(string_t&) override { return true; }
+  bool binary(binary_t&) override { return true; }
+  bool start_object(std::size_t) override { return ++depth_, true; }
+  bool end_object() override { return --depth_, true; }
+  bool start_array(std::size_t) override { return ++depth_, true; }
+  bool end_array() override { return --depth_, true; }
+  bool key(string_t& k) override {
+    if (depth_ != 1 || seen_.insert(k).second) return true;
+    found = true;
+    duplicate = k;
+    return false;  // stops the pass
+  }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override {
+    return false;  // the full parse below reports it with its position
+  }
+
+ private:
+  int depth_ = 0;
+  std::unordered_set<std::string> seen_;
+};
+
 Json parse_header_json(std::string_view text, const std::string& file) {
-  std::set<std::string> seen;
-  auto on_event = [&](int depth, Json::parse_event_t event, Json& parsed) {
-    if (event == Json::parse_event_t::key && depth == 1) {
-      const std::string& key = parsed.get_ref<const std::string&>();
-      if (!seen.insert(key).second) fail(file, "header", "duplicate key '" + key + "'");
-    }
-    return true;
-  };
+  DuplicateKeyFinder finder;
+  Json::sax_parse(text.begin(), text.end(), &finder);
+  if (finder.found) fail(file, "header", "duplicate key '" + finder.duplicate + "'");
   try {
-    return Json::parse(text.begin(), text.end(), on_event);
+    return Json::parse(text.begin(), text.end());
   } catch (const Json::exception& e) {
     fail(file, "header", std::string("invalid JSON: ") + e.what());
   }

@@ -9,6 +9,7 @@
 
 #include "insitu/error.h"
 #include "io/gguf.h"
+#include "io/mapped_file.h"
 #include "io/gguf_writer.h"
 
 namespace insitu {
@@ -351,9 +352,8 @@ ModelConfig config_from_hf_json(const nlohmann::json& j, const std::string& src)
 }
 
 ModelConfig config_from_hf_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw IoError(fmt::format("{}: cannot open", path));
-  nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
+  const std::string text = read_regular_file(path, size_t{64} << 20, "config");
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
   if (j.is_discarded()) throw FormatError(fmt::format("{}: invalid JSON", path));
   return config_from_hf_json(j, path);
 }

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstring>
 #include <filesystem>
 #include <map>
@@ -15,6 +16,7 @@
 
 #include "insitu/error.h"
 #include "io/json_file.h"
+#include "io/mapped_file.h"
 #include "io/safetensors.h"
 #include "model/hf_names.h"
 #include "quant/float_convert.h"
@@ -61,14 +63,11 @@ float element_to_f32(QuantType t, const uint8_t* p, int64_t i) {
 std::string read_chat_template(const std::string& dir) {
   const std::filesystem::path jinja = std::filesystem::path(dir) / "chat_template.jinja";
   std::error_code ec;
-  if (std::filesystem::is_regular_file(jinja, ec)) {
-    std::ifstream in(jinja, std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
+  if (std::filesystem::exists(jinja, ec)) {
+    return read_regular_file(jinja.string(), size_t{16} << 20, "chat template");
   }
   const std::filesystem::path cfg = std::filesystem::path(dir) / "tokenizer_config.json";
-  if (!std::filesystem::is_regular_file(cfg, ec)) return {};
+  if (!std::filesystem::exists(cfg, ec)) return {};
   const JsonFile f = JsonFile::load(cfg.string());
   const JsonObject root = f.root();
   if (!root.has("chat_template")) return {};
@@ -113,6 +112,17 @@ void stack_experts(Weight& w, const std::vector<Weight>& experts) {
   w.release_pages = nullptr;
 }
 
+// The N of a "model.layers.N." tensor name, when it has one.
+std::optional<int64_t> hf_layer_index(std::string_view name) {
+  constexpr std::string_view kPrefix = "model.layers.";
+  if (name.substr(0, kPrefix.size()) != kPrefix) return std::nullopt;
+  int64_t n = 0;
+  const char* end = name.data() + name.size();
+  const auto [ptr, ec] = std::from_chars(name.data() + kPrefix.size(), end, n);
+  if (ec != std::errc() || ptr == end || *ptr != '.' || n < 0) return std::nullopt;
+  return n;
+}
+
 HfCheckpoint load_hf_checkpoint(const std::string& dir, bool defer, bool shapes_only) {
   HfCheckpoint ck;
   const std::string config_path = (std::filesystem::path(dir) / "config.json").string();
@@ -128,6 +138,13 @@ HfCheckpoint load_hf_checkpoint(const std::string& dir, bool defer, bool shapes_
     const st::TensorView& t = shards->tensor(name);
     const std::string& file = shards->shard_of(name).path();
     if (name.find("rotary_emb.inv_freq") != std::string::npos) continue;  // recomputed
+    // A checkpoint with more layers than config.json says is inconsistent; running the first
+    // n_layer of them would silently be a different model.
+    if (const std::optional<int64_t> layer = hf_layer_index(name); layer && *layer >= c.n_layer) {
+      throw FormatError(fmt::format(
+          "{}: tensor '{}' is in layer {}, but {} says num_hidden_layers = {}", file, name, *layer,
+          config_path, c.n_layer));
+    }
     if (const std::optional<HfExpertTensor> ex = hf_expert_tensor(name, c.arch); ex && c.is_moe()) {
       if (ex->expert >= c.n_expert)
         throw FormatError(fmt::format("{}: tensor '{}': expert {} but the model has {} experts",

@@ -22,6 +22,7 @@
 #include <sstream>
 
 #include "insitu/error.h"
+#include "io/mapped_file.h"
 #include "model/hf_names.h"
 #include "model/isq.h"
 #include "model/isq_mix.h"
@@ -100,12 +101,7 @@ IsqTopology::~IsqTopology() = default;
 IsqTopology::IsqTopology(IsqTopology&&) noexcept = default;
 
 std::shared_ptr<const IsqTopology> IsqTopology::load(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw IoError(fmt::format("topology {}: cannot open the file", path));
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) throw IoError(fmt::format("topology {}: read failed", path));
-  return parse(text.str(), path);
+  return parse(read_regular_file(path, size_t{16} << 20, "topology"), path);
 }
 
 std::shared_ptr<const IsqTopology> IsqTopology::parse(std::string_view yaml,
@@ -133,8 +129,9 @@ std::shared_ptr<const IsqTopology> IsqTopology::parse(std::string_view yaml,
   auto topo = std::shared_ptr<IsqTopology>(new IsqTopology());
   topo->source_ = source;
   for (auto it = root.begin(); it != root.end(); ++it) {
-    const YAML::Node& k = it->first;
-    const YAML::Node& v = it->second;
+    // By value: it->first/second are proxies that die at the end of the full expression.
+    const YAML::Node k = it->first;
+    const YAML::Node v = it->second;
     IsqTopologyEntry e;
     e.line = line_of(k);
     if (!k.IsScalar())
@@ -146,7 +143,7 @@ std::shared_ptr<const IsqTopology> IsqTopology::parse(std::string_view yaml,
     if (v.IsMap()) {
       for (auto f = v.begin(); f != v.end(); ++f) {
         const std::string field = f->first.IsScalar() ? f->first.Scalar() : "?";
-        const YAML::Node& value = f->second;
+        const YAML::Node value = f->second;
         const int line = line_of(f->first);
         if (field != "isq" && field != "device")
           fail(source, line, e.key, fmt::format("unknown key '{}'; valid: isq device", field));

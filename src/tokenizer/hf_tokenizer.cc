@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "insitu/error.h"
+#include "io/mapped_file.h"
 #include "tokenizer/llama_tokenizer.h"
 #include "tokenizer/pretokenizer.h"
 #include "insitu/tokenizer.h"
@@ -24,14 +25,25 @@ namespace {
 
 using json = nlohmann::json;
 const char* const kSpaceMarker = "\xE2\x96\x81";
+// Real tokenizers nest Sequence pre-tokenizers, normalizers and post-processors two or three
+// deep; a hostile file nesting thousands deep must not cost a stack frame (and copies) each.
+constexpr int kMaxNesting = 16;
+
+[[noreturn]] void too_deep(const std::string& src, const char* what) {
+  throw FormatError("tokenizer: " + src + ": " + what + " nested deeper than " +
+                    std::to_string(kMaxNesting) + " levels");
+}
+
+// The array at j[key], or null when absent; no copy, unlike json::value().
+const json* array_field(const json& j, const char* key) {
+  const auto it = j.find(key);
+  return it != j.end() && it->is_array() ? &*it : nullptr;
+}
 
 json read_json(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw IoError("tokenizer: cannot open " + path);
-  std::ostringstream ss;
-  ss << f.rdbuf();
+  const std::string text = read_regular_file(path, size_t{1} << 30, "tokenizer file");
   try {
-    return json::parse(ss.str());
+    return json::parse(text);
   } catch (const json::exception& e) {
     throw FormatError("tokenizer: " + path + ": invalid JSON: " + e.what());
   }
@@ -67,11 +79,14 @@ struct PreInfo {
   bool metaspace_prefix = false;
 };
 
-void walk_pre(const json& p, PreInfo& info, const std::string& src) {
+void walk_pre(const json& p, PreInfo& info, const std::string& src, int depth = 0) {
   if (p.is_null()) return;
+  if (depth > kMaxNesting) too_deep(src, "pre_tokenizer");
   const std::string type = str_field(p, "type");
   if (type == "Sequence") {
-    for (const json& q : p.value("pretokenizers", json::array())) walk_pre(q, info, src);
+    if (const json* seq = array_field(p, "pretokenizers")) {
+      for (const json& q : *seq) walk_pre(q, info, src, depth + 1);
+    }
   } else if (type == "ByteLevel") {
     info.byte_level = true;
     if (p.value("use_regex", true)) {
@@ -103,11 +118,15 @@ void walk_pre(const json& p, PreInfo& info, const std::string& src) {
 }
 
 // SentencePiece-style normalizer: Replace " " -> U+2581 (and Prepend U+2581).
-void walk_normalizer(const json& n, bool& replaces_space, bool& prepends) {
+void walk_normalizer(const json& n, bool& replaces_space, bool& prepends, const std::string& src,
+                     int depth = 0) {
   if (n.is_null()) return;
+  if (depth > kMaxNesting) too_deep(src, "normalizer");
   const std::string type = str_field(n, "type");
   if (type == "Sequence") {
-    for (const json& m : n.value("normalizers", json::array())) walk_normalizer(m, replaces_space, prepends);
+    if (const json* seq = array_field(n, "normalizers")) {
+      for (const json& m : *seq) walk_normalizer(m, replaces_space, prepends, src, depth + 1);
+    }
   } else if (type == "Replace") {
     const json& pat = n.value("pattern", json::object());
     if (pat.value("String", "") == " " && str_field(n, "content") == kSpaceMarker) replaces_space = true;
@@ -117,12 +136,15 @@ void walk_normalizer(const json& n, bool& replaces_space, bool& prepends) {
 }
 
 // The first special token of a TemplateProcessing "single" template, when it starts with one.
-std::string template_bos(const json& pp) {
+std::string template_bos(const json& pp, const std::string& src, int depth = 0) {
   if (pp.is_null()) return {};
+  if (depth > kMaxNesting) too_deep(src, "post_processor");
   if (str_field(pp, "type") == "Sequence") {
-    for (const json& q : pp.value("processors", json::array())) {
-      const std::string b = template_bos(q);
-      if (!b.empty()) return b;
+    if (const json* seq = array_field(pp, "processors")) {
+      for (const json& q : *seq) {
+        const std::string b = template_bos(q, src, depth + 1);
+        if (!b.empty()) return b;
+      }
     }
     return {};
   }
@@ -132,13 +154,12 @@ std::string template_bos(const json& pp) {
   return {};
 }
 
-}  // namespace
-
-std::unique_ptr<Tokenizer> Tokenizer::from_hf_dir(const std::string& dir) {
-  const std::string path = dir + "/tokenizer.json";
+std::unique_ptr<Tokenizer> load_hf_dir(const std::string& dir, const std::string& path) {
   const json tj = read_json(path);
   json cfg = json::object();
-  if (std::filesystem::exists(dir + "/tokenizer_config.json")) cfg = read_json(dir + "/tokenizer_config.json");
+  const std::string cfg_path = dir + "/tokenizer_config.json";
+  if (std::filesystem::exists(cfg_path)) cfg = read_json(cfg_path);
+  if (!cfg.is_object()) throw FormatError("tokenizer: " + cfg_path + ": not a JSON object");
 
   if (!tj.contains("model") || !tj["model"].is_object()) {
     throw FormatError("tokenizer: " + path + ": no 'model' object");
@@ -152,12 +173,20 @@ std::unique_ptr<Tokenizer> Tokenizer::from_hf_dir(const std::string& dir) {
     throw FormatError("tokenizer: " + path + ": model.vocab missing or not an object");
   }
 
-  // Tokens by id: the model vocabulary plus added tokens.
+  // Tokens by id: the model vocabulary plus added tokens. Every id below the largest must be
+  // given, so an id at or past the number of entries is an error, found before allocating.
+  const json* added_ptr = array_field(tj, "added_tokens");
+  const json added = added_ptr != nullptr ? *added_ptr : json::array();
+  const size_t n_entries = model["vocab"].size() + added.size();
   std::vector<std::string> text;
   std::vector<bool> present;
   auto place = [&](const std::string& t, const json& idj) {
-    if (!idj.is_number_integer() || idj.get<int64_t>() < 0 || idj.get<int64_t>() >= (1 << 30)) {
-      throw FormatError("tokenizer: " + path + ": token '" + t + "' has invalid id " + idj.dump());
+    if (!idj.is_number_integer() || idj.get<int64_t>() < 0 ||
+        static_cast<uint64_t>(idj.get<int64_t>()) >= n_entries) {
+      throw FormatError("tokenizer: " + path + ": token '" + t + "' has invalid id " +
+                        idj.dump(-1, ' ', false, json::error_handler_t::replace) + "; valid: 0.." +
+                        std::to_string(n_entries == 0 ? 0 : n_entries - 1) + " (" +
+                        std::to_string(n_entries) + " tokens)");
     }
     const size_t id = idj.get<size_t>();
     if (id >= text.size()) {
@@ -172,16 +201,20 @@ std::unique_ptr<Tokenizer> Tokenizer::from_hf_dir(const std::string& dir) {
     present[id] = true;
   };
   for (const auto& [t, id] : model["vocab"].items()) place(t, id);
-  const json added = tj.value("added_tokens", json::array());
-  for (const json& a : added) place(str_field(a, "content"), a.value("id", json()));
+  for (const json& a : added) {
+    if (!a.is_object()) throw FormatError("tokenizer: " + path + ": an added token is not an object");
+    place(str_field(a, "content"), a.value("id", json()));
+  }
   for (size_t i = 0; i < present.size(); ++i) {
     if (!present[i]) throw FormatError("tokenizer: " + path + ": no token has id " + std::to_string(i));
   }
 
   PreInfo pre;
-  walk_pre(tj.value("pre_tokenizer", json()), pre, path);
+  const auto pre_it = tj.find("pre_tokenizer");
+  if (pre_it != tj.end()) walk_pre(*pre_it, pre, path);
   bool replaces_space = false, prepends = false;
-  walk_normalizer(tj.value("normalizer", json()), replaces_space, prepends);
+  const auto norm_it = tj.find("normalizer");
+  if (norm_it != tj.end()) walk_normalizer(*norm_it, replaces_space, prepends, path);
   const bool spm = pre.metaspace || replaces_space;
   if (!spm && !pre.byte_level) {
     throw Unsupported("tokenizer: " + path +
@@ -252,7 +285,8 @@ std::unique_ptr<Tokenizer> Tokenizer::from_hf_dir(const std::string& dir) {
     for (auto& [a, b] : merges) v.merges.push_back(a + " " + b);
     pretok = tok::PreTokenizer::from_regexes(pre.regexes, true, path);
   }
-  v.clean_spaces = cfg.value("clean_up_tokenization_spaces", false);
+  if (const auto cs = cfg.find("clean_up_tokenization_spaces"); cs != cfg.end() && cs->is_boolean())
+    v.clean_spaces = cs->get<bool>();
 
   auto id_of = [&](const std::string& t) -> int32_t {
     if (t.empty()) return -1;
@@ -269,7 +303,8 @@ std::unique_ptr<Tokenizer> Tokenizer::from_hf_dir(const std::string& dir) {
   if (cfg.contains("add_bos_token") && cfg["add_bos_token"].is_boolean()) {
     v.add_bos = cfg["add_bos_token"].get<bool>();
   } else if (!spm) {
-    const std::string tb = template_bos(tj.value("post_processor", json()));
+    const auto pp = tj.find("post_processor");
+    const std::string tb = pp == tj.end() ? std::string() : template_bos(*pp, path);
     v.add_bos = !tb.empty();
     if (v.add_bos && v.bos < 0) v.bos = id_of(tb);
   }
@@ -279,6 +314,18 @@ std::unique_ptr<Tokenizer> Tokenizer::from_hf_dir(const std::string& dir) {
   }
   v.finalize();
   return std::make_unique<tok::LlamaTokenizer>(std::move(v), std::move(pretok));
+}
+
+}  // namespace
+
+std::unique_ptr<Tokenizer> Tokenizer::from_hf_dir(const std::string& dir) {
+  const std::string path = dir + "/tokenizer.json";
+  try {
+    return load_hf_dir(dir, path);
+  } catch (const json::exception& e) {
+    // A field of the wrong type (a number where a string belongs, ...) is the file's fault.
+    throw FormatError("tokenizer: " + path + ": unexpected JSON structure: " + e.what());
+  }
 }
 
 }  // namespace insitu

@@ -5,6 +5,7 @@
 #include "model/isq_topology.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -190,6 +191,32 @@ TEST(IsqTopologyParse, BadYamlGivesTheLineYamlCppReports) {
   e = parse_error("0-4:\n  isq: q4k\n   device: cpu\n");
   EXPECT_NE(e.find("topo.yml:3:"), std::string::npos) << e;
   EXPECT_NE(e.find("bad YAML"), std::string::npos) << e;
+}
+
+// Regression: the parser bound `const YAML::Node&` to yaml-cpp's iterator proxies, which died at
+// once (stack-use-after-scope under ASan on the shipped example). The sanitizer build runs this.
+TEST(IsqTopologyParse, ShippedTopologiesParseWithoutDanglingNodes) {
+  int n = 0;
+  for (const auto& e : std::filesystem::directory_iterator(test::source_dir() + "/docs/topologies")) {
+    if (e.path().extension() != ".yml") continue;
+    const auto topo = IsqTopology::load(e.path().string());
+    EXPECT_FALSE(topo->entries().empty()) << e.path();
+    ++n;
+  }
+  EXPECT_GT(n, 0);
+}
+
+TEST(IsqTopologyParse, RefusesAFifo) {
+  const std::string fifo = ::testing::TempDir() + "/topology-fifo-" + std::to_string(::getpid());
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  try {
+    IsqTopology::load(fifo);
+    FAIL() << "expected IoError";
+  } catch (const IoError& e) {
+    EXPECT_NE(std::string(e.what()).find(fifo), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("not a regular file"), std::string::npos) << e.what();
+  }
+  ::unlink(fifo.c_str());
 }
 
 TEST(IsqTopologyParse, LoadNamesTheMissingFile) {

@@ -51,25 +51,41 @@ struct Report {
   std::vector<Tensor> tensors;
 };
 
+// The length of the valid, printable UTF-8 sequence at s[i], or 0 when the byte there must be
+// shown as \xNN: invalid UTF-8, C0 controls other than \n and \t, DEL, and the C1 controls
+// U+0080..U+009F (0xC2 0x80..0x9F; U+009B is CSI). A model file must not drive the terminal.
+size_t printable_len(const std::string& s, size_t i) {
+  const auto c = static_cast<unsigned char>(s[i]);
+  const size_t len = c < 0x80         ? 1
+                     : (c >> 5) == 6  ? 2
+                     : (c >> 4) == 14 ? 3
+                     : (c >> 3) == 30 ? 4
+                                      : 0;
+  bool valid = len > 0 && i + len <= s.size();
+  for (size_t k = 1; valid && k < len; ++k) {
+    valid = (static_cast<unsigned char>(s[i + k]) & 0xC0) == 0x80;
+  }
+  if (!valid) return 0;
+  if (len == 1 && (c < 0x20 || c == 0x7F) && c != '\n' && c != '\t') return 0;
+  if (len == 2 && c == 0xC2 && static_cast<unsigned char>(s[i + 1]) < 0xA0) return 0;
+  return len;
+}
+
+std::string hex_byte(unsigned char c) {
+  char buf[8];
+  std::snprintf(buf, sizeof buf, "\\x%02X", c);
+  return buf;
+}
+
 // One line, printable: escapes control characters, quotes and invalid UTF-8.
 std::string escape(const std::string& s) {
   std::string out;
   size_t i = 0;
   while (i < s.size()) {
     const auto c = static_cast<unsigned char>(s[i]);
-    const size_t len = c < 0x80         ? 1
-                       : (c >> 5) == 6  ? 2
-                       : (c >> 4) == 14 ? 3
-                       : (c >> 3) == 30 ? 4
-                                        : 0;
-    bool valid = len > 0 && i + len <= s.size();
-    for (size_t k = 1; valid && k < len; ++k) {
-      valid = (static_cast<unsigned char>(s[i + k]) & 0xC0) == 0x80;
-    }
-    char buf[8];
-    if (!valid || (len == 1 && (c < 0x20 || c == 0x7F) && c != '\n' && c != '\t')) {
-      std::snprintf(buf, sizeof buf, "\\x%02X", c);
-      out += buf;
+    const size_t len = printable_len(s, i);
+    if (len == 0) {
+      out += hex_byte(c);
       ++i;
       continue;
     }
@@ -84,6 +100,25 @@ std::string escape(const std::string& s) {
     else
       out.append(s, i, len);
     i += len;
+  }
+  return out;
+}
+
+// Text bound for the terminal that escape() has not seen (keys, paths, index metadata): what
+// printable_len refuses, and \n and \t, become \xNN; everything else is kept as it is.
+std::string terminal_safe(const std::string& s) {
+  std::string out;
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    const size_t len = printable_len(s, i);
+    if (len == 0 || c == '\n' || c == '\t') {
+      out += hex_byte(c);
+      ++i;
+    } else {
+      out.append(s, i, len);
+      i += len;
+    }
   }
   return out;
 }
@@ -184,7 +219,9 @@ std::string json_text(const nlohmann::json& j, bool full) {
   if (j.is_string()) return quoted(j.get<std::string>(), full);
   if (j.is_array() && !full && j.size() > 8) {
     std::string s = "[" + std::to_string(j.size()) + " items: ";
-    for (size_t i = 0; i < kArrayHead; ++i) s += (i ? ", " : "") + j[i].dump();
+    for (size_t i = 0; i < kArrayHead; ++i) {
+      s += (i ? ", " : "") + j[i].dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    }
     return s + ", ... ]";
   }
   std::string s = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
@@ -257,6 +294,8 @@ Report inspect_path(const std::string& path, bool full) {
     }
     throw InvalidArgument(path + ": no .safetensors files in this directory");
   }
+  // Opening a FIFO to sniff the magic would wait for a writer: refuse what is not a file first.
+  if (!fs::is_regular_file(path, ec)) throw IoError(path + ": not a regular file");
   if (starts_with_gguf_magic(path)) return inspect_gguf(path, full);
   const std::string ext = fs::path(path).extension();
   if (ext == ".safetensors" || ext == ".json") return inspect_safetensors(path, full);
@@ -299,17 +338,20 @@ std::string human_count(uint64_t n) {
 }
 
 void print_text(const Report& r) {
-  std::printf("file: %s\nformat: %s", r.path.c_str(), r.format.c_str());
+  std::printf("file: %s\nformat: %s", terminal_safe(r.path).c_str(), r.format.c_str());
   for (const auto& [k, v] : r.header.items()) {
     if (v.is_array()) continue;
-    std::printf(", %s %s", k.c_str(), v.dump().c_str());
+    const std::string value = v.dump(-1, ' ', false, Json::error_handler_t::replace);
+    std::printf(", %s %s", terminal_safe(k).c_str(), terminal_safe(value).c_str());
   }
   std::printf("\n");
   if (r.header.contains("shards") && r.header["shards"].size() > 1) {
     std::printf("shards: %zu\n", r.header["shards"].size());
   }
   std::printf("\nmetadata (%zu):\n", r.metadata_text.size());
-  for (const auto& [k, v] : r.metadata_text) std::printf("  %s = %s\n", k.c_str(), v.c_str());
+  for (const auto& [k, v] : r.metadata_text) {
+    std::printf("  %s = %s\n", terminal_safe(k).c_str(), terminal_safe(v).c_str());
+  }
 
   size_t name_w = 4, type_w = 4, shape_w = 5;
   for (const Report::Tensor& t : r.tensors) {

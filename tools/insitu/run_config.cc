@@ -11,6 +11,7 @@
 
 #include "insitu/error.h"
 #include "insitu/options.h"
+#include "io/mapped_file.h"
 
 namespace insitu::cli {
 namespace {
@@ -71,11 +72,10 @@ std::string resolve_path(const std::string& config_path, const std::string& valu
 }  // namespace
 
 RunConfig read_run_config(const std::string& path) {
-  std::error_code ec;
-  if (!fs::is_regular_file(path, ec)) throw IoError(fmt::format("{}: no such file", path));
+  const std::string text = read_regular_file(path, size_t{16} << 20, "run config");
   toml::table root;
   try {
-    root = toml::parse_file(path);
+    root = toml::parse(text, path);
   } catch (const toml::parse_error& e) {
     throw InvalidArgument(fmt::format("{}: {}", where(path, e.source()), e.description()));
   }

@@ -1,10 +1,5 @@
 #include "text_input.h"
 
-#include <fstream>
-#include <iterator>
-
-#include "insitu/error.h"
-
 namespace insitu::cli {
 
 void add_model_and_text_options(CLI::App& cmd, ModelArgs& model, std::string& text_file,
@@ -13,14 +8,6 @@ void add_model_and_text_options(CLI::App& cmd, ModelArgs& model, std::string& te
   cmd.remove_option(cmd.get_option("--file"));
   cmd.add_option("-f", model.file, "Model file (with --format gguf)");
   cmd.add_option("--file", text_file, text_help);
-}
-
-std::string read_text_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw IoError(path + ": cannot open the text file");
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) throw IoError(path + ": cannot read the text file");
-  return text;
 }
 
 }  // namespace insitu::cli

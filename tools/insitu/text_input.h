@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <string>
 
+#include "io/text_file.h"
 #include "model_args.h"
 
 namespace insitu::cli {
@@ -14,7 +15,6 @@ namespace insitu::cli {
 void add_model_and_text_options(CLI::App& cmd, ModelArgs& model, std::string& text_file,
                                 const std::string& text_help);
 
-// The whole file, bytes as they are. Throws IoError naming the path.
-std::string read_text_file(const std::string& path);
+// The text itself is read by the library's read_text_file (io/text_file.h).
 
 }  // namespace insitu::cli
