@@ -35,7 +35,8 @@ std::string chat_prompt_text(const Model& model, const std::vector<ChatMessage>&
 
 struct ChatOptions {
   std::string system;      // default empty; a system message kept first across reset()
-  int n_ctx = 4096;        // default 4096; the session's context in tokens
+  int n_ctx = 4096;        // default 4096; the session's context in tokens (<= 0: the model's
+                           // trained context, at most 4096)
   KvCacheType kv_type = KvCacheType::kF16;  // default f16
   ChatPromptOptions prompt;  // default: see ChatPromptOptions
 };

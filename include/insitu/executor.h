@@ -28,7 +28,7 @@ class ThreadPool;
 class Executor {
  public:
   // n_threads <= 0: every CPU this process may use (affinity mask and cgroup quota); a request
-  // above twice that is capped, with a warning.
+  // above that is capped there, with a warning.
   explicit Executor(int n_threads = 0);
   ~Executor();
   Executor(const Executor&) = delete;

@@ -37,6 +37,9 @@ class Model {
   // The model's chat template: the one in its files, else the architecture's built-in format
   // (model/builtin_templates.h). Null only when neither parses.
   const ChatTemplate* chat_template() const { return chat_template_.get(); }
+  // The built-in format's name ("chatml", "gemma") when the model files carry no template (a base
+  // model, often: chatting with it may not go well); empty when the template is the model's own.
+  const std::string& builtin_chat_format() const { return builtin_template_; }
   const std::string& source_path() const { return source_path_; }
 
   // Every weight by its GGUF name ("blk.0.attn_q.weight"), in load order.
@@ -104,6 +107,7 @@ class Model {
   std::shared_ptr<const Tokenizer> tokenizer_;         // shared with re_isq's models
   std::shared_ptr<const ChatTemplate> chat_template_;
   std::string source_path_;
+  std::string builtin_template_;  // builtin_chat_format()
   std::vector<Weight> weights_;
   std::vector<Layer> layers_;
   const Weight* tok_embd_ = nullptr;

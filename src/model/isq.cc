@@ -269,6 +269,31 @@ std::vector<IsqDecision> plan_isq(const std::vector<IsqCandidate>& candidates,
   return plan;
 }
 
+std::string isq_notes_summary(const std::vector<IsqDecision>& plan) {
+  // Each distinct reason once, with how many tensors it applied to, most common first.
+  std::vector<std::pair<std::string, int>> notes;
+  int n = 0;
+  for (const IsqDecision& d : plan) {
+    if (!d.converts() && d.note.empty()) continue;
+    ++n;
+    if (d.note.empty()) continue;
+    auto it = std::find_if(notes.begin(), notes.end(),
+                           [&](const auto& e) { return e.first == d.note; });
+    if (it == notes.end()) notes.emplace_back(d.note, 1);
+    else ++it->second;
+  }
+  std::stable_sort(notes.begin(), notes.end(),
+                   [](const auto& a, const auto& b) { return a.second > b.second; });
+  std::string out;
+  const size_t shown = std::min<size_t>(notes.size(), 3);
+  for (size_t i = 0; i < shown; ++i)
+    out += fmt::format("; {} of {}: {}", notes[i].second, n, notes[i].first);
+  int rest = 0;
+  for (size_t i = shown; i < notes.size(); ++i) rest += notes[i].second;
+  if (rest > 0) out += fmt::format("; {} more with other reasons (--log-level debug)", rest);
+  return out;
+}
+
 void apply_isq(const std::vector<IsqDecision>& plan, const IsqOptions& options, ThreadPool& pool) {
   uint64_t total = 0, total_after = 0;
   int64_t n_convert = 0;
@@ -282,7 +307,7 @@ void apply_isq(const std::vector<IsqDecision>& plan, const IsqOptions& options, 
                     options.show_progress);
   const auto start = std::chrono::steady_clock::now();
   for (const IsqDecision& d : plan) {
-    if (!d.note.empty()) spdlog::info("isq: {}: {}", d.weight->name, d.note);
+    if (!d.note.empty()) spdlog::debug("isq: {}: {}", d.weight->name, d.note);
     if (!d.converts()) continue;
     Weight& w = *d.weight;
     const int64_t n_per_row = w.ne[0];
@@ -349,10 +374,11 @@ void apply_isq(const std::vector<IsqDecision>& plan, const IsqOptions& options, 
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (n_convert > 0) {
-    spdlog::info("isq {}: {} tensors, {} -> {} in {:.2f} s ({:.3f} GB/s of source, {} threads)",
+    spdlog::info("isq {}: {} tensors, {} -> {} in {:.2f} s ({:.3f} GB/s of source, {} threads){}",
                  isq_target_name(options), n_convert, Progress::format_bytes(total),
                  Progress::format_bytes(total_after), seconds,
-                 seconds > 0 ? static_cast<double>(total) / seconds / 1e9 : 0.0, pool.size());
+                 seconds > 0 ? static_cast<double>(total) / seconds / 1e9 : 0.0, pool.size(),
+                 isq_notes_summary(plan));
   }
 }
 

@@ -152,6 +152,11 @@ IsqTarget parse_isq_target(std::string_view text);
 // The name of what `options` asks for ("q4k", "q4k_m").
 std::string isq_target_name(const IsqOptions& options);
 
+// "; 181 of 211: rows of 576 do not fit q4k's 256-element blocks; q5_0 instead; ...": each
+// distinct reason a decision gives for its type (fallbacks, promotions) with its count, for the
+// one-line summary of a conversion. Empty when every weight got the requested type.
+std::string isq_notes_summary(const std::vector<IsqDecision>& plan);
+
 // Checks that `type` can be produced as a weight type (throws InvalidArgument listing the valid
 // names otherwise).
 void check_isq_type(QuantType type);

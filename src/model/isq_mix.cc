@@ -93,6 +93,19 @@ std::optional<IsqMix> parse_isq_mix(std::string_view text) {
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   for (const MixRow& r : kMixes)
     if (lower == r.name) return r.mix;
+  // llama.cpp's own spellings (Q4_K_M, q5_k_s, IQ3_M, Q4KM), case-insensitive, '_' optional;
+  // except where the spelling names a single type (Q4_0, IQ2_XS): a type wins, as in --isq q4_0.
+  auto squeeze = [](std::string_view s) {
+    std::string out;
+    for (char c : s)
+      if (c != '_' && c != '-') out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return out;
+  };
+  const std::string key = squeeze(text);
+  if (parse_quant_type(text)) return std::nullopt;
+  for (const MixRow& r : kMixes)
+    if (!parse_quant_type(r.llama_name) && (squeeze(r.llama_name) == key || squeeze(r.name) == key))
+      return r.mix;
   return std::nullopt;
 }
 

@@ -263,9 +263,10 @@ class ModelLoader {
     if (m.chat_template_) return;
     std::string name;
     std::string source = builtin_chat_template(m.config_.arch, &name);
-    spdlog::info("{}: no chat template in the model files; using the built-in {} format",
-                 m.source_path_, name);
+    spdlog::debug("{}: no chat template in the model files; using the built-in {} format",
+                  m.source_path_, name);
     set_chat_template(m, source);
+    if (m.chat_template_) m.builtin_template_ = name;
   }
 
   // Resolves per-layer weights, checks every shape and type, converts norms to f32 and, when

@@ -58,6 +58,7 @@ std::shared_ptr<Model> Model::share_weights() const {
   m->tokenizer_ = tokenizer_;
   m->chat_template_ = chat_template_;
   m->source_path_ = source_path_;
+  m->builtin_template_ = builtin_template_;
   m->weights_ = weights_;  // each Weight shares its bytes through `owner`
   auto rebind = [&](const Weight* w) -> const Weight* {
     return w == nullptr ? nullptr : &m->weights_[static_cast<size_t>(w - weights_.data())];

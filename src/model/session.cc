@@ -9,6 +9,7 @@
 #include "quant/float_convert.h"
 #include "quant/quantize.h"
 #include "quant/type_traits.h"
+#include "util/system_memory.h"
 
 namespace insitu {
 
@@ -142,6 +143,22 @@ Session::Session(std::shared_ptr<const Model> model, int n_ctx, ThreadPool& pool
   const ModelConfig& c = model_->config();
   if (n_ctx <= 0) n_ctx = c.n_ctx_train > 0 ? std::min(c.n_ctx_train, 4096) : 4096;
   if (n_ctx > (1 << 24)) throw InvalidArgument(fmt::format("Session: n_ctx {} too large", n_ctx));
+  // Positions past the trained context give the model rotations it never saw: refuse them unless
+  // the configuration scales RoPE for a longer context.
+  if (c.n_ctx_train > 0 && n_ctx > c.n_ctx_train && c.rope_scaling.kind == RopeScaling::Kind::kNone)
+    throw InvalidArgument(fmt::format("Session: a context of {} tokens exceeds the {} tokens {} "
+                                      "was trained with (and it configures no RoPE scaling)",
+                                      n_ctx, c.n_ctx_train, model_->source_path()));
+  // The KV cache is allocated as layers use it; refuse one that could never fit.
+  const uint64_t kv_bytes = kv_cache_bytes(c, n_ctx, kv_type);
+  if (kv_bytes > (uint64_t{256} << 20)) {
+    const SystemMemory mem = detect_system_memory();
+    if (mem.host_available > 0 && kv_bytes > mem.host_available)
+      throw InvalidArgument(fmt::format("Session: a context of {} tokens needs {:.1f} GiB of KV "
+                                        "cache; {:.1f} GiB of memory is available",
+                                        n_ctx, kv_bytes / 1073741824.0,
+                                        mem.host_available / 1073741824.0));
+  }
   n_ctx_ = n_ctx;
   state_ = std::make_unique<State>();
   State& st = *state_;

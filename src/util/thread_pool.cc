@@ -56,7 +56,7 @@ int ThreadPool::default_thread_count() {
   return std::max(n, 1);
 }
 
-int ThreadPool::max_thread_count() { return 2 * default_thread_count(); }
+int ThreadPool::max_thread_count() { return default_thread_count(); }
 
 ThreadPool::ThreadPool(int n_threads) {
   if (n_threads <= 0) n_threads = default_thread_count();
@@ -85,10 +85,14 @@ namespace {
 // long enough to cover the gap between the loops of one decoding step.
 constexpr int kSpinIterations = 1 << 14;
 
-inline void cpu_relax() {
+// One step of a busy-wait. Every 256th step yields the CPU: when the machine has more runnable
+// threads than cores (another busy process), the thread being waited for may be the one that is
+// not running, and a pure spin would keep it off the core for a whole time slice.
+inline void cpu_relax(int step) {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_ia32_pause();
 #endif
+  if ((step & 255) == 255) sched_yield();
 }
 
 }  // namespace
@@ -101,7 +105,7 @@ void ThreadPool::worker_loop(int index) {
     const int spin_limit = spin_for_next ? kSpinIterations : 0;
     for (int spin = 0; gen == seen && !stop_.load(std::memory_order_relaxed) && spin < spin_limit;
          ++spin) {
-      cpu_relax();
+      cpu_relax(spin);
       gen = generation_.load(std::memory_order_acquire);
     }
     if (gen == seen) {
@@ -185,7 +189,7 @@ void ThreadPool::run_job(const std::function<void(int)>& fn, WaitPolicy wait) {
   if (n_threads_ > 1) {
     const int spin_limit = wait == WaitPolicy::kSpin ? kSpinIterations : 0;
     for (int spin = 0; pending_.load(std::memory_order_acquire) != 0 && spin < spin_limit; ++spin) {
-      cpu_relax();
+      cpu_relax(spin);
     }
     if (pending_.load(std::memory_order_acquire) != 0) {
       std::unique_lock<std::mutex> lock(mu_);

@@ -37,6 +37,7 @@ class ThreadPool {
  public:
   // n_threads <= 0 means default_thread_count(). A request above max_thread_count() is capped
   // there with a warning: more threads than CPUs only makes them wait for each other.
+  // Waiting threads spin briefly, yielding the CPU every few hundred steps, then sleep.
   explicit ThreadPool(int n_threads = 0);
   ~ThreadPool();
   ThreadPool(const ThreadPool&) = delete;
@@ -58,8 +59,8 @@ class ThreadPool {
   // The CPUs this process may use: its affinity mask (sched_getaffinity), further limited by a
   // cgroup CPU quota (cpu.max, rounded up); at least 1.
   static int default_thread_count();
-  // The most threads a pool gets: twice the CPUs the process may use (some oversubscription can
-  // hide stalls; more cannot help a compute-bound loop).
+  // The most threads a pool gets: the CPUs the process may use. A loop is split evenly, so a
+  // thread more than there are CPUs only makes every loop wait for the one not running.
   static int max_thread_count();
 
  private:

@@ -184,6 +184,22 @@ TEST(IsqMix, NamesRoundTripAndParseCaseInsensitively) {
   }
 }
 
+// The names users type: llama.cpp's own spellings of its mixes, in any case, with or without '_';
+// a spelling that names a single type stays that type.
+TEST(IsqMix, LlamaCppSpellingsOfMixes) {
+  EXPECT_EQ(parse_isq_target("Q4_K_M").mix, IsqMix::kQ4K_M);
+  EXPECT_EQ(parse_isq_target("q5_k_s").mix, IsqMix::kQ5K_S);
+  EXPECT_EQ(parse_isq_target("Q4KM").mix, IsqMix::kQ4K_M);
+  EXPECT_EQ(parse_isq_target("IQ3_M").mix, IsqMix::kIQ3_M);
+  EXPECT_EQ(parse_isq_target("Q3_K_L").mix, IsqMix::kQ3K_L);
+  EXPECT_EQ(parse_isq_target("q4k_m").mix, IsqMix::kQ4K_M);
+  const IsqTarget q40 = parse_isq_target("Q4_0");
+  EXPECT_FALSE(q40.mix.has_value());
+  EXPECT_EQ(q40.type, QuantType::kQ4_0);
+  EXPECT_FALSE(parse_isq_target("IQ2_XS").mix.has_value());
+  EXPECT_THROW(parse_isq_target("Q4_K_Z"), InvalidArgument);
+}
+
 TEST(IsqMix, PureWithAMixIsAnError) {
   const std::string path = test::smollm2_path();
   if (!std::filesystem::exists(path)) GTEST_SKIP() << "model not fetched: " << path;

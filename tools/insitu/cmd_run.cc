@@ -13,6 +13,9 @@
 #include <string>
 #include <vector>
 
+#include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
+
 #include "commands.h"
 #include "insitu/chat.h"
 #include "insitu/error.h"
@@ -30,6 +33,8 @@ struct RunArgs {
   std::string system;
   bool raw = false;
   bool greedy = false;
+  bool json = false;
+  bool ctx_given = false;  // -c on the command line (else the model's trained context, <= 4096)
   int max_tokens = 512;
   int64_t seed = -1;
   std::vector<std::string> stop;
@@ -43,6 +48,7 @@ bool print_text(std::string_view text) {
 }
 
 void report(const GenerateResult& r) {
+  if (!spdlog::should_log(spdlog::level::info)) return;  // --log-level warn/error/off
   std::fprintf(stderr, "\n[prompt %d tokens, %.1f t/s | generated %d tokens, %.1f t/s | stop: %s]\n",
                r.stats.n_prompt, r.stats.prefill_tokens_per_second(), r.stats.n_generated,
                r.stats.decode_tokens_per_second(), stop_reason_name(r.stop_reason));
@@ -65,17 +71,49 @@ bool print_event(const TokenEvent& e) { return print_text(e.text); }
 ChatOptions chat_options(const RunArgs& a) {
   ChatOptions c;
   c.system = a.system;
-  c.n_ctx = a.isq.ctx;
+  c.n_ctx = a.ctx_given ? a.isq.ctx : 0;
   c.prompt.raw = a.raw;
   return c;
+}
+
+// --json: the whole answer as one object on stdout.
+void print_json(const Model& model, const GenerateResult& r) {
+  nlohmann::json j;
+  j["model"] = model.config().name;
+  j["text"] = r.text;
+  j["tokens"] = r.tokens;
+  j["finish_reason"] = finish_reason_name(r.stop_reason);
+  j["stop_reason"] = stop_reason_name(r.stop_reason);
+  if (!r.stop_string.empty()) j["stop_string"] = r.stop_string;
+  j["usage"] = {{"prompt_tokens", r.stats.n_prompt},
+                {"completion_tokens", r.stats.n_generated},
+                {"total_tokens", r.stats.n_prompt + r.stats.n_generated}};
+  j["timings"] = {{"prompt_seconds", r.stats.prefill_seconds},
+                  {"prompt_tokens_per_second", r.stats.prefill_tokens_per_second()},
+                  {"generation_seconds", r.stats.decode_seconds},
+                  {"generation_tokens_per_second", r.stats.decode_tokens_per_second()}};
+  std::printf("%s\n", j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
 }
 
 void one_shot(const RunArgs& a, const std::shared_ptr<const Model>& model, Executor& executor,
               const std::string& prompt) {
   Chat chat(model, executor, chat_options(a));
+  if (a.json) {
+    print_json(*model, chat.send(prompt, generate_options(a)));
+    return;
+  }
   const GenerateResult r = chat.send(prompt, generate_options(a), print_event);
   if (!r.text.empty() && r.text.back() != '\n') print_text("\n");
   report(r);
+}
+
+// A model whose files carry no chat template is chatted with in its architecture's built-in
+// format; it is often a base model, which continues text rather than answering.
+void notice_builtin_template(const RunArgs& a, const Model& model) {
+  if (a.raw || model.builtin_chat_format().empty()) return;
+  spdlog::warn("{} has no chat template (a base model?); chatting in the built-in {} format. "
+               "For plain text continuation use --raw", model.config().name,
+               model.builtin_chat_format());
 }
 
 void interactive(const RunArgs& a, const std::shared_ptr<const Model>& model,
@@ -110,6 +148,7 @@ void interactive(const RunArgs& a, const std::shared_ptr<const Model>& model,
 
 void run(RunArgs a) {
   const std::shared_ptr<const Model> model = a.model.load(&a.isq);
+  notice_builtin_template(a, *model);
   Executor executor(a.model.threads);
   if (!a.prompt.empty()) {
     one_shot(a, model, executor, a.prompt);
@@ -138,6 +177,9 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("--temperature,--temp", a->sampling.temperature, "Sampling temperature (0: greedy)")
       ->capture_default_str();
   cmd->add_flag("--greedy", a->greedy, "Always pick the most likely token");
+  cmd->add_flag("--json", a->json,
+                "One-shot: print one JSON object (text, tokens, finish reason, usage, timings) "
+                "instead of streaming text");
   cmd->add_option("--top-k", a->sampling.top_k, "Keep the k most likely tokens (0: off)")
       ->capture_default_str();
   cmd->add_option("--top-p", a->sampling.top_p, "Nucleus sampling mass (1: off)")
@@ -150,7 +192,10 @@ void add_run_command(CLI::App& app) {
                   "Tokens the repetition penalty looks back over")->capture_default_str();
   cmd->add_option("--seed", a->seed, "Random seed (-1: random)")->capture_default_str();
   cmd->add_option("--stop", a->stop, "Stop when this text is generated (repeatable)");
-  cmd->callback([a] { run(*a); });
+  cmd->callback([a, cmd] {
+    a->ctx_given = cmd->count("--ctx") > 0;
+    run(*a);
+  });
 }
 
 }  // namespace insitu::cli

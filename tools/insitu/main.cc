@@ -8,6 +8,7 @@
 #include <exception>
 
 #include "insitu/error.h"
+#include "insitu/version.h"
 #include "io/atomic_file.h"
 #include "commands.h"
 
@@ -36,12 +37,13 @@ int main(int argc, char** argv) {
   // Logs go to stderr; stdout carries only what the user asked for (text, tables, JSON).
   spdlog::set_default_logger(spdlog::stderr_color_mt("insitu"));
   spdlog::set_pattern("%^[%l]%$ %v");
-  spdlog::set_level(spdlog::level::warn);
+  // Info by default: one line each for what loading decided (ISQ summary, UQFF, template).
+  spdlog::set_level(spdlog::level::info);
   // A signal during a write removes the partial files instead of leaving them behind.
   insitu::install_staging_cleanup();
   CLI::App app{"insitu: run, quantize and inspect large language models on the CPU"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "insitu 0.1.0");
+  app.set_version_flag("--version", std::string("insitu ") + insitu::version());
   insitu::cli::register_commands(app);
   try {
     app.parse(argc, argv);

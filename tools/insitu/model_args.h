@@ -32,7 +32,7 @@ struct ModelArgs {
   std::string format;      // --format: "gguf" (with -f) or empty
   std::string file;        // -f: model file
   int threads = 0;         // --threads / -t
-  std::string log_level = "warn";
+  std::string log_level = "info";
 
   // Adds -m, --format, -f, -t/--threads, --log-level to `cmd`.
   void add_to(CLI::App& cmd);
