@@ -49,10 +49,12 @@ struct Plan {
   int bk = 16;      // keys per tile
 };
 
-// Visible key positions [lo, hi) of the block of tokens [t0, t1).
-void block_keys(const AttentionArgs& a, int t0, int t1, int64_t* lo, int64_t* hi) {
+// Key positions [lo, hi) of the block of tokens [t0, t1): the visible ones, with lo rounded down
+// to a multiple of the tile so that tiles sit at fixed positions whatever the block (the extra
+// keys are masked), which keeps a row's summation order independent of its batch.
+void block_keys(const AttentionArgs& a, int bk, int t0, int t1, int64_t* lo, int64_t* hi) {
   const int64_t first = static_cast<int64_t>(a.pos0) + t0;
-  *lo = a.window > 0 ? std::max<int64_t>(0, first - a.window + 1) : 0;
+  *lo = a.window > 0 ? std::max<int64_t>(0, first - a.window + 1) / bk * bk : 0;
   *hi = static_cast<int64_t>(a.pos0) + t1;
 }
 
@@ -168,12 +170,13 @@ void attention(const AttentionArgs& a, ThreadPool& pool) {
   const int n_pairs = G * p.n_qb;
   const int n_threads = pool.size();
   {
-    // Too few (KV head, query block) pairs for the threads: split the keys too, into ranges of
-    // at least 4 tiles.
+    // Single-token decode with too few KV heads for the threads: split the keys too, into
+    // ranges of at least 4 tiles. Prefill never splits, so a row's result does not depend on the
+    // batch it came in (prefix reuse re-evaluates tokens and expects the same logits).
     int64_t lo = 0, hi = 0;
-    block_keys(a, (p.n_qb - 1) * p.bt, a.n_tokens, &lo, &hi);
+    block_keys(a, p.bk, (p.n_qb - 1) * p.bt, a.n_tokens, &lo, &hi);
     const int64_t max_split = std::max<int64_t>(1, (hi - lo) / (4 * p.bk));
-    if (n_pairs < 4 * n_threads)
+    if (a.n_tokens == 1 && n_pairs < 4 * n_threads)
       p.n_split = static_cast<int>(
           std::min<int64_t>((4 * n_threads + n_pairs - 1) / n_pairs, max_split));
   }
@@ -195,7 +198,7 @@ void attention(const AttentionArgs& a, ThreadPool& pool) {
       const int t0 = qb * p.bt;
       const int t1 = std::min(a.n_tokens, t0 + p.bt);
       int64_t lo = 0, hi = 0;
-      block_keys(a, t0, t1, &lo, &hi);
+      block_keys(a, p.bk, t0, t1, &lo, &hi);
       if (p.n_split == 1) {
         run_block(a, ops, p, g, t0, t1, lo, hi, sc);
         write_out(a, p, g, t0, t1, sc.acc.data(), sc.l.data());

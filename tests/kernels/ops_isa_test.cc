@@ -191,6 +191,9 @@ TEST(Attention, SlidingWindowRing) {
       check_attention({256, 4, 1, n_tokens, pos0, window, window + 128, true}, pool);
     }
   }
+  // Gemma 3 270M's shape: re-evaluating 16 tokens at 1520 over a 512-window ring of 1024 rows.
+  check_attention({256, 4, 1, 16, 1520, 512, 1024, true}, pool);
+  check_attention({256, 4, 1, 512, 1024, 512, 1024, true}, pool);
   // A window wider than the context so far.
   check_attention({64, 4, 4, 20, 3, 512, 512 + 128, false}, pool);
 }
