@@ -1,6 +1,8 @@
 // `insitu bench`: prompt-processing and generation throughput, measured like llama-bench
 // (pp: one batch of -p tokens into an empty cache; tg: -n tokens decoded one at a time), repeated
-// -r times, reported as the median with the spread.
+// -r times, reported as the median with the spread. With -d N each test runs at depth N: the cache
+// first holds N tokens (evaluated once, untimed, and kept between repetitions by truncating back to
+// them), as llama-bench's -d does.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -22,6 +24,7 @@ struct BenchArgs {
   int n_prompt = 512;
   int n_gen = 128;
   int reps = 3;
+  int depth = 0;
   bool json = false;
 };
 
@@ -53,23 +56,34 @@ void run_bench(const BenchArgs& a) {
   std::vector<int32_t> prompt(static_cast<size_t>(a.n_prompt));
   for (int32_t& t : prompt) t = dist(rng);
 
-  Session session(model, std::max(a.n_prompt, a.n_gen) + 8, pool);
+  std::vector<int32_t> context(static_cast<size_t>(a.depth));
+  for (int32_t& t : context) t = dist(rng);
+
+  Session session(model, a.depth + std::max(a.n_prompt, a.n_gen) + 8, pool);
   std::vector<float> logits;
   {  // Warm-up: page in the weights and size the buffers.
     const int32_t one[1] = {prompt.empty() ? 0 : prompt[0]};
     session.eval(one, false, logits);
     session.reset();
   }
+  // Back to a cache holding exactly the depth's tokens (re-evaluated only when truncation cannot
+  // keep them, as for a sliding-window ring that was overwritten).
+  auto to_depth = [&] {
+    if (a.depth == 0 || session.truncate(a.depth) != a.depth) {
+      session.reset();
+      if (a.depth > 0) session.eval(context, false, logits);
+    }
+  };
   std::vector<double> pp, tg;
   for (int r = 0; r < a.reps; ++r) {
     if (a.n_prompt > 0) {
-      session.reset();
+      to_depth();
       const auto t0 = std::chrono::steady_clock::now();
       session.eval(prompt, false, logits);
       pp.push_back(a.n_prompt / seconds_since(t0));
     }
     if (a.n_gen > 0) {
-      session.reset();
+      to_depth();
       int32_t tok[1] = {model->tokenizer().bos_id() >= 0 ? model->tokenizer().bos_id() : 0};
       const auto t0 = std::chrono::steady_clock::now();
       for (int i = 0; i < a.n_gen; ++i) {
@@ -96,6 +110,7 @@ void run_bench(const BenchArgs& a) {
       const Stat s = stats(v);
       out.push_back({{"model", cfg.name}, {"model_size", bytes}, {"model_n_params", params},
                      {"n_threads", threads}, {"test", test}, {"n_tokens", n},
+                     {"n_depth", a.depth},
                      {"avg_ts", s.median}, {"min_ts", s.min}, {"max_ts", s.max},
                      {"samples_ts", v}});
     };
@@ -112,8 +127,9 @@ void run_bench(const BenchArgs& a) {
   auto row = [&](const char* kind, int n, const std::vector<double>& v) {
     if (v.empty()) return;
     const Stat s = stats(v);
-    char test[32];
-    std::snprintf(test, sizeof test, "%s%d", kind, n);
+    char test[48];
+    if (a.depth > 0) std::snprintf(test, sizeof test, "%s%d@d%d", kind, n, a.depth);
+    else std::snprintf(test, sizeof test, "%s%d", kind, n);
     char ts[64];
     std::snprintf(ts, sizeof ts, "%.2f (%.2f-%.2f)", s.median, s.min, s.max);
     std::printf("| %-28.28s | %6.1f MiB | %6.1f M | %7d | %8s | %22s |\n", cfg.name.c_str(),
@@ -136,6 +152,9 @@ void add_bench_command(CLI::App& app) {
       ->capture_default_str()->check(CLI::NonNegativeNumber);
   cmd->add_option("-r,--repetitions", args->reps, "Repetitions (median reported)")
       ->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("-d,--depth", args->depth,
+                  "Tokens already in the cache before each test (evaluated once, untimed)")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
   cmd->add_flag("--json", args->json, "Print results as JSON");
   cmd->callback([args] { run_bench(*args); });
 }
