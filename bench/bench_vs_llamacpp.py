@@ -3,7 +3,7 @@
 
 llama.cpp is driven through the PyPI package llama-cpp-python (its bundled libllama), measuring
 what llama-bench measures: pp = one batch of P random tokens into an empty cache, tg = N tokens
-decoded one at a time. insitu is measured by `insitu bench --json`. Runs alternate between the two
+decoded one at a time. insitu is measured by `insitu bench -o json`. Runs alternate between the two
 engines for each repetition so machine noise hits both alike; medians and ratios are printed.
 
   python3 bench/bench_vs_llamacpp.py [--insitu build/bin/insitu] [-t 2] [-p 512] [-n 128] [-r 3]
@@ -47,10 +47,13 @@ def llama_cpp_once(llm, n_vocab, p, n):
 
 def insitu_once(exe, path, t, p, n):
     out = subprocess.run([exe, "bench", "--format", "gguf", "-f", path, "-t", str(t), "-p", str(p),
-                          "-n", str(n), "-r", "1", "--json"], check=True, capture_output=True,
-                         text=True).stdout
-    rows = {r["test"]: r["avg_ts"] for r in json.loads(out)}
-    return rows["pp"], rows["tg"]
+                          "-n", str(n), "-r", "1", "-o", "json", "--log-level", "warn"],
+                         check=True, capture_output=True, text=True).stdout
+    # llama-bench's records: n_prompt > 0 is the pp test, n_gen > 0 the tg one.
+    rows = json.loads(out)
+    pp = next(r["avg_ts"] for r in rows if r["n_prompt"] > 0)
+    tg = next(r["avg_ts"] for r in rows if r["n_gen"] > 0)
+    return pp, tg
 
 
 def main():

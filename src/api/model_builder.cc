@@ -62,6 +62,9 @@ std::string resolve_model_path(const std::string& path) {
     return snapshot;
   }
   if (!fs::exists(path, ec)) throw InvalidArgument(path + ": no such file or directory");
+  if (fs::path(path).extension() == ".safetensors" && !fs::is_directory(path, ec))
+    throw InvalidArgument(path + ": a safetensors file alone is not a model; give the directory "
+                          "that holds it with config.json and tokenizer.json");
   return path;
 }
 

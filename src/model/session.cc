@@ -110,7 +110,7 @@ Session::Session(std::shared_ptr<const Model> model, int n_ctx, ThreadPool& pool
                                       "was trained with (and it configures no RoPE scaling)",
                                       n_ctx, c.n_ctx_train, model_->source_path()));
   // The KV cache is allocated as layers use it; refuse one that could never fit.
-  const uint64_t kv_bytes = kv_cache_bytes(c, n_ctx, kv_type);
+  const uint64_t kv_bytes = insitu::kv_cache_bytes(c, n_ctx, kv_type);
   if (kv_bytes > (uint64_t{256} << 20)) {
     const SystemMemory mem = detect_system_memory();
     if (mem.host_available > 0 && kv_bytes > mem.host_available)

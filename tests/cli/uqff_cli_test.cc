@@ -94,6 +94,42 @@ TEST_F(CliUqff, RefusedCombinations) {
   EXPECT_FALSE(fs::exists(root_ / "x.uqff"));
 }
 
+// inspect reads a UQFF artifact: its entries with their types, shards, residual and report.
+TEST_F(CliUqff, InspectReadsUqff) {
+  test::CliOutput r = run("inspect --json " + path("smol-UQFF"));
+  ASSERT_EQ(r.status, 0) << r.text;
+  for (const char* want : {"\"uqff\"", "\"uqff_version\"", "\"entries_per_type\"",
+                           "\"residual_tensors\"", "\"report\"", "model.layers.0.self_attn.q_proj",
+                           "q5_0"})
+    EXPECT_NE(r.text.find(want), std::string::npos) << want << "\n" << r.text.substr(0, 2000);
+  r = run("inspect " + path("smol-UQFF/q4k-0.uqff"));
+  ASSERT_EQ(r.status, 0) << r.text;
+  EXPECT_NE(r.text.find("uqff"), std::string::npos) << r.text.substr(0, 2000);
+}
+
+// Errors before work: a GGUF cannot hold hqq4, and quantize says so before quantizing anything;
+// the types it lists are GGUF types only. --quant auto writes what tune recommends.
+TEST_F(CliUqff, QuantizeChecksBeforeWorkAndTakesQuantAuto) {
+  test::CliOutput r =
+      run("quantize -m " + path("smol") + " --isq hqq4 --output-format gguf -o " + path("h.gguf"));
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.text.find("hqq4 has no GGUF form"), std::string::npos) << r.text;
+  EXPECT_EQ(r.text.find("afq4"), std::string::npos) << r.text;
+  EXPECT_EQ(r.text.find("re-isq"), std::string::npos) << r.text;
+  EXPECT_EQ(r.text.find("isq hqq4"), std::string::npos) << "no conversion ran: " << r.text;
+  EXPECT_FALSE(fs::exists(root_ / "h.gguf"));
+  r = run("quantize -m " + path("smol") + " --quant auto --max-memory 16G -t 2 -o " +
+          path("auto-UQFF"));
+  EXPECT_EQ(r.status, 0) << r.text;
+  EXPECT_TRUE(fs::exists(root_ / "auto-UQFF" / "uqff_report.json")) << r.text;
+  r = run("quantize -m " + path("smol") + " --from-uqff q4k --isq q4k -o " + path("y"));
+  EXPECT_NE(r.status, 0);
+  // -m on a lone safetensors file says a directory is expected.
+  r = run("run -m " + path("smol/model.safetensors") + prompt());
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.text.find("directory"), std::string::npos) << r.text;
+}
+
 TEST_F(CliUqff, FromUqffWithTheSourceDirectory) {
   const test::CliOutput r =
       run("run -m " + path("smol") + " --from-uqff " + path("smol-UQFF/q4k-0.uqff") + prompt());

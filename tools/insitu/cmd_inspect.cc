@@ -1,8 +1,11 @@
 // `insitu inspect PATH [--json] [--full]`: prints a model file's metadata, its tensors (name,
 // type, shape, bytes) and totals (tensor count, parameters, bytes, bits per weight).
-// PATH may be a GGUF file, a .safetensors file, a model.safetensors.index.json, or a Hugging
-// Face-style directory (config.json + safetensors shards). Long arrays and strings are summarised
+// PATH may be a GGUF file, a .safetensors file, a model.safetensors.index.json, a Hugging
+// Face-style directory (config.json + safetensors shards), or a UQFF artifact (a directory or a
+// .uqff shard: layer entries with their types, residual tensors, the report). Long arrays and strings are summarised
 // unless --full is given. --json prints the same information as one JSON document.
+#include <fmt/format.h>
+
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
@@ -17,6 +20,8 @@
 #include "io/gguf.h"
 #include "io/json_file.h"
 #include "io/safetensors.h"
+#include "io/uqff.h"
+#include "model/uqff_load.h"
 
 namespace insitu::cli {
 namespace {
@@ -272,6 +277,77 @@ Report inspect_safetensors(const std::string& path, bool full) {
   return r;
 }
 
+// A UQFF artifact: its shards (every type, or the shards of one stem for a .uqff file), each
+// layer entry as a tensor (its quantized type for GGUF-format entries, else its format), the
+// types per layer counted in the header, residual.safetensors' tensors and uqff_report.json.
+Report inspect_uqff(const std::string& path, bool full) {
+  Report r;
+  r.path = path;
+  r.format = "uqff";
+  r.shape_order = "(out, in), or (experts, out, in): the order UQFF writes";
+  std::error_code ec;
+  const bool is_dir = fs::is_directory(path, ec);
+  const std::string dir = is_dir ? path : fs::path(path).parent_path().string();
+  const UqffDirectory d = scan_uqff_directory(dir.empty() ? "." : dir);
+  std::map<std::string, std::vector<std::string>> types = d.types;
+  if (!is_dir) {
+    const auto name = uqff::parse_shard_name(fs::path(path).filename().string());
+    types.clear();
+    if (name && d.types.count(name->first)) types[name->first] = d.types.at(name->first);
+    else types[fs::path(path).stem().string()] = {path};
+  }
+  Json shards = Json::object();
+  Json per_type = Json::object();
+  uint64_t file_bytes = 0;
+  uint32_t minor = 0;
+  for (const auto& [type, files] : types) {
+    shards[type] = files;
+    const auto reader = uqff::Reader::open(files);
+    minor = reader->version_minor();
+    for (const std::string& f : files) file_bytes += fs::file_size(f, ec);
+    for (const auto& [k, v] : reader->metadata()) {
+      if (r.metadata.contains(k)) continue;
+      r.metadata_text.emplace_back(k, quoted(v, full));
+      r.metadata[k] = v;
+    }
+    for (const uqff::Entry& e : reader->entries()) {
+      Report::Tensor t;
+      t.name = e.key;
+      if (e.format == uqff::Format::kGguf) {
+        t.type = is_known_quant_type(e.ggml_type)
+                     ? quant_type_name(static_cast<QuantType>(e.ggml_type))
+                     : "ggml type " + std::to_string(e.ggml_type);
+        t.shape = e.shape;
+      } else {
+        t.type = uqff::format_name(e.format);
+        t.shape = e.tensor("weight").shape;
+      }
+      int64_t elements = t.shape.empty() ? 0 : 1;
+      for (int64_t n : t.shape) elements *= n;
+      t.elements = elements;
+      for (const auto& [suffix, view] : e.tensors) t.bytes += view->nbytes;
+      per_type[t.type] = per_type.value(t.type, 0) + 1;
+      r.tensors.push_back(std::move(t));
+    }
+  }
+  r.header = Json{{"uqff_version", fmt::format("1.{}", minor)},
+                  {"shards", shards},
+                  {"file_bytes", file_bytes},
+                  {"entries_per_type", per_type}};
+  if (d.has_residual) {
+    const auto res = safetensors::SafetensorsFile::open((fs::path(dir) / "residual.safetensors")
+                                                            .string());
+    Json residual = Json::array();
+    for (const safetensors::TensorView& t : res->tensors()) residual.push_back(t.name);
+    r.header["residual_tensors"] = residual;
+  }
+  if (d.has_report) {
+    const JsonFile report = JsonFile::load((fs::path(dir) / "uqff_report.json").string());
+    r.header["report"] = report.json();
+  }
+  return r;
+}
+
 bool starts_with_gguf_magic(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   char magic[4] = {};
@@ -283,6 +359,9 @@ Report inspect_path(const std::string& path, bool full) {
   std::error_code ec;
   if (!fs::exists(path, ec)) throw IoError(path + ": no such file or directory");
   if (fs::is_directory(path, ec)) {
+    const UqffDirectory d = scan_uqff_directory(path);
+    if (!d.types.empty() && (d.looks_like_artifact || !d.has_source_weights))
+      return inspect_uqff(path, full);
     for (const auto& e : fs::directory_iterator(path, ec)) {
       if (e.path().extension() == ".safetensors") return inspect_safetensors(path, full);
     }
@@ -298,6 +377,7 @@ Report inspect_path(const std::string& path, bool full) {
   if (!fs::is_regular_file(path, ec)) throw IoError(path + ": not a regular file");
   if (starts_with_gguf_magic(path)) return inspect_gguf(path, full);
   const std::string ext = fs::path(path).extension();
+  if (ext == ".uqff") return inspect_uqff(path, full);
   if (ext == ".safetensors" || ext == ".json") return inspect_safetensors(path, full);
   if (ext == ".gguf") return inspect_gguf(path, full);  // reports the bad magic
   throw InvalidArgument(path +

@@ -4,7 +4,9 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <cstdio>
+#include <algorithm>
 #include <string>
+#include <vector>
 #include <exception>
 
 #include "insitu/error.h"
@@ -42,11 +44,17 @@ int main(int argc, char** argv) {
   // A signal during a write removes the partial files instead of leaving them behind.
   insitu::install_staging_cleanup();
   CLI::App app{"insitu: run, quantize and inspect large language models on the CPU"};
+  app.name("insitu");
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("insitu ") + insitu::version());
   insitu::cli::register_commands(app);
+  // llama-bench's -pg (a two-letter single-dash flag, which CLI11 does not take) is --pg.
+  std::vector<std::string> args(argv + 1, argv + argc);
+  for (std::string& s : args)
+    if (s == "-pg") s = "--pg";
+  std::reverse(args.begin(), args.end());  // CLI11's vector form takes the arguments reversed
   try {
-    app.parse(argc, argv);
+    app.parse(args);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   } catch (const insitu::Error& e) {

@@ -57,8 +57,11 @@ CLI::Validator table_check(const OptionSpec& spec) {
 }  // namespace
 
 void add_build_options(CLI::App& cmd, BuildOptions& options,
-                       std::initializer_list<std::string_view> sections) {
+                       std::initializer_list<std::string_view> sections,
+                       std::initializer_list<std::string_view> except) {
   visit_build_options(options, [&](const OptionSpec& spec, auto& field) {
+    if (std::find(except.begin(), except.end(), std::string_view(spec.name)) != except.end())
+      return;
     if (std::find(sections.begin(), sections.end(), std::string_view(spec.section)) ==
             sections.end() &&
         std::find(sections.begin(), sections.end(), std::string_view(spec.name)) ==
@@ -82,7 +85,7 @@ void add_build_options(CLI::App& cmd, BuildOptions& options,
   });
 }
 
-void ModelArgs::add_to(CLI::App& cmd) {
+void ModelArgs::add_to(CLI::App& cmd, bool with_threads) {
   cmd.add_option("-m,--model", model_dir,
                  "Hugging Face-style model directory (config.json, *.safetensors, tokenizer.json)");
   cmd.add_option("--format", format, "Format of the file given with -f")
@@ -90,7 +93,7 @@ void ModelArgs::add_to(CLI::App& cmd) {
   cmd.add_option("-f,--file", file, "Model file (with --format gguf)");
   BuildOptions runtime;
   visit_build_options(runtime, [&](const OptionSpec& spec, auto&) {
-    if (std::string_view(spec.name) == "threads")
+    if (with_threads && std::string_view(spec.name) == "threads")
       cmd.add_option("-t,--threads", threads, spec.help)->check(table_check(spec));
   });
   cmd.add_option("--log-level", log_level, "trace | debug | info | warn | error | off")
@@ -111,7 +114,9 @@ std::string ModelArgs::path() const {
   throw InvalidArgument("no model given: use -m DIR or --format gguf -f FILE");
 }
 
-void IsqArgs::add_to(CLI::App& cmd) { add_build_options(cmd, *this, {"quantization"}); }
+void IsqArgs::add_to(CLI::App& cmd, std::initializer_list<std::string_view> except) {
+  add_build_options(cmd, *this, {"quantization"}, except);
+}
 
 BuildOptions ModelArgs::build_options(const IsqArgs* isq) const {
   BuildOptions b = isq != nullptr ? static_cast<const BuildOptions&>(*isq) : BuildOptions{};

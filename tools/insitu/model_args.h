@@ -19,12 +19,14 @@ namespace insitu::cli {
 // ("quantization", "ctx"), bound to the fields of `options`, with the table's help, default and
 // check.
 void add_build_options(CLI::App& cmd, BuildOptions& options,
-                       std::initializer_list<std::string_view> sections);
+                       std::initializer_list<std::string_view> sections,
+                       std::initializer_list<std::string_view> except = {});
 
 // In-situ quantization flags for the verbs that load a model to run it (run, perplexity, bench,
 // quantize): the quantization section of the option table, written into these fields.
 struct IsqArgs : BuildOptions {
-  void add_to(CLI::App& cmd);
+  // The quantization section of the table, less the options named in `except`.
+  void add_to(CLI::App& cmd, std::initializer_list<std::string_view> except = {});
 };
 
 struct ModelArgs {
@@ -34,8 +36,9 @@ struct ModelArgs {
   int threads = 0;         // --threads / -t
   std::string log_level = "info";
 
-  // Adds -m, --format, -f, -t/--threads, --log-level to `cmd`.
-  void add_to(CLI::App& cmd);
+  // Adds -m, --format, -f, -t/--threads (unless `threads` is false: the verb takes its own),
+  // --log-level to `cmd`.
+  void add_to(CLI::App& cmd, bool threads = true);
   // The path to load, after checking the flags agree; throws InvalidArgument otherwise. An
   // `org/name` -m that is no local path is looked up in the Hugging Face cache (model/hf_cache.h).
   std::string path() const;
