@@ -94,23 +94,27 @@ void Interpreter::run(const StmtList& program, const Value& context, std::string
 }
 
 Interpreter::Frame::Frame(Interpreter& in) : in_(in) {
-  if (in_.depth_ >= kMaxRenderDepth) limit_exceeded("render depth (nested frames)", kMaxRenderDepth);
+  if (in_.depth_ >= in_.limits_.max_depth) {
+    limit_exceeded("render depth (nested frames)", static_cast<uint64_t>(in_.limits_.max_depth));
+  }
   ++in_.depth_;
 }
 
 void Interpreter::charge_steps(uint64_t n) {
   steps_ += n;
-  if (steps_ > kMaxSteps) limit_exceeded("evaluation steps", kMaxSteps);
+  if (steps_ > limits_.max_steps) limit_exceeded("evaluation steps", limits_.max_steps);
 }
 
 void Interpreter::charge_bytes(uint64_t n) {
   allocated_bytes_ += n;
-  if (allocated_bytes_ > kMaxAllocatedBytes) limit_exceeded("allocated bytes", kMaxAllocatedBytes);
+  if (allocated_bytes_ > limits_.max_allocated_bytes) {
+    limit_exceeded("allocated bytes", limits_.max_allocated_bytes);
+  }
 }
 
 void Interpreter::emit(std::string& out, std::string_view text) {
   output_bytes_ += text.size();
-  if (output_bytes_ > kMaxOutputBytes) limit_exceeded("output size (bytes)", kMaxOutputBytes);
+  if (output_bytes_ > limits_.max_output_bytes) limit_exceeded("output size (bytes)", limits_.max_output_bytes);
   out += text;
 }
 
@@ -196,7 +200,9 @@ void Interpreter::exec_for(const Stmt& st, const std::shared_ptr<Scope>& scope, 
   charge_steps(items.size());
   charge_bytes(items_bytes(items.size()));
   auto count_iteration = [this] {
-    if (++iterations_ > kMaxLoopIterations) limit_exceeded("loop iterations", kMaxLoopIterations);
+    if (++iterations_ > limits_.max_loop_iterations) {
+      limit_exceeded("loop iterations", limits_.max_loop_iterations);
+    }
   };
   if (st.cond) {
     std::vector<Value> kept;
@@ -475,8 +481,8 @@ Value Interpreter::eval_node(const Expr& e, const std::shared_ptr<Scope>& scope)
 
 Template::Template(std::string_view source) : program_(parse_template(source)) {}
 
-std::string Template::render(const Value& context) const {
-  Interpreter interp;
+std::string Template::render(const Value& context, const RenderLimits& limits) const {
+  Interpreter interp(limits);
   std::string out;
   interp.run(program_, context, out);
   return out;

@@ -33,7 +33,7 @@ struct Scope {
 // starts with the full budget; a breach throws LimitError prefixed with the template line.
 class Interpreter {
  public:
-  Interpreter() = default;
+  explicit Interpreter(const RenderLimits& limits = {}) : limits_(limits) {}
   // Renders `program` with the variables of `context` (a dict) into `out`.
   void run(const StmtList& program, const Value& context, std::string& out);
 
@@ -76,6 +76,7 @@ class Interpreter {
   // Appends rendered text, charged to kMaxOutputBytes.
   void emit(std::string& out, std::string_view text);
 
+  RenderLimits limits_;
   int line_ = 0;
   int depth_ = 0;       // nested frames (kMaxRenderDepth)
   int call_depth_ = 0;  // nested macro calls (kMaxCallDepth)
@@ -90,7 +91,7 @@ class Template {
  public:
   explicit Template(std::string_view source);
   // context: a dict of variables (messages, add_generation_prompt, ...).
-  std::string render(const Value& context) const;
+  std::string render(const Value& context, const RenderLimits& limits = {}) const;
 
  private:
   StmtList program_;

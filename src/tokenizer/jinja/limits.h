@@ -39,6 +39,16 @@ inline constexpr uint64_t kMaxAllocatedBytes = uint64_t{512} << 20;  // strings 
                                                                      // all values together
 // Value nesting (printing, JSON, comparison): kMaxNesting in value.h.
 
+// The render-time budgets that count a whole rendering, as one object: a caller may lower them
+// (the fuzzer does, to keep each input fast); the defaults are the constants above.
+struct RenderLimits {
+  int max_depth = kMaxRenderDepth;
+  uint64_t max_loop_iterations = kMaxLoopIterations;
+  uint64_t max_steps = kMaxSteps;
+  uint64_t max_output_bytes = kMaxOutputBytes;
+  uint64_t max_allocated_bytes = kMaxAllocatedBytes;
+};
+
 // A template ran past one of the budgets above: hostile or broken (a model-file problem, so a
 // FormatError). The message names the budget and its value.
 class LimitError : public FormatError {
