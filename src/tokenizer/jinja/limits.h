@@ -27,7 +27,8 @@ inline constexpr int kMaxBlockDepth = 256;  // nested {% if/for/macro/... %} blo
 
 // Render time.
 inline constexpr int kMaxCallDepth = 200;       // nested macro calls
-inline constexpr int kMaxRenderDepth = 4'000;   // nested statement + expression + call frames
+inline constexpr int kMaxRenderDepth = 1000;    // nested statement + expression + call frames (about
+                                                // 1 KiB of stack each in a release build, 3 KiB with ASan)
 inline constexpr uint64_t kMaxLoopIterations = 1'000'000;  // for-loop bodies run, all loops together
 inline constexpr int kMaxFilterDepth = 32;      // filters applied by filters: map('map', 'map', ...)
 inline constexpr uint64_t kMaxSteps = 20'000'000;  // expression nodes evaluated + items processed
