@@ -207,6 +207,14 @@ TEST(JinjaHostile, CopiesOfLargeStringsAreCharged) {
                "allocated bytes");
 }
 
+TEST(JinjaHostile, CopiesOfListsOfLargeStringsAreCharged) {
+  // 100 MiB of strings in one list is within budget; iterating or filtering it again and again
+  // copies them every time.
+  const std::string big = "{% set l = ['x' * 1000000] * 100 %}";
+  expect_limit(big + "{% for i in range(2000) %}{% for x in l %}{% endfor %}{% endfor %}", "allocated bytes");
+  expect_limit(big + "{% for i in range(2000) %}{{ l | select | list | length }}{% endfor %}", "allocated bytes");
+}
+
 // ---- Value nesting ---------------------------------------------------------------------------
 
 TEST(JinjaHostile, DeepValuesAreDestroyedWithoutRecursion) {

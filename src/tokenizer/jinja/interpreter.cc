@@ -6,8 +6,29 @@
 namespace insitu::jinja {
 namespace {
 
-// Bytes a list or dict of n items occupies, for the allocation budget.
-uint64_t items_bytes(uint64_t n) { return mul_sat(n, sizeof(Value)); }
+// Bytes a list or dict occupies with the strings it holds, for the allocation budget: copying its
+// items (iterating, filtering) copies those strings too.
+uint64_t item_bytes(const Value& x) { return sizeof(Value) + (x.is_string() ? x.str().size() : 0); }
+
+uint64_t shallow_bytes(const std::vector<Value>& items) {
+  uint64_t n = 0;
+  for (const auto& x : items) n += item_bytes(x);
+  return n;
+}
+
+uint64_t shallow_bytes(const Value& v) {
+  uint64_t n = 0;
+  auto add = [&n](const Value& x) { n += item_bytes(x); };
+  if (v.is_list()) {
+    n = shallow_bytes(v.items());
+  } else if (v.is_dict()) {
+    for (const auto& [k, x] : v.dict_data().items) {
+      add(k);
+      add(x);
+    }
+  }
+  return n;
+}
 
 // Work of comparing or searching a value: its items (strings are charged when copied).
 uint64_t size_of(const Value& v) {
@@ -198,7 +219,8 @@ Interpreter::Flow Interpreter::exec(const Stmt& st, const std::shared_ptr<Scope>
 void Interpreter::exec_for(const Stmt& st, const std::shared_ptr<Scope>& scope, std::string& out) {
   std::vector<Value> items = iterate(eval(*st.expr, scope));
   charge_steps(items.size());
-  charge_bytes(items_bytes(items.size()));
+  // Each iteration copies its item, and loop.previtem / loop.nextitem copy its neighbours.
+  charge_bytes(3 * shallow_bytes(items));
   auto count_iteration = [this] {
     if (++iterations_ > limits_.max_loop_iterations) {
       limit_exceeded("loop iterations", limits_.max_loop_iterations);
@@ -366,7 +388,7 @@ Value Interpreter::eval(const Expr& e, const std::shared_ptr<Scope>& scope) {
         const uint64_t n = size_of(v);
         check_item_count(n, "list or dict value");
         charge_steps(n);
-        charge_bytes(items_bytes(v.is_dict() ? 2 * n : n));
+        charge_bytes(shallow_bytes(v));
       }
     }
   }
@@ -416,7 +438,10 @@ Value Interpreter::eval_node(const Expr& e, const std::shared_ptr<Scope>& scope)
     case Expr::Kind::kFilter: {
       Value input = eval(*e.obj, scope);
       CallArgs args = eval_args(e, scope);
-      if (!cheap_filter(e.name)) charge_steps(size_of(input));
+      if (!cheap_filter(e.name)) {
+        charge_steps(size_of(input));
+        charge_bytes(shallow_bytes(input));  // most filters iterate, copying the items
+      }
       line_ = e.line;
       return apply_filter(*this, e.name, input, args);
     }
