@@ -2,6 +2,7 @@
 // Face's tojson override: json.dumps(x, ensure_ascii=False, indent=None, separators=None,
 // sort_keys=False) without HTML escaping.
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -60,8 +61,10 @@ Value attr_path(const Value& item, const std::string& path, const Value* def) {
   while (true) {
     const size_t dot = path.find('.', start);
     const std::string part = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
-    const bool numeric = !part.empty() && std::all_of(part.begin(), part.end(), ::isdigit);
-    cur = get_item(cur, numeric ? Value(static_cast<int64_t>(std::stoll(part))) : Value(part));
+    int64_t index = 0;
+    const bool numeric = !part.empty() && std::all_of(part.begin(), part.end(), ::isdigit) &&
+                         std::from_chars(part.data(), part.data() + part.size(), index).ec == std::errc();
+    cur = get_item(cur, numeric ? Value(index) : Value(part));  // beyond int64: no such element anyway
     if (cur.is_undefined() && def != nullptr) return *def;
     if (dot == std::string::npos) return cur;
     start = dot + 1;
