@@ -11,7 +11,7 @@ jobs=${FUZZ_JOBS:-$(nproc)}
 build=${FUZZ_BUILD_DIR:-build-fuzz}
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(gguf_fuzz safetensors_fuzz json_config_fuzz imatrix_fuzz)
+  targets=(gguf_fuzz safetensors_fuzz json_config_fuzz imatrix_fuzz chat_template_fuzz)
 fi
 
 CC=clang CXX=clang++ cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DINSITU_BUILD_FUZZ=ON \
@@ -37,6 +37,27 @@ seed gguf_fuzz tests/data/malformed/*.gguf tests/data/io/python_writer.gguf
 seed safetensors_fuzz tests/data/malformed/*.safetensors tests/data/io/reference.safetensors
 seed json_config_fuzz tests/data/malformed/*.json
 seed imatrix_fuzz
+seed chat_template_fuzz
+# Chat-template seeds: every real template and snippet with a Python jinja2 reference render.
+python3 - "$seed_dir/chat_template_fuzz" tests/data/templates/models.json tests/data/templates/snippets.json <<'PY'
+import json, sys
+out = sys.argv[1]
+n = 0
+def walk(x):
+    global n
+    if isinstance(x, dict):
+        for k, v in x.items():
+            if k in ("template", "source") and isinstance(v, str):
+                open(f"{out}/t{n:04d}.jinja", "w").write(v)
+                n += 1
+            else:
+                walk(v)
+    elif isinstance(x, list):
+        for v in x:
+            walk(v)
+for path in sys.argv[2:]:
+    walk(json.load(open(path)))
+PY
 # imatrix seeds carry a selector byte (even: GGUF/legacy reader, odd: .cimatrix reader).
 python3 - "$seed_dir/imatrix_fuzz" <<'PY'
 import struct, sys

@@ -3,6 +3,13 @@
 //
 // Construction parses the template once (throws FormatError naming the construct and position on
 // syntax it does not support); apply() is const and thread-safe.
+//
+// Templates come from model files, so they are untrusted: the engine enforces the budgets of
+// jinja/limits.h (syntax depth, render depth, loop iterations, evaluation steps, output bytes,
+// value sizes, allocated bytes) and a template beyond one throws jinja::LimitError (a FormatError)
+// whose message names the template's origin and the budget, e.g.
+//   chat template of model.gguf (tokenizer.chat_template): jinja: template line 3: template budget
+//   exceeded: loop iterations limit 1000000
 #pragma once
 
 #include <memory>
@@ -19,7 +26,9 @@ struct ChatMessage {
 
 class ChatTemplate {
  public:
-  ChatTemplate(std::string source, std::string bos_token, std::string eos_token);
+  // origin names where the template came from, for error messages (e.g. "model.gguf
+  // (tokenizer.chat_template)" or "tokenizer_config.json"); empty when unknown.
+  ChatTemplate(std::string source, std::string bos_token, std::string eos_token, std::string origin = {});
   ~ChatTemplate();
   ChatTemplate(ChatTemplate&&) noexcept;
   ChatTemplate& operator=(ChatTemplate&&) noexcept;
@@ -41,10 +50,12 @@ class ChatTemplate {
   std::string render_json(std::string_view variables_json) const;
 
   const std::string& source() const { return source_; }
+  const std::string& origin() const { return origin_; }
 
  private:
   struct Impl;
   std::string source_;
+  std::string origin_;
   std::unique_ptr<Impl> impl_;
 };
 

@@ -132,12 +132,13 @@ TEST(Jinja, RecursionIsBounded) {
   for (int i = 0; i < 5000; ++i) ifs += "{% if true %}";
   EXPECT_THROW(Template{ifs}, FormatError);
   EXPECT_THROW(value_from_json(std::string(5000, '[') + std::string(5000, ']'), "deep"), InvalidArgument);
+  // Values nested beyond the budget are a LimitError (see jinja_hostile_test.cc).
   EXPECT_THROW(render("{% set ns = namespace(x=[]) %}{% for i in range(2000) %}{% set ns.x = [ns.x] %}{% endfor %}"
                       "{{ ns.x }}"),
-               RenderError);
+               LimitError);
   EXPECT_THROW(render("{% set ns = namespace(x=[]) %}{% for i in range(2000) %}{% set ns.x = [ns.x] %}{% endfor %}"
                       "{{ ns.x | tojson }}"),
-               RenderError);
+               LimitError);
   // Moderate nesting is fine.
   EXPECT_EQ(render("{{ " + std::string(50, '(') + "1" + std::string(50, ')') + " }}"), "1");
 }

@@ -39,6 +39,7 @@ struct Expr {
   };
   Kind kind;
   int line = 0;
+  int depth = 1;  // of the subtree rooted here; the parser keeps it within kMaxExprDepth
   Value literal;
   std::string name;
   ExprPtr obj;

@@ -138,6 +138,7 @@ Value string_method(const Value& self, const std::string& name) {
       bool first = true;
       for (const auto& x : iterate(*it)) {
         if (!x.is_string()) throw RenderError("sequence item: expected str instance, " + x.type_name() + " found");
+        check_string_size(out.size() + s.size() + x.str().size(), "join result");
         if (!first) out += s;
         out += x.str();
         first = false;
@@ -177,6 +178,7 @@ Value list_method(const Value& self, const std::string& name) {
   if (name != "index" && name != "count" && name != "copy") return missing_attr(self, name);
   Value list = self;
   return Value::callable(name, [list, name](Interpreter&, CallArgs& a) -> Value {
+    charge_work(list.items().size());
     if (name == "copy") return Value::list(list.items());
     const Value* x = arg(a, 0, "value");
     if (x == nullptr) throw RenderError(name + "() takes exactly one argument (0 given)");
@@ -203,6 +205,7 @@ Value dict_method(const Value& self, const std::string& name) {
   Value d = self;
   return Value::callable(name, [d, name](Interpreter&, CallArgs& a) -> Value {
     auto& data = d.dict_data();
+    charge_work(data.items.size());
     if (name == "get") {
       const Value* k = arg(a, 0, "key");
       if (k == nullptr) throw RenderError("get expected at least 1 argument, got 0");
@@ -247,14 +250,32 @@ int64_t floor_mod(int64_t a, int64_t b) {
   throw RenderError("unsupported operand type(s) for " + op + ": '" + a.type_name() + "' and '" + b.type_name() + "'");
 }
 
+// Bytes a list's items occupy, strings included (copying a list copies its strings).
+uint64_t shallow_bytes(const Value& list) {
+  uint64_t n = mul_sat(list.items().size(), sizeof(Value));
+  for (const auto& x : list.items()) {
+    if (x.is_string()) n += x.str().size();
+  }
+  return n;
+}
+
 Value repeat(const Value& seq, int64_t n) {
+  if (n <= 0) return seq.is_string() ? Value("") : seq.is_tuple() ? Value::tuple({}) : Value::list();
+  const auto times = static_cast<uint64_t>(n);
   if (seq.is_string()) {
+    check_string_size(mul_sat(seq.str().size(), times), "repeated string");
     std::string out;
-    for (int64_t i = 0; i < n; ++i) out += seq.str();
+    out.reserve(seq.str().size() * times);
+    for (uint64_t i = 0; i < times; ++i) out += seq.str();
     return Value(out);
   }
+  check_item_count(mul_sat(seq.items().size(), times), "repeated list");
+  const uint64_t bytes = mul_sat(shallow_bytes(seq), times);
+  if (bytes > kMaxAllocatedBytes) limit_exceeded("allocated bytes", kMaxAllocatedBytes, "repeated list", bytes);
+  charge_work(bytes / sizeof(Value));
   std::vector<Value> out;
-  for (int64_t i = 0; i < n; ++i) out.insert(out.end(), seq.items().begin(), seq.items().end());
+  out.reserve(seq.items().size() * times);
+  for (uint64_t i = 0; i < times; ++i) out.insert(out.end(), seq.items().begin(), seq.items().end());
   return seq.is_tuple() ? Value::tuple(std::move(out)) : Value::list(std::move(out));
 }
 
@@ -311,11 +332,15 @@ struct JsonWriter {
   void newline(int level) {
     if (indent_str.empty() && indent < 0) return;
     out.push_back('\n');
-    for (int i = 0; i < level; ++i) out += indent_str;
+    for (int i = 0; i < level; ++i) {
+      check_string_size(out.size() + indent_str.size(), "tojson result");
+      out += indent_str;
+    }
   }
 
   void write(const Value& v, int level) {
-    if (level > kMaxNesting) throw RenderError("tojson: value nested more than " + std::to_string(kMaxNesting) + " levels deep");
+    const NestingGuard guard("tojson");
+    check_string_size(out.size(), "tojson result");
     switch (v.kind()) {
       case Value::Kind::kNone: out += "null"; return;
       case Value::Kind::kBool: out += v.as_bool() ? "true" : "false"; return;
@@ -323,6 +348,7 @@ struct JsonWriter {
       case Value::Kind::kFloat: out += json_float(v.as_double()); return;
       case Value::Kind::kString: json_string(out, v.str(), ensure_ascii); return;
       case Value::Kind::kList: {
+        charge_work(v.items().size());
         if (v.items().empty()) { out += "[]"; return; }
         out.push_back('[');
         for (size_t i = 0; i < v.items().size(); ++i) {
@@ -335,6 +361,7 @@ struct JsonWriter {
         return;
       }
       case Value::Kind::kDict: {
+        charge_work(v.dict_data().items.size());
         auto items = v.dict_data().items;
         if (items.empty()) { out += "{}"; return; }
         if (sort_keys) {
@@ -378,14 +405,19 @@ std::string to_json(const Value& v, int indent, const std::string& item_sep, con
 std::vector<Value> iterate(const Value& v) {
   switch (v.kind()) {
     case Value::Kind::kUndefined: return {};
-    case Value::Kind::kList: return v.items();
+    case Value::Kind::kList: charge_work(v.items().size()); return v.items();
     case Value::Kind::kDict: {
+      charge_work(v.dict_data().items.size());
       std::vector<Value> keys;
       for (const auto& [k, x] : v.dict_data().items) keys.push_back(k);
       return keys;
     }
     case Value::Kind::kString: {
+      const size_t n = utf8_length(v.str());
+      check_item_count(n, "characters of a string");
+      charge_work(n);
       std::vector<Value> out;
+      out.reserve(n);
       for (char32_t c : decode_utf8(v.str())) {
         std::string one;
         append_utf8(one, c);
@@ -475,9 +507,12 @@ Value get_slice(const Value& obj, const Value& start, const Value& stop, const V
   };
   const int64_t b = adjust(start, st < 0 ? n - 1 : 0, false);
   const int64_t e = adjust(stop, st < 0 ? -1 : n, true);
+  // Indices b, b + st, ... up to e, stepping without overflow (st may be near INT64_MIN/MAX).
   std::vector<int64_t> idx;
-  if (st > 0) for (int64_t i = b; i < e; i += st) idx.push_back(i);
-  else for (int64_t i = b; i > e; i += st) idx.push_back(i);
+  for (int64_t i = b; st > 0 ? i < e : i > e;) {
+    idx.push_back(i);
+    if (__builtin_add_overflow(i, st, &i)) break;
+  }
   if (obj.is_string()) {
     std::string out;
     for (int64_t i : idx) append_utf8(out, cps[static_cast<size_t>(i)]);
@@ -489,7 +524,12 @@ Value get_slice(const Value& obj, const Value& start, const Value& stop, const V
 }
 
 Value binary_op(const std::string& op, const Value& a, const Value& b) {
-  if (op == "~") return Value(a.to_str() + b.to_str());
+  if (op == "~") {
+    std::string l = a.to_str();
+    const std::string r = b.to_str();
+    check_string_size(l.size() + r.size(), "'~' result");
+    return Value(l + r);
+  }
   if (a.is_undefined()) a.fail_undefined();
   if (b.is_undefined()) b.fail_undefined();
   const bool nums = a.is_number() && b.is_number();
@@ -501,8 +541,13 @@ Value binary_op(const std::string& op, const Value& a, const Value& b) {
       return Value(checked(overflow, r));
     }
     if (nums) return Value(a.as_double() + b.as_double());
-    if (a.is_string() && b.is_string()) return Value(a.str() + b.str());
+    if (a.is_string() && b.is_string()) {
+      check_string_size(a.str().size() + b.str().size(), "'+' result");
+      return Value(a.str() + b.str());
+    }
     if (a.is_list() && b.is_list() && a.is_tuple() == b.is_tuple()) {
+      check_item_count(a.items().size() + b.items().size(), "'+' result");
+      charge_work(a.items().size() + b.items().size());
       std::vector<Value> out = a.items();
       out.insert(out.end(), b.items().begin(), b.items().end());
       return a.is_tuple() ? Value::tuple(std::move(out)) : Value::list(std::move(out));
@@ -590,6 +635,7 @@ bool compare_op(const std::string& op, const Value& a, const Value& b) {
     } else if (b.is_dict()) {
       found = b.dict_data().find(a) != nullptr;
     } else if (b.is_list()) {
+      charge_work(b.items().size());
       for (const auto& x : b.items()) found = found || x == a;
     } else if (!b.is_undefined()) {
       throw RenderError("argument of type '" + b.type_name() + "' is not iterable");
@@ -621,20 +667,33 @@ Value make_global(std::string_view name) {
         if (a.positional.size() == 3) step = a.positional[2].as_int();
       }
       if (step == 0) throw RenderError("range() arg 3 must not be zero");
-      // jinja2's sandbox refuses ranges over MAX_RANGE items.
-      const double count = std::ceil((static_cast<double>(stop) - static_cast<double>(start)) / static_cast<double>(step));
+      // jinja2's sandbox refuses ranges over MAX_RANGE items. The count is exact: the distance
+      // and the step are taken as unsigned 64-bit magnitudes, which cannot overflow.
+      uint64_t count = 0;
+      if (step > 0 ? start < stop : start > stop) {
+        const uint64_t span = step > 0 ? static_cast<uint64_t>(stop) - static_cast<uint64_t>(start)
+                                       : static_cast<uint64_t>(start) - static_cast<uint64_t>(stop);
+        const uint64_t stride = step > 0 ? static_cast<uint64_t>(step) : uint64_t{0} - static_cast<uint64_t>(step);
+        count = (span - 1) / stride + 1;
+      }
       if (count > 100000) {
         throw RenderError("Range too big. The sandbox blocks ranges larger than MAX_RANGE (100000).");
       }
       std::vector<Value> out;
-      for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) out.emplace_back(i);
+      out.reserve(count);
+      // start + k * step stays between start and stop for k < count: no overflow.
+      for (uint64_t k = 0; k < count; ++k) {
+        out.emplace_back(static_cast<int64_t>(static_cast<uint64_t>(start) + k * static_cast<uint64_t>(step)));
+      }
+      charge_work(count);
       return Value::list(std::move(out));
     });
   }
   if (name == "dict" || name == "namespace") {
     const bool ns = name == "namespace";
-    return Value::callable(std::string(name), [ns](Interpreter&, CallArgs& a) -> Value {
+    return Value::callable(std::string(name), [ns](Interpreter& in, CallArgs& a) -> Value {
       Value d = ns ? Value::namespace_obj() : Value::dict();
+      if (ns) in.adopt_namespace(d);
       for (const auto& p : a.positional) {
         if (p.is_dict()) {
           for (const auto& [k, v] : p.dict_data().items) d.dict_data().set(k, v);

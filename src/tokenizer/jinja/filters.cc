@@ -2,6 +2,7 @@
 // Face's tojson override: json.dumps(x, ensure_ascii=False, indent=None, separators=None,
 // sort_keys=False) without HTML escaping.
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -60,8 +61,10 @@ Value attr_path(const Value& item, const std::string& path, const Value* def) {
   while (true) {
     const size_t dot = path.find('.', start);
     const std::string part = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
-    const bool numeric = !part.empty() && std::all_of(part.begin(), part.end(), ::isdigit);
-    cur = get_item(cur, numeric ? Value(static_cast<int64_t>(std::stoll(part))) : Value(part));
+    int64_t index = 0;
+    const bool numeric = !part.empty() && std::all_of(part.begin(), part.end(), ::isdigit) &&
+                         std::from_chars(part.data(), part.data() + part.size(), index).ec == std::errc();
+    cur = get_item(cur, numeric ? Value(index) : Value(part));  // beyond int64: no such element anyway
     if (cur.is_undefined() && def != nullptr) return *def;
     if (dot == std::string::npos) return cur;
     start = dot + 1;
@@ -74,6 +77,13 @@ Value fold(const Value& v, bool case_sensitive) {
 }
 
 bool py_less(const Value& a, const Value& b) { return less_than(a, b); }
+
+// Comparisons of a sort of n items, for the step budget.
+uint64_t sort_work(size_t n) {
+  uint64_t log = 1;
+  while ((size_t{1} << log) < n && log < 63) ++log;
+  return mul_sat(n, log);
+}
 
 // select/reject/selectattr/rejectattr: the test and its arguments start at `first`.
 std::vector<Value> select_items(Interpreter& in, const Value& input, CallArgs& a, bool by_attr, bool keep) {
@@ -110,24 +120,39 @@ std::vector<Value> select_items(Interpreter& in, const Value& input, CallArgs& a
 
 std::string indent_text(const std::string& s, const Value* width, bool first, bool blank) {
   std::string ind;
-  if (width != nullptr && width->is_string()) ind = width->str();
-  else ind = std::string(static_cast<size_t>(width ? std::max<int64_t>(0, width->as_int()) : 4), ' ');
+  if (width != nullptr && width->is_string()) {
+    ind = width->str();
+  } else {
+    const int64_t n = width ? std::max<int64_t>(0, width->as_int()) : 4;
+    check_string_size(static_cast<uint64_t>(n), "indent width");
+    ind = std::string(static_cast<size_t>(n), ' ');
+  }
   auto lines = py_splitlines(s + "\n");
   std::string rv;
+  auto add = [&rv](const std::string& piece) {
+    check_string_size(rv.size() + piece.size(), "indent result");
+    rv += piece;
+  };
   if (blank) {
     for (size_t i = 0; i < lines.size(); ++i) {
-      if (i) rv += "\n" + ind;
-      rv += lines[i];
+      if (i) {
+        add("\n");
+        add(ind);
+      }
+      add(lines[i]);
     }
   } else {
     rv = lines.empty() ? std::string() : lines[0];
     for (size_t i = 1; i < lines.size(); ++i) {
-      rv += "\n";
-      if (!lines[i].empty()) rv += ind;
-      rv += lines[i];
+      add("\n");
+      if (!lines[i].empty()) add(ind);
+      add(lines[i]);
     }
   }
-  if (first) rv = ind + rv;
+  if (first) {
+    check_string_size(rv.size() + ind.size(), "indent result");
+    rv = ind + rv;
+  }
   return rv;
 }
 
@@ -146,12 +171,22 @@ Value round_value(const Value& v, int64_t precision, const std::string& method) 
       std::snprintf(buf, sizeof(buf), "%.*f", static_cast<int>(std::min<int64_t>(precision, 300)), x);
       return Value(std::strtod(buf, nullptr));
     }
-    const double p = std::pow(10.0, static_cast<double>(-precision));
+    const double p = std::pow(10.0, -static_cast<double>(precision));  // no int64 negation
     return Value(std::nearbyint(x / p) * p);
   }
   const double p = std::pow(10.0, static_cast<double>(precision));
   const double x = v.as_double() * p;
   return Value((method == "floor" ? std::floor(x) : std::ceil(x)) / p);
+}
+
+// int(f) for a finite float; beyond 64 bits (where the cast is undefined) an error, as Python's
+// int is unbounded and we cannot print its digits.
+int64_t float_to_int(double f) {
+  const double t = std::trunc(f);
+  if (!(t >= -9223372036854775808.0 && t < 9223372036854775808.0)) {
+    throw RenderError("integer overflow (values beyond 64 bits are not supported)");
+  }
+  return static_cast<int64_t>(t);
 }
 
 Value to_int(const Value& v, const Value& def) {
@@ -160,11 +195,11 @@ Value to_int(const Value& v, const Value& def) {
   if (v.is_float()) {
     const double f = v.as_double();
     if (!std::isfinite(f)) return def;
-    return Value(static_cast<int64_t>(std::trunc(f)));
+    return Value(float_to_int(f));
   }
   if (v.is_string()) {
     if (auto i = parse_py_int(v.str())) return Value(*i);
-    if (auto f = parse_py_float(v.str()); f && std::isfinite(*f)) return Value(static_cast<int64_t>(std::trunc(*f)));
+    if (auto f = parse_py_float(v.str()); f && std::isfinite(*f)) return Value(float_to_int(*f));
   }
   return def;
 }
@@ -238,7 +273,9 @@ Value apply_filter(Interpreter& in, const std::string& name, const Value& v, Cal
     int width = -1;
     if (indent != nullptr && !indent->is_none()) {
       if (!indent->is_int()) throw RenderError("tojson: indent must be an integer");
-      width = static_cast<int>(std::max<int64_t>(0, indent->as_int()));
+      const int64_t n = std::max<int64_t>(0, indent->as_int());
+      check_string_size(static_cast<uint64_t>(n), "tojson indent");
+      width = static_cast<int>(n);
     }
     const std::string item_sep = sep_arg(seps, 0, width >= 0 ? "," : ", ");
     const std::string key_sep = sep_arg(seps, 1, ": ");
@@ -267,8 +304,10 @@ Value apply_filter(Interpreter& in, const std::string& name, const Value& v, Cal
     std::string out;
     bool first = true;
     for (const auto& item : iterate(v)) {
+      const std::string piece = (attr && !attr->is_none() ? attr_path(item, attr->to_str(), nullptr) : item).to_str();
+      check_string_size(out.size() + s.size() + piece.size(), "join result");
       if (!first) out += s;
-      out += (attr && !attr->is_none() ? attr_path(item, attr->to_str(), nullptr) : item).to_str();
+      out += piece;
       first = false;
     }
     return Value(out);
@@ -290,11 +329,13 @@ Value apply_filter(Interpreter& in, const std::string& name, const Value& v, Cal
     return v;
   }
   if (name == "first") {
+    if (v.is_list()) return v.items().empty() ? Value::undefined("No first item, sequence was empty.") : v.items().front();
     auto items = iterate(v);
     return items.empty() ? Value::undefined("No first item, sequence was empty.") : items.front();
   }
   if (name == "last") {
     if (v.is_undefined()) v.fail_undefined();
+    if (v.is_list()) return v.items().empty() ? Value::undefined("No last item, sequence was empty.") : v.items().back();
     auto items = iterate(v);
     return items.empty() ? Value::undefined("No last item, sequence was empty.") : items.back();
   }
@@ -327,10 +368,19 @@ Value apply_filter(Interpreter& in, const std::string& name, const Value& v, Cal
     if (!a.positional[0].is_string()) throw RenderError("map: the filter name must be a string");
     const std::string f = a.positional[0].str();
     if (!has_filter(f)) throw RenderError("No filter named '" + f + "'.");
+    // map('map', 'map', ...) recurses once per argument.
+    const Interpreter::Frame frame(in);
+    thread_local int filter_depth = 0;
+    if (filter_depth >= kMaxFilterDepth) limit_exceeded("filter nesting (map)", kMaxFilterDepth);
+    struct Nest {
+      Nest() { ++filter_depth; }
+      ~Nest() { --filter_depth; }
+    } nest;
     for (const auto& item : items) {
       CallArgs rest;
       rest.positional.assign(a.positional.begin() + 1, a.positional.end());
       rest.keyword = a.keyword;
+      charge_work(rest.positional.size());
       out.push_back(apply_filter(in, f, item, rest));
     }
     return Value::list(std::move(out));
@@ -381,6 +431,7 @@ Value apply_filter(Interpreter& in, const std::string& name, const Value& v, Cal
     if (by_s != "key" && by_s != "value") throw RenderError("You can only sort by either 'key' or 'value'");
     const bool rev = bool_arg(a, 2, "reverse", false);
     auto items = v.dict_data().items;
+    charge_work(sort_work(items.size()));
     const bool by_key = by_s == "key";
     std::stable_sort(items.begin(), items.end(), [&](const auto& x, const auto& y) {
       const Value& kx = by_key ? x.first : x.second;
@@ -396,6 +447,7 @@ Value apply_filter(Interpreter& in, const std::string& name, const Value& v, Cal
     const bool cs = bool_arg(a, 1, "case_sensitive", false);
     const Value* attr = arg(a, 2, "attribute");
     auto items = iterate(v);
+    charge_work(sort_work(items.size()));
     auto key = [&](const Value& x) { return fold(attr && !attr->is_none() ? attr_path(x, attr->to_str(), nullptr) : x, cs); };
     std::stable_sort(items.begin(), items.end(), [&](const Value& x, const Value& y) {
       return rev ? py_less(key(y), key(x)) : py_less(key(x), key(y));
@@ -409,6 +461,7 @@ Value apply_filter(Interpreter& in, const std::string& name, const Value& v, Cal
     std::vector<Value> seen;
     for (const auto& item : iterate(v)) {
       Value k = fold(attr && !attr->is_none() ? attr_path(item, attr->to_str(), nullptr) : item, cs);
+      charge_work(seen.size());  // quadratic: a linear search per item
       if (std::find(seen.begin(), seen.end(), k) != seen.end()) continue;
       seen.push_back(k);
       out.push_back(item);
@@ -446,6 +499,7 @@ Value apply_filter(Interpreter& in, const std::string& name, const Value& v, Cal
     const int64_t width = int_arg(a, 0, "width", 80);
     const auto len = static_cast<int64_t>(utf8_length(s));
     if (width <= len) return Value(s);
+    check_string_size(static_cast<uint64_t>(width - len) + s.size(), "center result");
     const int64_t marg = width - len;
     const int64_t left = marg / 2 + (marg & width & 1);
     return Value(std::string(static_cast<size_t>(left), ' ') + s + std::string(static_cast<size_t>(marg - left), ' '));
@@ -466,6 +520,7 @@ Value apply_filter(Interpreter& in, const std::string& name, const Value& v, Cal
     }
     if (!cur.empty()) {
       if (fill && !fill->is_none()) {
+        check_item_count(static_cast<uint64_t>(n), "batch filled with fill_with");
         while (static_cast<int64_t>(cur.size()) < n) cur.push_back(*fill);
       }
       out.push_back(Value::list(std::move(cur)));

@@ -321,7 +321,10 @@ class Lexer {
       const size_t d = digits(e + 2, base);
       if (d > e + 2) {
         tok.type = Token::Type::kInt;
-        tok.int_value = std::stoll(strip_us(src_.substr(e + 2, d - e - 2)), nullptr, base);
+        const std::string text = strip_us(src_.substr(e + 2, d - e - 2));
+        errno = 0;
+        tok.int_value = std::strtoll(text.c_str(), nullptr, base);
+        if (errno == ERANGE) fail(line_, "integer literal 0" + std::string(1, k) + text + " does not fit in 64 bits");
         pos_ = d;
         return;
       }

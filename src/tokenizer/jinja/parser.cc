@@ -2,6 +2,7 @@
 // parse_filter_expr, parse_test); the code is written independently.
 #include "tokenizer/jinja/parser.h"
 
+#include <algorithm>
 #include <set>
 
 #include "insitu/error.h"
@@ -13,6 +14,31 @@ namespace {
 
 [[noreturn]] void fail(int line, const std::string& what) {
   throw FormatError("jinja: template line " + std::to_string(line) + ": " + what);
+}
+
+[[noreturn]] void fail_limit(int line, const std::string& budget, int limit) {
+  try {
+    limit_exceeded(budget, static_cast<uint64_t>(limit));
+  } catch (const LimitError& e) {
+    throw LimitError("jinja: template line " + std::to_string(line) + ": " + e.what());
+  }
+}
+
+// Records the depth of a finished node from its children's and enforces kMaxExprDepth, so that
+// evaluating, walking and destroying any syntax tree recurses at most that deep. Every node with
+// children passes through here: operator chains such as 1 + 1 + ... are iterative in the parser
+// but deep in the tree.
+ExprPtr seal(ExprPtr e) {
+  int d = e->obj ? e->obj->depth : 0;
+  for (const auto& a : e->args) {
+    if (a) d = std::max(d, a->depth);
+  }
+  for (const auto& [k, a] : e->kwargs) {
+    if (a) d = std::max(d, a->depth);
+  }
+  e->depth = d + 1;
+  if (e->depth > kMaxExprDepth) fail_limit(e->line, "expression depth", kMaxExprDepth);
+  return e;
 }
 
 // Whether an expression or statement list reads the variable `name` (macros: varargs, kwargs).
@@ -119,7 +145,7 @@ class ExprParser {
     }
     auto t = make(Expr::Kind::kTuple, line);
     t->args = std::move(items);
-    return t;
+    return seal(std::move(t));
   }
 
   // Assignment targets: name, (a, b), a, b, or ns.attr when with_namespace.
@@ -133,7 +159,7 @@ class ExprParser {
       auto a = make(Expr::Kind::kAttr, line);
       a->obj = std::move(ns);
       a->name = expect_name();
-      return a;
+      return seal(std::move(a));
     }
     std::vector<ExprPtr> names;
     bool is_tuple = false;
@@ -152,7 +178,7 @@ class ExprParser {
     if (!is_tuple && !parens) return std::move(names[0]);
     auto t = make(Expr::Kind::kTuple, line);
     t->args = std::move(names);
-    return t;
+    return seal(std::move(t));
   }
 
   void parse_call_args(Expr& call) {
@@ -195,7 +221,7 @@ class ExprParser {
       if (!has_filter(f->name) && !soft_) fail(line, "unsupported filter '" + f->name + "'");
       if (is_op("(")) parse_call_args(*f);
       f->obj = std::move(node);
-      node = std::move(f);
+      node = seal(std::move(f));
     }
     return node;
   }
@@ -236,7 +262,7 @@ class ExprParser {
       cond->obj = std::move(test);
       cond->args.push_back(std::move(expr1));
       cond->args.push_back(std::move(else_expr));
-      expr1 = std::move(cond);
+      expr1 = seal(std::move(cond));
     }
     return expr1;
   }
@@ -246,7 +272,7 @@ class ExprParser {
     b->name = op;
     b->args.push_back(std::move(l));
     b->args.push_back(std::move(r));
-    return b;
+    return seal(std::move(b));
   }
 
   ExprPtr parse_or() {
@@ -275,7 +301,7 @@ class ExprParser {
       auto n = make(Expr::Kind::kNot, cur().line);
       next();
       n->obj = parse_not();
-      return n;
+      return seal(std::move(n));
     }
     return parse_compare();
   }
@@ -308,7 +334,7 @@ class ExprParser {
     c->obj = std::move(expr);
     c->ops = std::move(ops);
     c->args = std::move(rhs);
-    return c;
+    return seal(std::move(c));
   }
 
   ExprPtr parse_math1() {
@@ -362,6 +388,7 @@ class ExprParser {
       next();
       node = make(neg ? Expr::Kind::kNeg : Expr::Kind::kPos, line);
       node->obj = parse_unary(false);
+      node = seal(std::move(node));
     } else {
       node = parse_postfix(parse_primary());
     }
@@ -424,7 +451,7 @@ class ExprParser {
             l->args.push_back(parse_expression());
           }
           expect_op("]");
-          return l;
+          return seal(std::move(l));
         }
         if (t.text == "{") {
           next();
@@ -437,7 +464,7 @@ class ExprParser {
             d->args.push_back(parse_expression());
           }
           expect_op("}");
-          return d;
+          return seal(std::move(d));
         }
         break;
       default: break;
@@ -475,7 +502,7 @@ class ExprParser {
     auto c = make(Expr::Kind::kCall, cur().line);
     parse_call_args(*c);
     c->obj = std::move(node);
-    return c;
+    return seal(std::move(c));
   }
 
   ExprPtr parse_subscript(ExprPtr node) {
@@ -485,14 +512,14 @@ class ExprParser {
         auto a = make(Expr::Kind::kAttr, line);
         a->obj = std::move(node);
         a->name = expect_name();
-        return a;
+        return seal(std::move(a));
       }
       if (cur().type == Token::Type::kInt) {
         auto i = make(Expr::Kind::kItem, line);
         i->obj = std::move(node);
         i->args.push_back(literal(Value(cur().int_value), line));
         next();
-        return i;
+        return seal(std::move(i));
       }
       fail(line, "expected a name after '.', got " + describe(cur()));
     }
@@ -510,15 +537,16 @@ class ExprParser {
     } else {
       key = make(Expr::Kind::kTuple, line);
       key->args = std::move(keys);
+      key = seal(std::move(key));
     }
     if (key->kind == Expr::Kind::kSlice) {
       key->obj = std::move(node);
-      return key;
+      return seal(std::move(key));
     }
     auto i = make(Expr::Kind::kItem, line);
     i->obj = std::move(node);
     i->args.push_back(std::move(key));
-    return i;
+    return seal(std::move(i));
   }
 
   // expr, or a slice a:b:c with any part omitted (returned as a kSlice without obj).
@@ -537,7 +565,7 @@ class ExprParser {
     if (accept_op(":")) {
       if (!is_op("]") && !is_op(",")) s->args[2] = parse_expression();
     }
-    return s;
+    return seal(std::move(s));
   }
 
   ExprPtr parse_test(ExprPtr node) {
@@ -557,13 +585,16 @@ class ExprParser {
       t->args.push_back(parse_postfix(parse_primary()));
     }
     t->obj = std::move(node);
-    return t;
+    return seal(std::move(t));
   }
 
   // Bounds recursion on hostile input such as ((((... or not not not ...
   struct DepthGuard {
     explicit DepthGuard(ExprParser& p) : p_(p) {
-      if (++p_.depth_ > kMaxNesting) fail(p_.cur().line, "expression nested too deeply");
+      if (++p_.depth_ > kMaxExprDepth) {
+        --p_.depth_;
+        fail_limit(p_.cur().line, "expression nesting (brackets, unary operators)", kMaxExprDepth);
+      }
     }
     ~DepthGuard() { --p_.depth_; }
     ExprParser& p_;
@@ -576,7 +607,10 @@ class ExprParser {
       const Token& t = toks_[i];
       if (t.type == Token::Type::kEnd) return false;
       if (t.type == Token::Type::kOp) {
-        if (t.text == "(" || t.text == "[" || t.text == "{") ++nest;
+        if (t.text == "(" || t.text == "[" || t.text == "{") {
+          // Deeper than any expression that parses: stop, or nested brackets scan quadratically.
+          if (++nest > kMaxExprDepth) return false;
+        }
         else if (t.text == ")" || t.text == "]" || t.text == "}") { if (--nest < 0) return false; }
         else if (nest == 0 && (t.text == "," || t.text == ":" || t.text == "=")) return false;
       } else if (t.type == Token::Type::kName && nest == 0 && t.text == "if" && i > from) {
@@ -661,7 +695,8 @@ class TemplateParser {
   }
 
   StmtPtr parse_statement(Segment& s, const std::string& name) {
-    if (++nesting_ > kMaxNesting) fail(s.line, "blocks nested too deeply");
+    if (nesting_ >= kMaxBlockDepth) fail_limit(s.line, "block nesting", kMaxBlockDepth);
+    ++nesting_;
     struct Unnest {
       int& n;
       ~Unnest() { --n; }

@@ -138,8 +138,10 @@ std::string py_strip(std::string_view s, const std::optional<std::string>& chars
   return encode_utf8(cps, b, e);
 }
 
-std::vector<std::string> py_split(std::string_view s, const std::optional<std::string>& sep, int64_t maxsplit,
-                                  bool from_right) {
+namespace {
+
+std::vector<std::string> split_impl(std::string_view s, const std::optional<std::string>& sep, int64_t maxsplit,
+                                    bool from_right) {
   std::vector<std::string> out;
   if (sep) {
     if (sep->empty()) throw RenderError("empty separator");
@@ -200,6 +202,18 @@ std::vector<std::string> py_split(std::string_view s, const std::optional<std::s
   return {rev.rbegin(), rev.rend()};
 }
 
+}  // namespace
+
+std::vector<std::string> py_split(std::string_view s, const std::optional<std::string>& sep, int64_t maxsplit,
+                                  bool from_right) {
+  // Splitting a large string into many small pieces is how a split multiplies memory: split at
+  // most kMaxItems times, and a result with more pieces than that breaks the budget.
+  constexpr auto kMaxSplit = static_cast<int64_t>(kMaxItems);
+  auto out = split_impl(s, sep, maxsplit < 0 || maxsplit > kMaxSplit ? kMaxSplit : maxsplit, from_right);
+  check_item_count(out.size(), "split result");
+  return out;
+}
+
 std::vector<std::string> py_splitlines(std::string_view s) {
   auto cps = cps_of(s);
   std::vector<std::string> out;
@@ -210,6 +224,7 @@ std::vector<std::string> py_splitlines(std::string_view s) {
                      c == 0x1E || c == 0x85 || c == 0x2028 || c == 0x2029;
     if (!brk) continue;
     out.push_back(encode_utf8(cps, start, i));
+    check_item_count(out.size(), "splitlines result");
     if (c == '\r' && i + 1 < cps.size() && cps[i + 1] == '\n') ++i;
     start = i + 1;
   }
@@ -227,6 +242,7 @@ std::string py_replace(std::string_view s, std::string_view old, std::string_vie
       if (count < 0 || n < count) {
         out += repl;
         ++n;
+        check_string_size(out.size(), "replace result");
       }
       if (i < cps.size()) append_utf8(out, cps[i]);
     }
@@ -239,6 +255,7 @@ std::string py_replace(std::string_view s, std::string_view old, std::string_vie
     if (p == std::string_view::npos) break;
     out.append(s.substr(start, p - start));
     out.append(repl);
+    check_string_size(out.size(), "replace result");
     start = p + old.size();
     ++n;
   }
@@ -270,6 +287,7 @@ std::string html_escape(std::string_view s) {
       case '\'': out += "&#39;"; break;
       default: out.push_back(c);
     }
+    if (out.size() > kMaxStringBytes) check_string_size(out.size(), "escape result");
   }
   return out;
 }

@@ -76,9 +76,76 @@ bool is_py_space(char32_t c) {
          c == 0x202F || c == 0x205F || c == 0x3000;
 }
 
+// ---- Budgets -------------------------------------------------------------------------------
+
+void limit_exceeded(const std::string& budget, uint64_t limit, const std::string& what, uint64_t got) {
+  std::string msg = "template budget exceeded: " + budget + " limit " + std::to_string(limit);
+  if (!what.empty()) msg += " (" + what + (got != 0 ? ": " + std::to_string(got) : std::string()) + ")";
+  throw LimitError(msg);
+}
+
+namespace {
+thread_local int t_nesting = 0;
+}  // namespace
+
+NestingGuard::NestingGuard(const char* what) {
+  if (t_nesting >= kMaxNesting) limit_exceeded("value nesting (levels)", kMaxNesting, what);
+  ++t_nesting;
+}
+
+NestingGuard::~NestingGuard() { --t_nesting; }
+
+// ---- Iterative destruction ------------------------------------------------------------------
+
+namespace {
+
+// Containers whose last reference is being dropped hand their items to the outermost destructor
+// on this thread, which destroys them one by one: a chain nested N deep costs O(1) stack, not O(N).
+thread_local std::vector<Value>* t_graveyard = nullptr;
+
+bool holds_container(const Value& v) {
+  return v.is_list() || v.is_dict() || v.is_namespace() || v.is_callable();
+}
+
+template <typename MoveOut>
+void release_items(MoveOut move_out) {
+  if (t_graveyard != nullptr) {
+    move_out(*t_graveyard);
+    return;
+  }
+  std::vector<Value> graveyard;
+  t_graveyard = &graveyard;
+  move_out(graveyard);
+  while (!graveyard.empty()) {
+    Value last = std::move(graveyard.back());
+    graveyard.pop_back();
+  }  // `last` dies here and may append its own items
+  t_graveyard = nullptr;
+}
+
+}  // namespace
+
+ListData::~ListData() {
+  release_items([this](std::vector<Value>& g) {
+    for (auto& v : items) {
+      if (holds_container(v)) g.push_back(std::move(v));
+    }
+  });
+}
+
+DictData::~DictData() {
+  release_items([this](std::vector<Value>& g) {
+    for (auto& [k, v] : items) {
+      if (holds_container(k)) g.push_back(std::move(k));
+      if (holds_container(v)) g.push_back(std::move(v));
+    }
+  });
+}
+
 // ---- DictData ------------------------------------------------------------------------------
 
 const Value* DictData::find(const Value& key) const {
+  charge_work(items.size());
   for (const auto& [k, v] : items) {
     if (k == key) return &v;
   }
@@ -93,6 +160,7 @@ const Value* DictData::find_str(std::string_view key) const {
 }
 
 void DictData::set(const Value& key, Value value) {
+  charge_work(items.size());
   for (auto& [k, v] : items) {
     if (k == key) { v = std::move(value); return; }
   }
@@ -278,24 +346,17 @@ std::string string_repr(std::string_view s) {
 std::string Value::repr() const {
   // Values built at run time can nest arbitrarily (a namespace list wrapped in itself in a loop);
   // bound the recursion instead of exhausting the stack.
-  thread_local int depth = 0;
-  struct Guard {
-    Guard() {
-      if (++depth > kMaxNesting) {
-        depth = 0;
-        throw RenderError("value nested more than " + std::to_string(kMaxNesting) + " levels deep");
-      }
-    }
-    ~Guard() { if (depth > 0) --depth; }
-  } guard;
+  const NestingGuard guard("printing a value");
   switch (kind_) {
     case Kind::kUndefined: return "Undefined";
     case Kind::kString: return string_repr(s_);
     case Kind::kList: {
+      charge_work(list_->items.size());
       std::string out = list_->tuple ? "(" : "[";
       for (size_t i = 0; i < list_->items.size(); ++i) {
         if (i) out += ", ";
         out += list_->items[i].repr();
+        check_string_size(out.size(), "printed list");
       }
       if (list_->tuple && list_->items.size() == 1) out += ",";
       out += list_->tuple ? ")" : "]";
@@ -303,10 +364,12 @@ std::string Value::repr() const {
     }
     case Kind::kDict:
     case Kind::kNamespace: {
+      charge_work(dict_->items.size());
       std::string out = kind_ == Kind::kNamespace ? "<Namespace {" : "{";
       for (size_t i = 0; i < dict_->items.size(); ++i) {
         if (i) out += ", ";
         out += dict_->items[i].first.repr() + ": " + dict_->items[i].second.repr();
+        check_string_size(out.size(), "printed dict");
       }
       out += kind_ == Kind::kNamespace ? "}>" : "}";
       return out;
@@ -351,6 +414,9 @@ bool Value::operator==(const Value& o) const {
     case Kind::kNone: return true;
     case Kind::kString: return s_ == o.s_;
     case Kind::kList: {
+      if (list_ == o.list_) return true;
+      const NestingGuard guard("comparing values");
+      charge_work(list_->items.size());
       if (list_->tuple != o.list_->tuple || list_->items.size() != o.list_->items.size()) return false;
       for (size_t i = 0; i < list_->items.size(); ++i) {
         if (list_->items[i] != o.list_->items[i]) return false;
@@ -358,7 +424,9 @@ bool Value::operator==(const Value& o) const {
       return true;
     }
     case Kind::kDict: {
+      if (dict_ == o.dict_) return true;
       if (dict_->items.size() != o.dict_->items.size()) return false;
+      const NestingGuard guard("comparing values");
       for (const auto& [k, v] : dict_->items) {
         const Value* ov = o.dict_->find(k);
         if (ov == nullptr || *ov != v) return false;
@@ -378,6 +446,8 @@ bool less_than(const Value& a, const Value& b, const char* op) {
   }
   if (a.is_string() && b.is_string()) return a.str() < b.str();
   if (a.is_list() && b.is_list() && a.is_tuple() == b.is_tuple()) {
+    const NestingGuard guard("comparing values");
+    charge_work(std::min(a.items().size(), b.items().size()));
     const auto& x = a.items();
     const auto& y = b.items();
     for (size_t i = 0; i < x.size() && i < y.size(); ++i) {

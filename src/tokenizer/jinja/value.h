@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "insitu/error.h"
+#include "tokenizer/jinja/limits.h"
 
 namespace insitu::jinja {
 
@@ -39,21 +40,42 @@ struct Callable {
   NativeFn fn;
 };
 
+// Lists and dicts release their items iteratively (value.cc): destroying a value nested 500,000
+// deep takes no more stack than destroying a flat one.
 struct ListData {
+  ListData() = default;
+  ListData(const ListData&) = delete;
+  ListData& operator=(const ListData&) = delete;
+  ~ListData();
   std::vector<Value> items;
   bool tuple = false;  // printed as (a, b) and never equal to a list
 };
 
 // Insertion-ordered mapping (Python dict order). Keys compare with Python equality.
 struct DictData {
+  DictData() = default;
+  DictData(const DictData&) = delete;
+  DictData& operator=(const DictData&) = delete;
+  ~DictData();
   std::vector<std::pair<Value, Value>> items;
   const Value* find(const Value& key) const;
   const Value* find_str(std::string_view key) const;
   void set(const Value& key, Value value);
 };
 
-// Deepest nesting of lists/dicts that printing, JSON conversion and parsing accept.
+// Deepest nesting of lists/dicts that printing, JSON conversion, comparison and parsing accept
+// (deeper values throw LimitError).
 inline constexpr int kMaxNesting = 512;
+
+// Counts one level of value nesting for a recursive walk (repr, ==, <, tojson) on this thread;
+// throws LimitError beyond kMaxNesting.
+class NestingGuard {
+ public:
+  explicit NestingGuard(const char* what);
+  ~NestingGuard();
+  NestingGuard(const NestingGuard&) = delete;
+  NestingGuard& operator=(const NestingGuard&) = delete;
+};
 
 // A runtime error in a template (jinja2's UndefinedError, TypeError, SecurityError, ...).
 class RenderError : public InvalidArgument {
