@@ -83,6 +83,12 @@ enum class QuantType : uint32_t {
 // The first id of the insitu-only types.
 inline constexpr uint32_t kFirstInsituTypeId = 1000;
 
+// The largest ggml id and the largest insitu id above: a type added to the enum moves one of them
+// (quant/type_table_test checks them against the run-time table). Tables indexed by type
+// (kernels/kernel_table.h) are sized from these.
+inline constexpr QuantType kLastGgmlQuantType = QuantType::kMXFP4;
+inline constexpr QuantType kLastQuantType = QuantType::kF8Q8;
+
 // The frozen insitu name of a type ("q4k"); "unknown(N)" for a value outside the table.
 std::string quant_type_name(QuantType type);
 

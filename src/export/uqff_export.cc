@@ -26,6 +26,7 @@
 #include "quant/hqq.h"
 #include "quant/mxfp4_layout.h"
 #include "quant/quantize.h"
+#include "quant/type_traits.h"
 #include "tokenizer/hf_export.h"
 #include "util/progress.h"
 
@@ -341,40 +342,52 @@ void add_entry(uqff::ShardedWriter& out, const LayerEntry& e, const ModelConfig&
   const int heads = hf_transform(w.name, config).permute_heads;
   const std::vector<int64_t> dims = dims_of(w);
   const Weight* wp = &w;
-  if (const std::optional<st::Dtype> dt = float_dtype(w.type)) {
-    out.add_tensor(e.key + ".weight", *dt, dims, [wp, heads, progress](ByteSink& s) {
-      write_rows(s, *wp, heads);
-      progress->advance(1, wp->nbytes);
-    });
-    out.add_u8(e.key + ".weight.format", static_cast<uint8_t>(uqff::Format::kUnquant));
-  } else if (static_cast<uint32_t>(w.type) < kFirstInsituTypeId && w.type != QuantType::kMXFP4) {
-    out.add_tensor(e.key + ".weight", st::Dtype::kU8, {static_cast<int64_t>(w.nbytes)},
-                   [wp, heads, progress](ByteSink& s) {
-                     write_rows(s, *wp, heads);
-                     progress->advance(1, wp->nbytes);
-                   });
-    out.add_u32(e.key + ".weight.dtype", static_cast<uint32_t>(w.type));
-    out.add_u8(e.key + ".weight.format", static_cast<uint8_t>(uqff::Format::kGguf));
-    std::vector<uint32_t> shape;
-    for (int64_t d : dims) shape.push_back(static_cast<uint32_t>(d));
-    out.add_u32_array(e.key + ".weight.shape", shape);
-  } else if (w.type == QuantType::kMXFP4 || is_hqq_type(w.type) || is_afq_type(w.type)) {
-    add_row_format_entry(out, e, heads, progress);
-  } else if (is_fp8_type(w.type)) {
-    add_fp8_entry(out, e, heads, progress);
-  } else if (w.type == QuantType::kF8Q8) {
-    out.add_tensor(e.key + ".weight", st::Dtype::kU8, {static_cast<int64_t>(w.nbytes)},
-                   [wp, heads, progress](ByteSink& s) {
-                     write_rows(s, *wp, heads);
-                     progress->advance(1, wp->nbytes);
-                   });
-    out.add_u32(e.key + ".weight.num_blocks", static_cast<uint32_t>(w.nbytes / 33));
-    out.add_u8(e.key + ".weight.format", static_cast<uint8_t>(uqff::Format::kF8Q8));
-    out.add_u32_array(e.key + ".weight.shape",
-                      {static_cast<uint32_t>(dims[0]), static_cast<uint32_t>(dims[1])});
-  } else {
+  const std::optional<uqff::Format> format = type_traits(w.type).uqff_format;
+  if (!format) {
     throw Unsupported(fmt::format("uqff: weight '{}' is stored as {}, which has no UQFF form",
                                   w.name, quant_type_name(w.type)));
+  }
+  switch (*format) {
+    case uqff::Format::kUnquant:
+      out.add_tensor(e.key + ".weight", float_dtype(w.type).value(), dims,
+                     [wp, heads, progress](ByteSink& s) {
+                       write_rows(s, *wp, heads);
+                       progress->advance(1, wp->nbytes);
+                     });
+      out.add_u8(e.key + ".weight.format", static_cast<uint8_t>(uqff::Format::kUnquant));
+      break;
+    case uqff::Format::kGguf: {
+      out.add_tensor(e.key + ".weight", st::Dtype::kU8, {static_cast<int64_t>(w.nbytes)},
+                     [wp, heads, progress](ByteSink& s) {
+                       write_rows(s, *wp, heads);
+                       progress->advance(1, wp->nbytes);
+                     });
+      out.add_u32(e.key + ".weight.dtype", static_cast<uint32_t>(w.type));
+      out.add_u8(e.key + ".weight.format", static_cast<uint8_t>(uqff::Format::kGguf));
+      std::vector<uint32_t> shape;
+      for (int64_t d : dims) shape.push_back(static_cast<uint32_t>(d));
+      out.add_u32_array(e.key + ".weight.shape", shape);
+      break;
+    }
+    case uqff::Format::kMxfp4:
+    case uqff::Format::kHqq:
+    case uqff::Format::kAfq:
+      add_row_format_entry(out, e, heads, progress);
+      break;
+    case uqff::Format::kFp8:
+      add_fp8_entry(out, e, heads, progress);
+      break;
+    case uqff::Format::kF8Q8:
+      out.add_tensor(e.key + ".weight", st::Dtype::kU8, {static_cast<int64_t>(w.nbytes)},
+                     [wp, heads, progress](ByteSink& s) {
+                       write_rows(s, *wp, heads);
+                       progress->advance(1, wp->nbytes);
+                     });
+      out.add_u32(e.key + ".weight.num_blocks", static_cast<uint32_t>(w.nbytes / 33));
+      out.add_u8(e.key + ".weight.format", static_cast<uint8_t>(uqff::Format::kF8Q8));
+      out.add_u32_array(e.key + ".weight.shape",
+                        {static_cast<uint32_t>(dims[0]), static_cast<uint32_t>(dims[1])});
+      break;
   }
   if (e.bias != nullptr) {
     const Weight* b = e.bias;

@@ -20,9 +20,11 @@
 
 namespace insitu {
 
-// Slots: ggml ids (< 40) map to themselves, insitu ids (kFirstInsituTypeId + k) to 40 + k.
-inline constexpr int kGgmlTypeSlots = 40;
-inline constexpr int kTypeSlots = kGgmlTypeSlots + 22;
+// Slots: ggml ids map to themselves, insitu ids (kFirstInsituTypeId + k) to kGgmlTypeSlots + k.
+inline constexpr int kGgmlTypeSlots = static_cast<int>(kLastGgmlQuantType) + 1;
+inline constexpr int kInsituTypeSlots =
+    static_cast<int>(static_cast<uint32_t>(kLastQuantType) + 1 - kFirstInsituTypeId);
+inline constexpr int kTypeSlots = kGgmlTypeSlots + kInsituTypeSlots;
 inline constexpr int kPanelRows = 16;  // weight rows per GEMM panel (one zmm of int32 lanes)
 
 // Dot product of one weight row with one activation row of n elements.

@@ -14,9 +14,7 @@
 #include "model/hf_names.h"
 #include "model/isq_topology.h"
 #include "model/model.h"
-#include "quant/afq.h"
-#include "quant/fp8.h"
-#include "quant/group_affine.h"
+#include "quant/fp8.h"  // kFp8Tile
 #include "quant/quantize.h"
 #include "quant/type_traits.h"
 #include "util/progress.h"
@@ -58,77 +56,20 @@ IsqOrganization parse_isq_organization(std::string_view text) {
       fmt::format("--isq-organization: unknown organization '{}'; valid: default moqe", text));
 }
 
-QuantType isq_promoted_type(QuantType t) {
-  using Q = QuantType;
-  // AFQ as mistral.rs: 2/3/4 bits -> 6, 6/8 -> 8, keeping the group size. HQQ: 2/3/4 bits ->
-  // hqq8, where mistral.rs leaves HQQ unpromoted: a 4-bit tied embedding/head costs SmolLM2 more
-  // than all its 4-bit linears (docs/accuracy.md), and every other <= 4-bit type is promoted.
-  if (const GroupAffineFormat* f = group_affine_format(t)) {
-    if (f->header == AffineHeader::kHqq) return f->bits <= 4 ? QuantType::kHQQ8 : t;
-    return *afq_type(f->bits <= 4 ? 6 : 8, f->group);
-  }
-  switch (t) {
-    case Q::kQ5_0: case Q::kQ5_1: case Q::kQ5K: case Q::kQ6K: case Q::kQ8_0: case Q::kQ8_1:
-    case Q::kQ8K:
-      return Q::kQ8_0;
-    case Q::kF32: case Q::kF16: case Q::kBF16: case Q::kMXFP4:
-      return t;
-    case Q::kFP8: case Q::kFP8_B128: case Q::kF8Q8:  // mistral.rs keeps its 8-bit floats as asked
-      return t;
-    default:
-      // q2k q3k q4k q4_0 q4_1 (mistral.rs's table) and the types it lacks: every i-quant and
-      // ternary type stores fewer than five bits a weight, so they follow the low-bit rule.
-      return type_traits(t).is_quantized ? Q::kQ6K : t;
-  }
-}
+QuantType isq_promoted_type(QuantType t) { return type_traits(t).isq_promoted; }
 
 QuantType isq_row_fallback(QuantType type, int64_t n_per_row) {
-  using Q = QuantType;
-  if (n_per_row % quant_block_size(type) == 0) return type;
-  // AFQ groups of 64/128 -> the same bits with groups of 32; HQQ (groups of 64) -> the ggml
-  // 32-element type of about its size: q4_1 for hqq2/3/4, q8_0 for hqq8; f16 if that fails too.
-  if (const GroupAffineFormat* f = group_affine_format(type)) {
-    const Q small = f->header == AffineHeader::kAfq ? *afq_type(f->bits, 32)
-                    : f->bits == 8                  ? Q::kQ8_0
-                                                    : Q::kQ4_1;
-    return n_per_row % quant_block_size(small) == 0 ? small : Q::kF16;
-  }
-  Q fallback = type;
-  switch (type) {
-    case Q::kIQ1_S: case Q::kIQ1_M: case Q::kIQ2_XXS: case Q::kIQ2_XS: case Q::kIQ2_S:
-    case Q::kIQ3_XXS: case Q::kIQ3_S: case Q::kIQ4_XS:
-      fallback = Q::kIQ4_NL;
-      break;
-    case Q::kQ2K: case Q::kQ3K: case Q::kTQ1_0: case Q::kTQ2_0:
-      fallback = Q::kQ4_0;
-      break;
-    case Q::kQ4K: fallback = Q::kQ5_0; break;
-    case Q::kQ5K: fallback = Q::kQ5_1; break;
-    case Q::kQ6K: case Q::kQ8K: fallback = Q::kQ8_0; break;
-    default: break;  // already a 32-element block type
-  }
-  if (n_per_row % quant_block_size(fallback) != 0) fallback = Q::kF16;
-  return fallback;
+  const TypeTraits& t = type_traits(type);
+  if (n_per_row % t.block_size == 0) return type;
+  // One step down the table's fallback; f16 when that type's blocks do not divide the row either.
+  return n_per_row % quant_block_size(t.row_fallback) == 0 ? t.row_fallback : QuantType::kF16;
 }
-
-namespace {
-
-// A type ISQ can store weights in: it has a quantizer and a dequantizer (which every matmul path
-// can fall back on), and it is a weight format rather than an integer or activation-only type.
-bool is_weight_type(const TypeTraits& t) {
-  const bool floating = t.type == QuantType::kF32 || t.type == QuantType::kF16 ||
-                        t.type == QuantType::kBF16;
-  return (t.is_quantized || floating) && quant_type_can_quantize(t.type) &&
-         quant_type_can_dequantize(t.type) && t.type != QuantType::kQ8K;
-}
-
-}  // namespace
 
 void check_isq_type(QuantType type) {
-  if (is_weight_type(type_traits(type))) return;
+  if (type_traits(type).isq_target) return;
   std::string valid;
   for (const TypeTraits& t : all_type_traits())
-    if (is_weight_type(t)) valid += (valid.empty() ? "" : " ") + std::string(t.name);
+    if (t.isq_target) valid += (valid.empty() ? "" : " ") + std::string(t.name);
   throw InvalidArgument(fmt::format("--isq: '{}' cannot be used as a weight type; valid: {}",
                                     quant_type_name(type), valid));
 }
@@ -152,7 +93,7 @@ QuantType parse_isq_type(std::string_view text) {
   if (!t) {
     std::string valid;
     for (const TypeTraits& tt : all_type_traits())
-      if (is_weight_type(tt)) valid += (valid.empty() ? "" : " ") + std::string(tt.name);
+      if (tt.isq_target) valid += (valid.empty() ? "" : " ") + std::string(tt.name);
     throw InvalidArgument(fmt::format("--isq: unknown type '{}'; valid: 2 3 4 5 6 8 {}", text, valid));
   }
   check_isq_type(*t);

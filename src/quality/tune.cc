@@ -8,6 +8,7 @@
 
 #include "insitu/error.h"
 #include "model/session_memory.h"
+#include "quant/type_traits.h"
 
 namespace insitu {
 
@@ -47,23 +48,7 @@ const char* fit_status_name(FitStatus status) {
 }
 
 const char* quality_tier(std::optional<QuantType> type) {
-  if (!type) return "baseline";
-  using Q = QuantType;
-  switch (*type) {
-    case Q::kF32: case Q::kF16: case Q::kBF16:
-      return "baseline";
-    case Q::kQ8_0: case Q::kQ8_1: case Q::kQ8K: case Q::kAFQ8: case Q::kAFQ8_G32:
-    case Q::kAFQ8_G128: case Q::kHQQ8: case Q::kF8Q8:
-      return "near-lossless";
-    case Q::kQ6K: case Q::kAFQ6: case Q::kAFQ6_G32: case Q::kAFQ6_G128: case Q::kQ5_0:
-    case Q::kQ5_1: case Q::kQ5K: case Q::kFP8: case Q::kFP8_B128:
-      return "good";
-    case Q::kQ3K: case Q::kAFQ3: case Q::kAFQ3_G32: case Q::kAFQ3_G128: case Q::kQ2K:
-    case Q::kAFQ2: case Q::kAFQ2_G32: case Q::kAFQ2_G128:
-      return "degraded";
-    default:
-      return "acceptable";
-  }
+  return quality_tier_name(type ? type_traits(*type).quality_tier : QualityTier::kBaseline);
 }
 
 namespace {

@@ -15,36 +15,8 @@
 namespace insitu {
 
 uint32_t llama_file_type(QuantType type) {
-  // llama.cpp's llama_ftype numbering (include/llama.h); K types map to their _S variant, the
-  // one whose tensors are all of that type.
-  switch (type) {
-    case QuantType::kF32: return 0;
-    case QuantType::kF16: return 1;
-    case QuantType::kQ4_0: return 2;
-    case QuantType::kQ4_1: return 3;
-    case QuantType::kQ8_0: return 7;
-    case QuantType::kQ5_0: return 8;
-    case QuantType::kQ5_1: return 9;
-    case QuantType::kQ2K: return 10;
-    case QuantType::kQ3K: return 11;
-    case QuantType::kQ4K: return 14;
-    case QuantType::kQ5K: return 16;
-    case QuantType::kQ6K: return 18;
-    case QuantType::kIQ2_XXS: return 19;
-    case QuantType::kIQ2_XS: return 20;
-    case QuantType::kIQ3_XXS: return 23;
-    case QuantType::kIQ1_S: return 24;
-    case QuantType::kIQ4_NL: return 25;
-    case QuantType::kIQ3_S: return 26;
-    case QuantType::kIQ2_S: return 28;
-    case QuantType::kIQ4_XS: return 30;
-    case QuantType::kIQ1_M: return 31;
-    case QuantType::kBF16: return 32;
-    case QuantType::kTQ1_0: return 36;
-    case QuantType::kTQ2_0: return 37;
-    case QuantType::kMXFP4: return 38;
-    default: return 0;
-  }
+  // A type llama.cpp has no file type for (q8_1, q8_k, integers, insitu's own) gives 0, all f32.
+  return type_traits(type).llama_ftype.value_or(0);
 }
 
 namespace {

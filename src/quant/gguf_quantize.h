@@ -42,7 +42,8 @@ struct GgufQuantizeReport {
 GgufQuantizeReport quantize_gguf(const std::string& input, const std::string& output,
                                  const GgufQuantizeOptions& options, ThreadPool& pool);
 
-// llama.cpp's general.file_type (llama_ftype) for a file whose tensors are mostly `type`.
+// llama.cpp's general.file_type (llama_ftype) for a file whose tensors are mostly `type`: the type
+// table's llama_ftype column, or 0 (all f32) for a type without one.
 uint32_t llama_file_type(QuantType type);
 
 }  // namespace insitu

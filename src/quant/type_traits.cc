@@ -7,12 +7,109 @@
 #include <string>
 
 #include "insitu/error.h"
+#include "io/uqff.h"
 #include "quant/blocks.h"
 
 namespace insitu {
 namespace {
 
 using Q = QuantType;
+
+// The policy columns (type_traits.h), one row a type. Promotion follows mistral.rs (at most 4 bits
+// -> q6k, 5 to 8 bits -> q8_0, AFQ within its group size) except for HQQ, which mistral.rs leaves
+// unpromoted: a 4-bit tied embedding/head costs SmolLM2 more than all its 4-bit linears
+// (docs/accuracy.md). The i-quants and ternary types mistral.rs lacks store fewer than five bits a
+// weight and follow the low-bit rule. Row fallbacks follow llama.cpp's llama_tensor_get_type (the
+// k- and i-quants to a 32-element type of about their size); HQQ falls back to q4_1 (2 to 4 bits)
+// or q8_0, AFQ to its own bits with groups of 32. File types are llama.h's llama_ftype values.
+// Quality tiers are mistral.rs's (tuning.rs quality_tier); the types it lacks are "acceptable".
+struct PolicyRow {
+  QuantType type;
+  bool isq_target;
+  QuantType isq_promoted;
+  QuantType row_fallback;
+  std::optional<uint32_t> llama_ftype;
+  uqff::Format uqff_format;
+  QualityTier quality_tier;
+};
+
+void apply_policy(std::vector<TypeTraits>& table) {
+  using F = uqff::Format;
+  using T = QualityTier;
+  constexpr std::optional<uint32_t> kNone = std::nullopt;
+  static constexpr PolicyRow kRows[] = {
+      // type, ISQ target, promoted to, row fallback, llama_ftype, UQFF format, quality tier
+      {Q::kF32, true, Q::kF32, Q::kF32, 0, F::kUnquant, T::kBaseline},
+      {Q::kF16, true, Q::kF16, Q::kF16, 1, F::kUnquant, T::kBaseline},
+      {Q::kBF16, true, Q::kBF16, Q::kBF16, 32, F::kUnquant, T::kBaseline},
+      {Q::kQ4_0, true, Q::kQ6K, Q::kF16, 2, F::kGguf, T::kAcceptable},
+      {Q::kQ4_1, true, Q::kQ6K, Q::kF16, 3, F::kGguf, T::kAcceptable},
+      {Q::kQ5_0, true, Q::kQ8_0, Q::kF16, 8, F::kGguf, T::kGood},
+      {Q::kQ5_1, true, Q::kQ8_0, Q::kF16, 9, F::kGguf, T::kGood},
+      {Q::kQ8_0, true, Q::kQ8_0, Q::kF16, 7, F::kGguf, T::kNearLossless},
+      {Q::kQ8_1, true, Q::kQ8_0, Q::kF16, kNone, F::kGguf, T::kNearLossless},
+      {Q::kQ2K, true, Q::kQ6K, Q::kQ4_0, 10, F::kGguf, T::kDegraded},
+      {Q::kQ3K, true, Q::kQ6K, Q::kQ4_0, 11, F::kGguf, T::kDegraded},
+      {Q::kQ4K, true, Q::kQ6K, Q::kQ5_0, 14, F::kGguf, T::kAcceptable},
+      {Q::kQ5K, true, Q::kQ8_0, Q::kQ5_1, 16, F::kGguf, T::kGood},
+      {Q::kQ6K, true, Q::kQ8_0, Q::kQ8_0, 18, F::kGguf, T::kGood},
+      {Q::kQ8K, false, Q::kQ8_0, Q::kQ8_0, kNone, F::kGguf, T::kNearLossless},
+      {Q::kIQ1_S, true, Q::kQ6K, Q::kIQ4_NL, 24, F::kGguf, T::kAcceptable},
+      {Q::kIQ1_M, true, Q::kQ6K, Q::kIQ4_NL, 31, F::kGguf, T::kAcceptable},
+      {Q::kIQ2_XXS, true, Q::kQ6K, Q::kIQ4_NL, 19, F::kGguf, T::kAcceptable},
+      {Q::kIQ2_XS, true, Q::kQ6K, Q::kIQ4_NL, 20, F::kGguf, T::kAcceptable},
+      {Q::kIQ2_S, true, Q::kQ6K, Q::kIQ4_NL, 28, F::kGguf, T::kAcceptable},
+      {Q::kIQ3_XXS, true, Q::kQ6K, Q::kIQ4_NL, 23, F::kGguf, T::kAcceptable},
+      {Q::kIQ3_S, true, Q::kQ6K, Q::kIQ4_NL, 26, F::kGguf, T::kAcceptable},
+      {Q::kIQ4_NL, true, Q::kQ6K, Q::kF16, 25, F::kGguf, T::kAcceptable},
+      {Q::kIQ4_XS, true, Q::kQ6K, Q::kIQ4_NL, 30, F::kGguf, T::kAcceptable},
+      {Q::kTQ1_0, true, Q::kQ6K, Q::kQ4_0, 36, F::kGguf, T::kAcceptable},
+      {Q::kTQ2_0, true, Q::kQ6K, Q::kQ4_0, 37, F::kGguf, T::kAcceptable},
+      {Q::kMXFP4, true, Q::kMXFP4, Q::kF16, 38, F::kMxfp4, T::kAcceptable},
+      {Q::kI8, false, Q::kI8, Q::kI8, kNone, F::kGguf, T::kAcceptable},
+      {Q::kI16, false, Q::kI16, Q::kI16, kNone, F::kGguf, T::kAcceptable},
+      {Q::kI32, false, Q::kI32, Q::kI32, kNone, F::kGguf, T::kAcceptable},
+      {Q::kI64, false, Q::kI64, Q::kI64, kNone, F::kGguf, T::kAcceptable},
+      {Q::kF64, false, Q::kF64, Q::kF64, kNone, F::kGguf, T::kAcceptable},
+      {Q::kHQQ2, true, Q::kHQQ8, Q::kQ4_1, kNone, F::kHqq, T::kAcceptable},
+      {Q::kHQQ3, true, Q::kHQQ8, Q::kQ4_1, kNone, F::kHqq, T::kAcceptable},
+      {Q::kHQQ4, true, Q::kHQQ8, Q::kQ4_1, kNone, F::kHqq, T::kAcceptable},
+      {Q::kHQQ8, true, Q::kHQQ8, Q::kQ8_0, kNone, F::kHqq, T::kNearLossless},
+      {Q::kAFQ2, true, Q::kAFQ6, Q::kAFQ2_G32, kNone, F::kAfq, T::kDegraded},
+      {Q::kAFQ3, true, Q::kAFQ6, Q::kAFQ3_G32, kNone, F::kAfq, T::kDegraded},
+      {Q::kAFQ4, true, Q::kAFQ6, Q::kAFQ4_G32, kNone, F::kAfq, T::kAcceptable},
+      {Q::kAFQ6, true, Q::kAFQ8, Q::kAFQ6_G32, kNone, F::kAfq, T::kGood},
+      {Q::kAFQ8, true, Q::kAFQ8, Q::kAFQ8_G32, kNone, F::kAfq, T::kNearLossless},
+      {Q::kAFQ2_G32, true, Q::kAFQ6_G32, Q::kF16, kNone, F::kAfq, T::kDegraded},
+      {Q::kAFQ3_G32, true, Q::kAFQ6_G32, Q::kF16, kNone, F::kAfq, T::kDegraded},
+      {Q::kAFQ4_G32, true, Q::kAFQ6_G32, Q::kF16, kNone, F::kAfq, T::kAcceptable},
+      {Q::kAFQ6_G32, true, Q::kAFQ8_G32, Q::kF16, kNone, F::kAfq, T::kGood},
+      {Q::kAFQ8_G32, true, Q::kAFQ8_G32, Q::kF16, kNone, F::kAfq, T::kNearLossless},
+      {Q::kAFQ2_G128, true, Q::kAFQ6_G128, Q::kAFQ2_G32, kNone, F::kAfq, T::kDegraded},
+      {Q::kAFQ3_G128, true, Q::kAFQ6_G128, Q::kAFQ3_G32, kNone, F::kAfq, T::kDegraded},
+      {Q::kAFQ4_G128, true, Q::kAFQ6_G128, Q::kAFQ4_G32, kNone, F::kAfq, T::kAcceptable},
+      {Q::kAFQ6_G128, true, Q::kAFQ8_G128, Q::kAFQ6_G32, kNone, F::kAfq, T::kGood},
+      {Q::kAFQ8_G128, true, Q::kAFQ8_G128, Q::kAFQ8_G32, kNone, F::kAfq, T::kNearLossless},
+      {Q::kFP8, true, Q::kFP8, Q::kFP8, kNone, F::kFp8, T::kGood},
+      {Q::kFP8_B128, true, Q::kFP8_B128, Q::kFP8_B128, kNone, F::kFp8, T::kGood},
+      {Q::kF8Q8, true, Q::kF8Q8, Q::kF16, kNone, F::kF8Q8, T::kNearLossless},
+  };
+  for (TypeTraits& row : table) {
+    const PolicyRow* p = nullptr;
+    for (const PolicyRow& r : kRows) {
+      if (r.type == row.type) p = &r;
+    }
+    if (p == nullptr) {
+      throw Error("quant: type table: no policy row for '" + std::string(row.name) + "'");
+    }
+    row.isq_target = p->isq_target;
+    row.isq_promoted = p->isq_promoted;
+    row.row_fallback = p->row_fallback;
+    row.llama_ftype = p->llama_ftype;
+    row.uqff_format = p->uqff_format;
+    row.quality_tier = p->quality_tier;
+  }
+}
 
 std::vector<TypeTraits> build_table() {
   // Geometry only; the families fill in the functions below.
@@ -57,6 +154,7 @@ std::vector<TypeTraits> build_table() {
   register_k_quant_types(t);
   register_i_quant_types(t);
   register_ternary_and_fp4_types(t);
+  apply_policy(t);
   return t;
 }
 
@@ -154,5 +252,16 @@ size_t quant_row_size(QuantType type, int64_t n) {
 }
 
 bool is_known_quant_type(uint32_t id) { return find_row(id) != nullptr; }
+
+const char* quality_tier_name(QualityTier tier) {
+  switch (tier) {
+    case QualityTier::kBaseline: return "baseline";
+    case QualityTier::kNearLossless: return "near-lossless";
+    case QualityTier::kGood: return "good";
+    case QualityTier::kAcceptable: return "acceptable";
+    case QualityTier::kDegraded: return "degraded";
+  }
+  return "?";
+}
 
 }  // namespace insitu
