@@ -8,6 +8,10 @@ cd "$(dirname "$0")/.."
 
 scripts/install-deps.sh
 scripts/fetch-models.sh >/dev/null
+# The server tests (tests/server) drive `insitu serve` with the official openai client from PyPI.
+[ -x build/venv/bin/python ] || python3 -m venv build/venv
+build/venv/bin/python -c 'import openai, pytest' 2>/dev/null ||
+  build/venv/bin/pip install -q openai pytest
 
 jobs=$(nproc)
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DINSITU_BUILD_BENCH=OFF >/dev/null

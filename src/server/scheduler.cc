@@ -364,9 +364,10 @@ void Scheduler::loop() {
       seq.reset();
       freed = true;
     }
+    active_.erase(std::remove(active_.begin(), active_.end(), nullptr), active_.end());
     decode_step();
     for (auto& seq : active_) {
-      if (!seq || !seq->gen->finished() || seq->pending >= 0) continue;
+      if (!seq->gen->finished() || seq->pending >= 0) continue;
       finish(*seq);
       seq.reset();
       freed = true;
