@@ -29,14 +29,17 @@ def test_chat_non_streamed(client):
     c = r.choices[0]
     assert c.message.role == "assistant"
     assert c.message.content
-    assert c.finish_reason == "length"
-    assert r.usage.completion_tokens == 8
+    # The answer may end before max_tokens (after /re_isq the weights differ).
+    assert c.finish_reason in ("length", "stop")
+    n = r.usage.completion_tokens
+    assert n == 8 if c.finish_reason == "length" else 1 <= n <= 8
     assert r.usage.prompt_tokens > 5
-    assert r.usage.total_tokens == r.usage.prompt_tokens + 8
+    assert r.usage.total_tokens == r.usage.prompt_tokens + n
 
 
 def test_chat_streamed_equals_non_streamed(client):
-    whole = chat(client).choices[0].message.content
+    r = chat(client)
+    whole = r.choices[0].message.content
     stream = chat(client, stream=True, stream_options={"include_usage": True})
     text, reasons, usage = "", [], None
     for chunk in stream:
@@ -47,8 +50,8 @@ def test_chat_streamed_equals_non_streamed(client):
             if c.finish_reason:
                 reasons.append(c.finish_reason)
     assert text == whole
-    assert reasons == ["length"]
-    assert usage is not None and usage.completion_tokens == 8
+    assert reasons == [r.choices[0].finish_reason]
+    assert usage is not None and usage.completion_tokens == r.usage.completion_tokens
 
 
 def test_completions_streamed_and_not(client):
@@ -118,7 +121,7 @@ def test_n_choices_and_seed(client):
     assert [c.index for c in r.choices] == [0, 1]
     again = chat(client, n=2, max_tokens=6, temperature=0.9, seed=7)
     assert [c.message.content for c in again.choices] == [c.message.content for c in r.choices]
-    assert r.usage.completion_tokens == 12
+    assert r.usage.completion_tokens <= 12
 
 
 def test_sampling_fields_accepted(client):
