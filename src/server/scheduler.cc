@@ -142,6 +142,16 @@ void Scheduler::shutdown(std::chrono::milliseconds grace) {
   thread_.join();
 }
 
+void Scheduler::set_observer(LinearObserver* observer) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  observer_ = observer;
+  // The loop applies the observer when an iteration begins (under the mutex); waiting for the
+  // next iteration to begin means the previous one, which may still use the old observer, is over.
+  const uint64_t seen = loops_;
+  if (thread_.joinable() && !stop_ && (stats_.slots_busy > 0 || !queue_.empty()))
+    cv_.wait(lock, [&] { return loops_ > seen || stop_; });
+}
+
 SchedulerStats Scheduler::stats() const {
   std::lock_guard<std::mutex> lock(mutex_);
   SchedulerStats s = stats_;
@@ -349,7 +359,11 @@ void Scheduler::loop() {
       } else {
         admit_locked();
       }
+      for (Slot& slot : slots_)
+        if (slot.session) slot.session->set_linear_observer(observer_);
+      ++loops_;
     }
+    cv_.notify_all();  // set_observer waits for an iteration to begin
     // Drop the sequences whose clients went away (or that failed), then those that ended.
     bool freed = false;
     for (auto& seq : active_) {

@@ -37,6 +37,7 @@
 #include "insitu/generate.h"
 #include "insitu/model.h"
 #include "insitu/session.h"
+#include "model/model.h"
 
 namespace insitu::server {
 
@@ -128,6 +129,11 @@ class Scheduler {
   SchedulerStats stats() const;
   const SchedulerOptions& options() const { return options_; }
 
+  // Every slot's linear-layer inputs go to `observer` from the next step on (null: none); online
+  // calibration. Not owned; it must stay alive until replaced and one more step has passed
+  // (set_observer(nullptr) returns once the scheduler thread no longer uses the old one).
+  void set_observer(LinearObserver* observer);
+
  private:
   struct Seq;
   struct Slot;
@@ -149,6 +155,8 @@ class Scheduler {
   SchedulerStats stats_;                      // guarded by mutex_
   std::deque<std::pair<std::chrono::steady_clock::time_point, int>> recent_;  // mutex_
   uint64_t clock_ = 0;                        // LRU stamp, scheduler thread only
+  LinearObserver* observer_ = nullptr;        // guarded by mutex_ (applied by the thread)
+  uint64_t loops_ = 0;                        // loop iterations begun; guarded by mutex_
   std::thread thread_;
 };
 

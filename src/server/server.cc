@@ -21,6 +21,7 @@
 #include "insitu/model.h"
 #include "model/isq.h"
 #include "quality/tune.h"
+#include "server/calibration.h"
 #include "server/chat_page.h"
 #include "server/openai.h"
 
@@ -110,6 +111,15 @@ struct Server::Impl {
   void routes();
   void completions(const httplib::Request& req, httplib::Response& res, bool chat);
   void post_re_isq(const httplib::Request& req, httplib::Response& res);
+  // Starts re-quantizing `m` with `isq` in the background (202 with the status), or 409.
+  void start_re_isq(httplib::Response& res, std::shared_ptr<const Model> m, IsqOptions isq);
+  void calibration_apply(const httplib::Request& req, httplib::Response& res);
+
+  // Online calibration: statistics from live traffic while collecting.
+  std::mutex calibration_mutex;
+  std::unique_ptr<LiveImatrix> calibration;  // the one attached to the scheduler, if any
+  bool collecting = false;
+  int64_t calibration_started = 0;
   json re_isq_status();
   std::string metrics_text();
   json tune(const json& body);
@@ -338,6 +348,26 @@ void Server::Impl::routes() {
   http.Get("/re_isq", [this](const httplib::Request&, httplib::Response& res) {
     reply(res, 200, re_isq_status());
   });
+  http.Post("/calibration/start", [this](const httplib::Request&, httplib::Response& res) {
+    std::lock_guard<std::mutex> lock(calibration_mutex);
+    auto fresh = std::make_unique<LiveImatrix>();
+    scheduler->set_observer(fresh.get());  // the old collector is no longer used after this
+    calibration = std::move(fresh);
+    collecting = true;
+    calibration_started = unix_now();
+    reply(res, 200, {{"status", "collecting"}, {"started", calibration_started}});
+  });
+  http.Get("/calibration/status", [this](const httplib::Request&, httplib::Response& res) {
+    std::lock_guard<std::mutex> lock(calibration_mutex);
+    reply(res, 200,
+          {{"status", collecting ? "collecting" : (calibration ? "stopped" : "idle")},
+           {"started", calibration ? json(calibration_started) : json(nullptr)},
+           {"tokens", calibration ? calibration->rows() : 0},
+           {"weights", calibration ? calibration->entries() : 0}});
+  });
+  http.Post("/calibration/apply", [this](const httplib::Request& req, httplib::Response& res) {
+    calibration_apply(req, res);
+  });
   http.Post("/v1/models/tune", [this](const httplib::Request& req, httplib::Response& res) {
     const json body = req.body.empty() ? json::object() : parse_body(req);
     if (!body.is_object()) throw ApiError(400, "the request body must be a JSON object");
@@ -433,6 +463,11 @@ void Server::Impl::post_re_isq(const httplib::Request& req, httplib::Response& r
   } catch (const InvalidArgument& e) {
     throw ApiError(400, fmt::format("'ggml_type': {}", e.what()), "ggml_type", "invalid_value");
   }
+  start_re_isq(res, m, isq);
+}
+
+void Server::Impl::start_re_isq(httplib::Response& res, std::shared_ptr<const Model> m,
+                                IsqOptions isq) {
   {
     std::lock_guard<std::mutex> lock(re_isq_mutex);
     if (re_isq.status == "running")
@@ -466,6 +501,63 @@ void Server::Impl::post_re_isq(const httplib::Request& req, httplib::Response& r
     });
   }
   reply(res, 202, re_isq_status());
+}
+
+// {"save_imatrix": PATH?, "ggml_type": TYPE?}: stops collecting, writes the statistics as a
+// llama.cpp GGUF imatrix when asked, and re-quantizes with them (to ggml_type, else the type the
+// model was last quantized to, else q4k) in the background, as /re_isq does.
+void Server::Impl::calibration_apply(const httplib::Request& req, httplib::Response& res) {
+  const json body = req.body.empty() ? json::object() : parse_body(req);
+  if (!body.is_object()) throw ApiError(400, "the request body must be a JSON object");
+  for (const char* key : {"save_imatrix", "ggml_type"})
+    if (body.contains(key) && !body[key].is_string())
+      throw ApiError(400, fmt::format("'{}': expected a string", key), key);
+  const std::shared_ptr<const Model> m = current_model();
+  IsqOptions isq;
+  if (m->isq_options() != nullptr) isq = *m->isq_options();
+  isq.show_progress = false;
+  isq.topology_only = false;
+  if (body.contains("ggml_type")) {
+    try {
+      const IsqTarget target = parse_isq_target(body["ggml_type"].get<std::string>());
+      isq.type = target.type;
+      isq.mix = target.mix;
+    } catch (const InvalidArgument& e) {
+      throw ApiError(400, fmt::format("'ggml_type': {}", e.what()), "ggml_type", "invalid_value");
+    }
+  }
+  std::shared_ptr<Imatrix> imatrix;
+  {
+    std::lock_guard<std::mutex> lock(calibration_mutex);
+    if (!calibration || calibration->entries() == 0)
+      throw ApiError(400, "no calibration statistics: POST /calibration/start, send requests, "
+                          "then apply", {}, "no_statistics");
+    imatrix = std::make_shared<Imatrix>(calibration->snapshot());
+    if (collecting) {
+      scheduler->set_observer(nullptr);
+      collecting = false;
+    }
+  }
+  if (body.contains("save_imatrix")) {
+    try {
+      imatrix->save_gguf(body["save_imatrix"].get<std::string>());
+    } catch (const Error& e) {
+      throw ApiError(400, fmt::format("'save_imatrix': {}", e.what()), "save_imatrix");
+    }
+  }
+  // The lookup refers to the importance vectors, which the closure keeps alive.
+  auto importance = std::make_shared<std::map<std::string, std::vector<float>>>(
+      imatrix->importance());
+  isq.imatrix = [importance](std::string_view name) -> const std::vector<float>* {
+    auto it = importance->find(std::string(name));
+    return it == importance->end() ? nullptr : &it->second;
+  };
+  try {
+    m->plan_isq(isq);
+  } catch (const InvalidArgument& e) {
+    throw ApiError(400, e.what(), "ggml_type", "invalid_value");
+  }
+  start_re_isq(res, m, isq);
 }
 
 json Server::Impl::re_isq_status() {

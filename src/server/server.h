@@ -13,6 +13,10 @@
 //                               run on the new weights once done, running ones finish on the old
 //   GET  /re_isq                the re-quantization's status
 //   POST /v1/models/tune        `insitu tune`'s analysis of the loaded model as JSON
+//   POST /calibration/start     collect importance statistics from live traffic (restarts them)
+//   GET  /calibration/status    {"status", "tokens", "weights"}
+//   POST /calibration/apply     {"save_imatrix": PATH?, "ggml_type": TYPE?}: stop collecting,
+//                               write llama.cpp's GGUF imatrix, re-quantize with it (as /re_isq)
 // Errors are OpenAI error objects: 400 bad JSON or field, 401 key, 404 model or route, 409 a
 // re-quantization already running, 413 body too large, 503 loading, saturated or shutting down.
 // Each request is logged on stderr as one JSON line (the access log).

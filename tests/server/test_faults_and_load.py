@@ -209,3 +209,31 @@ def test_saturated_is_503_and_sigterm_exits_0():
         code = s.stop()
     assert code == 0, s.output()[-3000:]
     assert "SIGTERM received" in s.output()
+
+
+def wait_re_isq(server, timeout=120):
+    deadline = time.time() + timeout
+    while True:
+        status, body = server.request("GET", "/re_isq")
+        if body["status"] != "running":
+            return body
+        assert time.time() < deadline, body
+        time.sleep(0.3)
+
+
+def test_online_calibration(server, client, tmp_path):
+    wait_re_isq(server)
+    assert server.request("POST", "/calibration/start", {})[0] == 200
+    client.completions.create(model=MODEL, prompt="The quick brown fox jumps over the lazy dog.",
+                              max_tokens=2, temperature=0)
+    status, body = server.request("GET", "/calibration/status")
+    assert body["status"] == "collecting" and body["tokens"] > 0 and body["weights"] > 0, body
+    assert_error(server.request("POST", "/calibration/apply", {"ggml_type": "q7x"}), 400)
+    path = tmp_path / "live.imatrix.gguf"
+    status, body = server.request("POST", "/calibration/apply",
+                                  {"save_imatrix": str(path), "ggml_type": "q4k"})
+    assert status == 202, body
+    assert wait_re_isq(server)["status"] == "done"
+    assert path.read_bytes()[:4] == b"GGUF"
+    r = client.completions.create(model=MODEL, prompt="Hi", max_tokens=2, temperature=0)
+    assert r.usage.completion_tokens == 2
