@@ -9,6 +9,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libcpp-httplib-dev libtomlplusplus-dev libyaml-cpp-dev pybind11-dev
   clang libclang-rt-14-dev unzip ca-certificates
+  chromium chromium-driver
 )
 
 missing=()

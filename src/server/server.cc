@@ -158,6 +158,9 @@ void Server::Impl::load() {
   } catch (const std::exception& e) {
     load_error = e.what();
     std::fprintf(stderr, "insitu serve: loading failed: %s\n", e.what());
+    // stop() is ignored until the listener runs; run() starts it right after this thread.
+    for (int i = 0; i < 1000 && !http.is_running(); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
     http.stop();
   }
 }
