@@ -8,6 +8,11 @@ cd "$(dirname "$0")/.."
 
 scripts/install-deps.sh
 scripts/fetch-models.sh >/dev/null
+# The server tests (tests/server) drive `insitu serve` with the official openai client from PyPI
+# and its chat page in headless chromium through Selenium.
+[ -x build/venv/bin/python ] || python3 -m venv build/venv
+build/venv/bin/python -c 'import openai, pytest, selenium' 2>/dev/null ||
+  build/venv/bin/pip install -q openai pytest selenium
 
 jobs=$(nproc)
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DINSITU_BUILD_BENCH=OFF >/dev/null

@@ -13,6 +13,7 @@ void add_perplexity_command(CLI::App& app);
 void add_imatrix_command(CLI::App& app);
 void add_tune_command(CLI::App& app);
 void add_from_config_command(CLI::App& app);
+void add_serve_command(CLI::App& app);
 
 void register_commands(CLI::App& app) {
   add_inspect_command(app);
@@ -25,6 +26,7 @@ void register_commands(CLI::App& app) {
   add_imatrix_command(app);
   add_tune_command(app);
   add_from_config_command(app);
+  add_serve_command(app);
 }
 
 }  // namespace insitu::cli
