@@ -20,7 +20,7 @@ PROMPT = "Name three colours of the rainbow."
 def cli_run(cli, model_path, prompt, *extra):
     out = subprocess.run(
         [str(cli), "run", "--format", "gguf", "-f", str(model_path), "-p", prompt, "--temp", "0",
-         "-n", "24", "-t", str(THREADS), *extra],
+         "-n", "12", "-t", str(THREADS), *extra],
         check=True, capture_output=True)
     return out.stdout.decode()
 
@@ -30,7 +30,7 @@ def as_cli_prints(text):
 
 
 def test_greedy_chat_equals_cli(model, model_path, cli):
-    text = model.chat(PROMPT, temperature=0, max_tokens=24)
+    text = model.chat(PROMPT, temperature=0, max_tokens=12)
     assert text
     assert as_cli_prints(text) == cli_run(cli, model_path, PROMPT)
 
@@ -38,13 +38,13 @@ def test_greedy_chat_equals_cli(model, model_path, cli):
 def test_greedy_chat_equals_cli_with_isq(model_path, cli):
     m = insitu.Model.load(model_path, quant="Q8_0", threads=THREADS, progress=False)
     assert m.info["isq"] == "q8_0"
-    text = m.chat(PROMPT, temperature=0, max_tokens=24)
+    text = m.chat(PROMPT, temperature=0, max_tokens=12)
     assert as_cli_prints(text) == cli_run(cli, model_path, PROMPT, "--isq", "q8_0")
 
 
 def test_stream_concatenates_to_text(model):
-    whole = model.chat(PROMPT, temperature=0, max_tokens=32)
-    pieces = list(model.chat(PROMPT, temperature=0, max_tokens=32, stream=True))
+    whole = model.chat(PROMPT, temperature=0, max_tokens=16)
+    pieces = list(model.chat(PROMPT, temperature=0, max_tokens=16, stream=True))
     assert len(pieces) > 1
     assert "".join(pieces) == whole
     raw = model.generate("The capital of France is", temperature=0, max_tokens=16)
@@ -164,7 +164,7 @@ def test_other_threads_run_during_generation(model):
         time.sleep(0.05)
         c0 = count
         t0 = time.perf_counter()
-        model.generate("Once upon a time", temperature=0, max_tokens=48, stop_at_eog=False)
+        model.generate("Once upon a time", temperature=0, max_tokens=24, stop_at_eog=False)
         elapsed = time.perf_counter() - t0
         spun = count - c0
     finally:

@@ -20,12 +20,12 @@ def runner(model_path):
 
 def test_chat_completion_is_openai_shaped(runner, model):
     r = runner.send_chat_completion_request(ChatCompletionRequest(
-        messages=MESSAGES, model="default", max_tokens=24, temperature=0.0))
+        messages=MESSAGES, model="default", max_tokens=12, temperature=0.0))
     assert r.object == "chat.completion" and r.id.startswith("chatcmpl-")
     choice = r.choices[0]
     assert choice.index == 0 and choice.finish_reason in ("stop", "length")
     assert choice.message.role == "assistant"
-    assert choice.message.content == model.chat(MESSAGES, temperature=0, max_tokens=24)
+    assert choice.message.content == model.chat(MESSAGES, temperature=0, max_tokens=12)
     u = r.usage
     assert u.completion_tokens > 0 and u.prompt_tokens > 0
     assert u.total_tokens == u.prompt_tokens + u.completion_tokens
