@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(
-  build-essential cmake pkg-config git python3 python3-pip python3-venv
+  build-essential cmake pkg-config git python3 python3-pip python3-venv ccache
   nlohmann-json3-dev libcli11-dev libfmt-dev libspdlog-dev libpcre2-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libcpp-httplib-dev libtomlplusplus-dev libyaml-cpp-dev pybind11-dev

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds insitu and runs every test: unit tests, golden conformance, real-model comparisons
 # against llama.cpp reference data, hostile inputs against the CLI, a bounded fuzzing pass over
-# each file reader, and the reader, Jinja, topology and tokenizer unit tests again under
-# ASan+UBSan (a separate, smaller build in build-asan/).
+# each file reader, the Python package (installed with `pip install .` into a fresh virtual
+# environment, its pytest suite compared against the CLI), and the reader, Jinja, topology and
+# tokenizer unit tests again under ASan+UBSan (a separate, smaller build in build-asan/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,10 +16,29 @@ build/venv/bin/python -c 'import openai, pytest, selenium' 2>/dev/null ||
   build/venv/bin/pip install -q openai pytest selenium
 
 jobs=$(nproc)
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DINSITU_BUILD_BENCH=OFF >/dev/null
+# ccache (from install-deps) lets the Python package's build reuse the objects of this one: paths
+# are hashed relative to the checkout, and build/ and build-py/ sit at the same depth.
+launcher=()
+if command -v ccache >/dev/null; then
+  export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=1
+  export CCACHE_DIR="${CCACHE_DIR:-$HOME/.cache/insitu/ccache}"
+  launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
+fi
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DINSITU_BUILD_BENCH=OFF "${launcher[@]}" >/dev/null
 cmake --build build -j"$jobs"
 FUZZ_SECONDS="${FUZZ_SECONDS:-20}" scripts/fuzz.sh
 ctest --test-dir build --output-on-failure -j"$jobs"
+
+# The Python package: a fresh virtual environment, `pip install .` from this checkout (only the
+# library and the extension are compiled, in build-py/, through ccache when there is one), then
+# pytest against the CLI built above. pytest's exit status (5 when no test ran) fails the script.
+rm -rf build/py-venv
+python3 -m venv build/py-venv
+if command -v ccache >/dev/null; then
+  export CMAKE_CXX_COMPILER_LAUNCHER=ccache CMAKE_C_COMPILER_LAUNCHER=ccache
+fi
+CMAKE_BUILD_PARALLEL_LEVEL="$jobs" build/py-venv/bin/pip install -q ".[test]"
+(cd build && py-venv/bin/python -m pytest -q -p no:cacheprovider ../python/tests)
 
 # The sanitizer pass: only the targets whose tests cover untrusted input, at -O1 to keep the
 # build short. Any sanitizer report is fatal.

@@ -21,6 +21,7 @@
 #include "commands.h"
 #include "quality/imatrix_collect.h"
 #include "quality/perplexity.h"
+#include "quality/tune_json.h"
 #include "quality/tune_measure.h"
 #include "insitu/error.h"
 #include "io/atomic_file.h"
@@ -52,15 +53,8 @@ struct TuneArgs {
   int measure_tokens = 256;  // its first tokens measured
 };
 
-// What --measure measured on.
-struct MeasureInfo {
-  std::string text;
-  int64_t tokens = 0;     // evaluated
-  int64_t positions = 0;  // scored
-};
-
 // --measure: fills kld and top-1 agreement of every candidate (0 and 1 for the stored weights).
-MeasureInfo measure(const TuneArgs& a, const std::string& path, const TuneOptions& o,
+TuneMeasureInfo measure(const TuneArgs& a, const std::string& path, const TuneOptions& o,
                     TuneResult& r) {
   if (a.text_file.empty()) throw InvalidArgument("--measure needs a text: --file TEXT");
   LoadOptions lo;
@@ -158,7 +152,7 @@ std::string room_text(const TuneCandidate& c) {
 }
 
 void print_table(const TuneResult& r, const SystemMemory& sys, const std::string& max_memory,
-                 const std::optional<MeasureInfo>& measured, const std::string& command) {
+                 const std::optional<TuneMeasureInfo>& measured, const std::string& command) {
   std::printf("Model: %s (%s)\n", r.model_name.c_str(), r.model_path.c_str());
   if (max_memory.empty()) {
     std::printf("Memory: %s of system RAM available (of %s); this build computes on the CPU\n",
@@ -216,60 +210,6 @@ void print_table(const TuneResult& r, const SystemMemory& sys, const std::string
   }
 }
 
-nlohmann::json to_json(const TuneResult& r, const Model& model, const SystemMemory& sys,
-                       const std::string& max_memory, const std::optional<MeasureInfo>& measured,
-                       const std::string& command) {
-  using nlohmann::json;
-  const ModelConfig& c = model.config();
-  json out;
-  out["model"] = {{"name", r.model_name},
-                  {"path", r.model_path},
-                  {"architecture", c.arch_name},
-                  {"n_layer", c.n_layer},
-                  {"n_ctx_train", r.n_ctx_train}};
-  out["profile"] = tune_profile_name(r.profile);
-  out["backend"] = "cpu";
-  out["context_tokens"] = r.n_ctx;
-  out["kv_cache_type"] = r.kv_type == KvCacheType::kF16 ? "f16" : "f32";
-  out["kv_bytes_per_token"] = r.kv_bytes_per_token;
-  json gpu = nullptr;
-  if (sys.gpu_count > 0)
-    gpu = {{"count", sys.gpu_count}, {"name", sys.gpu_name}, {"total_bytes", sys.gpu_total},
-           {"available_bytes", sys.gpu_available}, {"used", false}};
-  out["memory"] = {{"device", "cpu"},
-                   {"available_bytes", r.memory.device_bytes},
-                   {"source", max_memory.empty() ? "system" : "max-memory"},
-                   {"system_total_bytes", sys.host_total},
-                   {"system_available_bytes", sys.host_available},
-                   {"gpu", gpu}};
-  json list = json::array();
-  for (const TuneCandidate& k : r.candidates) {
-    list.push_back({{"isq", k.target ? json(k.target->name()) : json(nullptr)},
-                    {"name", k.name},
-                    {"estimated_size_bytes", k.weight_bytes},
-                    {"session_bytes", k.session_bytes},
-                    {"memory_percent", k.memory_percent},
-                    {"max_context_tokens", k.max_context},
-                    {"context_is_model_max", k.context_is_model_max},
-                    {"quality", k.quality},
-                    {"kld", k.kld ? json(*k.kld) : json(nullptr)},
-                    {"top1_agreement", k.top1 ? json(*k.top1) : json(nullptr)},
-                    {"fit_status", fit_status_name(k.status)},
-                    {"recommended", k.recommended}});
-  }
-  out["candidates"] = list;
-  out["measure"] = measured ? json{{"text", measured->text},
-                                   {"tokens", measured->tokens},
-                                   {"positions", measured->positions}}
-                            : json(nullptr);
-  const TuneCandidate* rec = r.recommended >= 0 ? &r.candidates[r.recommended] : nullptr;
-  out["recommended_isq"] = rec && rec->target ? json(rec->target->name()) : json(nullptr);
-  out["recommended_name"] = rec ? json(rec->name) : json(nullptr);
-  out["recommended_command"] = rec ? json(command) : json(nullptr);
-  out["warnings"] = r.warnings;
-  return out;
-}
-
 void tune(const TuneArgs& a) {
   set_log_level(a.model.log_level);
   const std::string path = a.model.path();
@@ -283,7 +223,7 @@ void tune(const TuneArgs& a) {
   SystemMemory sys;
   o.memory = tune_memory(a.max_memory, &sys);
   TuneResult r = tune_model(*model, o);
-  std::optional<MeasureInfo> measured;
+  std::optional<TuneMeasureInfo> measured;
   if (a.measure) {
     measured = measure(a, path, o, r);
   } else if (!a.text_file.empty()) {
@@ -309,7 +249,7 @@ void tune(const TuneArgs& a) {
     throw InvalidArgument("--emit-config: nothing fits, so there is no configuration to write");
   }
   if (a.json) {
-    std::printf("%s\n", to_json(r, *model, sys, a.max_memory, measured, command).dump(2).c_str());
+    std::printf("%s\n", tune_json(r, *model, sys, a.max_memory, measured, command).dump(2).c_str());
   } else {
     print_table(r, sys, a.max_memory, measured, command);
     if (!a.emit_config.empty())
