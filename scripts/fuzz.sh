@@ -11,7 +11,8 @@ jobs=${FUZZ_JOBS:-$(nproc)}
 build=${FUZZ_BUILD_DIR:-build-fuzz}
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(gguf_fuzz safetensors_fuzz json_config_fuzz imatrix_fuzz chat_template_fuzz)
+  targets=(gguf_fuzz safetensors_fuzz json_config_fuzz imatrix_fuzz chat_template_fuzz uqff_fuzz
+    kld_base_fuzz)
 fi
 
 CC=clang CXX=clang++ cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DINSITU_BUILD_FUZZ=ON \
@@ -38,6 +39,10 @@ seed safetensors_fuzz tests/data/malformed/*.safetensors tests/data/io/reference
 seed json_config_fuzz tests/data/malformed/*.json
 seed imatrix_fuzz
 seed chat_template_fuzz
+# A UQFF shard is a safetensors file: the safetensors seeds reach its container parsing.
+seed uqff_fuzz tests/data/malformed/*.safetensors tests/data/io/reference.safetensors \
+  tests/data/io/*.uqff
+seed kld_base_fuzz
 # Chat-template seeds: every real template and snippet with a Python jinja2 reference render.
 python3 - "$seed_dir/chat_template_fuzz" tests/data/templates/models.json tests/data/templates/snippets.json <<'PY'
 import json, sys

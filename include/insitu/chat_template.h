@@ -28,7 +28,8 @@ class ChatTemplate {
  public:
   // origin names where the template came from, for error messages (e.g. "model.gguf
   // (tokenizer.chat_template)" or "tokenizer_config.json"); empty when unknown.
-  ChatTemplate(std::string source, std::string bos_token, std::string eos_token, std::string origin = {});
+  ChatTemplate(std::string source, std::string bos_token, std::string eos_token,
+               std::string origin = {});
   ~ChatTemplate();
   ChatTemplate(ChatTemplate&&) noexcept;
   ChatTemplate& operator=(ChatTemplate&&) noexcept;

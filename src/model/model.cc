@@ -136,7 +136,8 @@ class ModelLoader {
     }
     m->tokenizer_ = Tokenizer::from_gguf(*file);
     if (const gguf::Value* v = file->find("tokenizer.chat_template"))
-      set_chat_template(*m, v->as_string("tokenizer.chat_template"));
+      set_chat_template(*m, v->as_string("tokenizer.chat_template"),
+                        o.path + " (tokenizer.chat_template)");
     use_builtin_template_if_missing(*m);
     finish(*m, o, pool);
     if (streaming) m->init_streaming({});
@@ -156,7 +157,8 @@ class ModelLoader {
     m->shapes_only_ = o.shapes_only;
     m->weights_ = std::move(ck.weights);
     m->tokenizer_ = Tokenizer::from_hf_dir(o.path);
-    if (!ck.chat_template.empty()) set_chat_template(*m, ck.chat_template);
+    if (!ck.chat_template.empty())
+      set_chat_template(*m, ck.chat_template, o.path + "/tokenizer_config.json (chat_template)");
     use_builtin_template_if_missing(*m);
     finish(*m, o, pool, o.isq ? deferred : std::vector<std::pair<size_t, int>>{},
            &ck.deferred_stacks);
@@ -245,12 +247,13 @@ class ModelLoader {
     apply_isq(plan, isq, pool);
   }
 
-  static void set_chat_template(Model& m, const std::string& source) {
+  // origin names where the template came from in its errors (a template is untrusted input).
+  static void set_chat_template(Model& m, const std::string& source, const std::string& origin) {
     const Tokenizer& tok = *m.tokenizer_;
     const std::string bos = tok.bos_id() >= 0 ? tok.token_text(tok.bos_id()) : "";
     const std::string eos = tok.eos_id() >= 0 ? tok.token_text(tok.eos_id()) : "";
     try {
-      m.chat_template_ = std::make_unique<ChatTemplate>(source, bos, eos);
+      m.chat_template_ = std::make_unique<ChatTemplate>(source, bos, eos, origin);
     } catch (const Error& e) {
       // A template we cannot parse should not make the model unusable for plain completion.
       spdlog::warn("{}: chat template not usable: {}", m.source_path_, e.what());
@@ -265,7 +268,7 @@ class ModelLoader {
     std::string source = builtin_chat_template(m.config_.arch, &name);
     spdlog::debug("{}: no chat template in the model files; using the built-in {} format",
                   m.source_path_, name);
-    set_chat_template(m, source);
+    set_chat_template(m, source, "the built-in " + name + " chat format");
     if (m.chat_template_) m.builtin_template_ = name;
   }
 
