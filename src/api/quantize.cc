@@ -88,10 +88,14 @@ QuantizeReport quantize_generic(const QuantizeOptions& o, const std::string& inp
   }
   ThreadPool pool(b.threads);
   const GgufQuantizeReport r = quantize_gguf(input, o.output, opts, pool);
-  return {"gguf", target.name(), o.output,
-          fmt::format("quantize: {} tensors to {}, {} kept; {:.1f} MiB -> {:.1f} MiB; wrote {}",
-                      r.n_quantized, quant_type_name(opts.type), r.n_copied,
-                      r.bytes_in / 1048576.0, r.bytes_out / 1048576.0, o.output)};
+  QuantizeReport report{"gguf", target.name(), o.output,
+                        fmt::format("quantize: {} tensors to {}, {} kept; {:.1f} MiB -> {:.1f} "
+                                    "MiB; wrote {}",
+                                    r.n_quantized, quant_type_name(opts.type), r.n_copied,
+                                    r.bytes_in / 1048576.0, r.bytes_out / 1048576.0, o.output)};
+  report.count = r.n_quantized + r.n_copied;
+  report.tensor_bytes = r.bytes_out;
+  return report;
 }
 
 }  // namespace
@@ -150,10 +154,14 @@ QuantizeReport quantize_model(const QuantizeOptions& options) {
     if (!fs::is_directory(input)) opts.general_metadata_from = input;
     opts.show_progress = b.show_progress;
     const GgufExportReport r = export_gguf(*model, o.output, opts);
-    return {"gguf", target.name(), o.output,
-            fmt::format("quantize: {}: {} tensors, {:.1f} MiB of weights; wrote {} ({:.1f} MiB)",
-                        target.name(), r.n_tensors, r.tensor_bytes / 1048576.0, o.output,
-                        r.file_bytes / 1048576.0)};
+    QuantizeReport report{
+        "gguf", target.name(), o.output,
+        fmt::format("quantize: {}: {} tensors, {:.1f} MiB of weights; wrote {} ({:.1f} MiB)",
+                    target.name(), r.n_tensors, r.tensor_bytes / 1048576.0, o.output,
+                    r.file_bytes / 1048576.0)};
+    report.count = r.n_tensors;
+    report.tensor_bytes = r.tensor_bytes;
+    return report;
   }
   UqffExportOptions opts;
   opts.output = o.output;
@@ -165,10 +173,14 @@ QuantizeReport quantize_model(const QuantizeOptions& options) {
   // hold their decided types).
   opts.plan = model->plan_isq(*model->isq_options());
   const UqffExportReport r = export_uqff(*model, opts);
-  return {"uqff", target.name(), r.dir,
-          fmt::format("quantize: {}: {} layers, {:.1f} MiB in {} shard{}; wrote {}", target.name(),
-                      r.n_layers, r.shard_bytes / 1048576.0, r.shards.size(),
-                      r.shards.size() == 1 ? "" : "s", r.dir)};
+  QuantizeReport report{"uqff", target.name(), r.dir,
+                        fmt::format("quantize: {}: {} layers, {:.1f} MiB in {} shard{}; wrote {}",
+                                    target.name(), r.n_layers, r.shard_bytes / 1048576.0,
+                                    r.shards.size(), r.shards.size() == 1 ? "" : "s", r.dir)};
+  report.shards = r.shards;
+  report.count = r.n_layers;
+  report.tensor_bytes = r.shard_bytes;
+  return report;
 }
 
 }  // namespace insitu

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "insitu/options.h"
 
@@ -24,10 +25,13 @@ struct QuantizeOptions {
 };
 
 struct QuantizeReport {
-  std::string format;  // "uqff" | "gguf"
-  std::string target;  // "q4k", "q4k_m"
-  std::string output;  // the file or directory written
-  std::string summary; // one line for a terminal
+  std::string format;               // "uqff" | "gguf"
+  std::string target;               // "q4k", "q4k_m"
+  std::string output;               // the file or directory written
+  std::string summary;              // one line for a terminal
+  std::vector<std::string> shards;  // UQFF: the shard file names
+  int64_t count = 0;                // GGUF: tensors written; UQFF: layer entries
+  uint64_t tensor_bytes = 0;        // weight bytes written
 };
 
 // Checks everything it can before any work (the output format against the type: a GGUF cannot

@@ -22,7 +22,7 @@ class CliTopology : public ::testing::Test {
     dir_ = fs::temp_directory_path() / ("insitu-topology-cli-" + std::to_string(::getpid()));
     fs::create_directories(dir_);
     run_ = "run -t 2 --format gguf -f '" + test::smollm2_path() +
-           "' --raw -p 'The capital of France is' -n 2 --greedy --log-level info ";
+           "' --raw -p 'The capital of France is' -n 2 --greedy --log-level debug ";
   }
   void TearDown() override {
     if (!dir_.empty()) fs::remove_all(dir_);

@@ -9,7 +9,7 @@
 #include <string>
 
 #include "insitu/error.h"
-#include "tokenizer/chat_template.h"
+#include "insitu/chat_template.h"
 #include "tokenizer/jinja/interpreter.h"
 #include "tokenizer/jinja/json_value.h"
 #include "tokenizer/jinja/limits.h"

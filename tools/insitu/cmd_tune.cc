@@ -4,11 +4,12 @@
 //               [--topology FILE.yml] [--isq-organization default|moqe] [--pure] [--imatrix FILE]
 //               [--measure --file TEXT [--measure-tokens N]]
 // Prints `Quant | Est. Size | Mem % | Context Room | Quality | Status` with one row per candidate
-// and the recommended `insitu run` command (engine/tune.h says how each column is computed), or
+// and the recommended `insitu run` command (quality/tune.h says how each column is computed), or
 // with --json the same as one JSON object (schema: docs/tune.schema.json). No weight is read,
 // except with --measure: then each candidate's mean KL divergence from the stored weights on the
 // first tokens of TEXT fills the Quality column, computed one layer at a time
-// (engine/tune_measure.h). As in `insitu perplexity`, --file names the text and -f the model file.
+// (quality/tune_measure.h). As in `insitu perplexity`, --file names the text and -f the model file.
+// The work is the library's (api/tune_run.h); this verb maps flags and prints.
 #include <cstdio>
 #include <filesystem>
 #include <optional>
@@ -19,19 +20,14 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
-#include "quality/imatrix_collect.h"
-#include "quality/perplexity.h"
+#include "api/tune_run.h"
 #include "quality/tune_json.h"
-#include "quality/tune_measure.h"
 #include "insitu/error.h"
 #include "io/atomic_file.h"
-#include "io/imatrix_file.h"
-#include "model/isq_topology.h"
 #include "model_args.h"
 #include "run_config.h"
 #include "text_input.h"
 #include "api/auto_quant.h"
-#include "util/progress.h"
 
 namespace insitu::cli {
 namespace {
@@ -52,88 +48,6 @@ struct TuneArgs {
   std::string text_file;     // --file: the text --measure runs
   int measure_tokens = 256;  // its first tokens measured
 };
-
-// --measure: fills kld and top-1 agreement of every candidate (0 and 1 for the stored weights).
-TuneMeasureInfo measure(const TuneArgs& a, const std::string& path, const TuneOptions& o,
-                    TuneResult& r) {
-  if (a.text_file.empty()) throw InvalidArgument("--measure needs a text: --file TEXT");
-  LoadOptions lo;
-  lo.path = path;
-  lo.n_threads = a.model.threads;
-  const std::shared_ptr<Model> model = Model::load_streaming(lo);
-  std::vector<int32_t> tokens = perplexity_tokens(*model, read_text_file(a.text_file));
-  if (tokens.size() > static_cast<size_t>(a.measure_tokens))
-    tokens.resize(static_cast<size_t>(a.measure_tokens));
-  if (tokens.size() < 2)
-    throw InvalidArgument(fmt::format("--measure: {} gives {} tokens; at least 2 are needed",
-                                      a.text_file, tokens.size()));
-  std::vector<IsqOptions> candidates;
-  std::vector<size_t> rows;
-  for (size_t i = 0; i < r.candidates.size(); ++i) {
-    TuneCandidate& c = r.candidates[i];
-    if (!c.target) {
-      c.kld = 0.0;
-      c.top1 = 1.0;
-      continue;
-    }
-    candidates.push_back(candidate_isq_options(o, *c.target));
-    rows.push_back(i);
-  }
-  ThreadPool pool(a.model.threads);
-  // One step is one layer (or the embeddings, or the head) run over the text for the stored
-  // weights or one candidate: the bar counts steps and the tokens they processed.
-  const int64_t steps =
-      static_cast<int64_t>(candidates.size() + 1) * (model->config().n_layer + 2);
-  Progress bar(fmt::format("measure {} candidates", candidates.size()), steps,
-               static_cast<uint64_t>(steps) * tokens.size());
-  bar.set_unit("tok");
-  const std::vector<IsqMeasurement> m = measure_isq_kld(
-      model, candidates, tokens, pool, o.kv_type,
-      [&](int64_t, int64_t) { bar.advance(1, tokens.size()); });
-  bar.finish();
-  for (size_t j = 0; j < rows.size(); ++j) {
-    r.candidates[rows[j]].kld = m[j].kld;
-    r.candidates[rows[j]].top1 = m[j].same_top;
-  }
-  return {a.text_file, static_cast<int64_t>(tokens.size()),
-          static_cast<int64_t>(tokens.size()) - 1};
-}
-
-// The options every candidate is planned with.
-IsqOptions base_options(const TuneArgs& a, const Model& model) {
-  IsqOptions o;
-  o.show_progress = false;
-  o.pure = a.pure;
-  o.organization = parse_isq_organization(a.organization);
-  if (!a.topology.empty()) o.topology = IsqTopology::load(a.topology);
-  if (!a.imatrix.empty())
-    o.imatrix = imatrix_lookup(imatrix_with_gguf_names(Imatrix::load(a.imatrix),
-                                                       model.config().arch));
-  return o;
-}
-
-// The run configuration the recommendation stands for.
-RunConfig recommended_config(const TuneArgs& a, const std::string& path, const TuneResult& r) {
-  RunConfig c;
-  const bool is_file = !std::filesystem::is_directory(path);
-  std::error_code ec;
-  const std::filesystem::path abs = std::filesystem::absolute(path, ec);
-  c.model_id = std::filesystem::exists(path, ec) ? abs.lexically_normal().string() : path;
-  if (is_file && std::filesystem::exists(path, ec)) c.format = "gguf";
-  const TuneCandidate& k = r.candidates.at(static_cast<size_t>(r.recommended));
-  if (k.target) {
-    c.values["isq"] = k.target->name();
-    if (a.pure) c.values["pure"] = "true";
-    if (a.organization != "default") c.values["isq-organization"] = a.organization;
-    if (!a.imatrix.empty())
-      c.values["imatrix"] = std::filesystem::absolute(a.imatrix, ec).lexically_normal().string();
-  }
-  if (!a.topology.empty())
-    c.values["topology"] = std::filesystem::absolute(a.topology, ec).lexically_normal().string();
-  if (a.n_ctx != 4096) c.values["ctx"] = std::to_string(a.n_ctx);
-  if (a.model.threads != 0) c.values["threads"] = std::to_string(a.model.threads);
-  return c;
-}
 
 const char* status_label(const TuneCandidate& c) {
   if (c.recommended) return c.status == FitStatus::kHybrid ? "Recommended (Hybrid)" : "Recommended";
@@ -212,46 +126,42 @@ void print_table(const TuneResult& r, const SystemMemory& sys, const std::string
 
 void tune(const TuneArgs& a) {
   set_log_level(a.model.log_level);
-  const std::string path = a.model.path();
-  const std::shared_ptr<const Model> model = load_shapes(path, a.model.threads);
-  TuneOptions o;
-  o.profile = parse_tune_profile(a.profile);
-  if (!a.isq.empty()) o.requested = parse_isq_target(a.isq);
-  o.isq = base_options(a, *model);
-  o.n_ctx = a.n_ctx;
-  o.n_threads = pool_threads(a.model.threads);
-  SystemMemory sys;
-  o.memory = tune_memory(a.max_memory, &sys);
-  TuneResult r = tune_model(*model, o);
-  std::optional<TuneMeasureInfo> measured;
-  if (a.measure) {
-    measured = measure(a, path, o, r);
-  } else if (!a.text_file.empty()) {
-    throw InvalidArgument("--file names the text for --measure; give --measure as well (the "
-                          "model file is -f)");
-  }
-  std::string command;
-  if (r.recommended >= 0) {
-    const RunConfig config = recommended_config(a, path, r);
-    command = shell_command(run_config_args(config));
-    if (!a.emit_config.empty()) {
-      const std::string text = run_config_toml(
-          config, fmt::format("insitu run configuration for {}, written by `insitu tune` ({} "
-                              "profile, {} of memory): {}",
-                              r.model_name, tune_profile_name(r.profile),
-                              format_memory_size(r.memory.device_bytes),
-                              r.candidates[r.recommended].name));
-      AtomicFile f(a.emit_config);
-      f.write(text.data(), text.size());
-      f.commit();
-    }
-  } else if (!a.emit_config.empty()) {
-    throw InvalidArgument("--emit-config: nothing fits, so there is no configuration to write");
+  TuneRequest q;
+  BuildOptions& b = q.build;
+  b.path = a.model.path();
+  b.threads = a.model.threads;
+  b.profile = a.profile;
+  b.isq = a.isq;
+  b.ctx = a.n_ctx;
+  b.max_memory = a.max_memory;
+  b.topology = a.topology;
+  b.isq_organization = a.organization;
+  b.pure = a.pure;
+  b.imatrix = a.imatrix;
+  q.measure = a.measure;
+  q.measure_text = a.text_file;
+  q.measure_tokens = a.measure_tokens;
+  const TuneReport report = run_tune(q);
+  const TuneResult& r = report.result;
+  if (!a.emit_config.empty()) {
+    if (!report.recommended)
+      throw InvalidArgument("--emit-config: nothing fits, so there is no configuration to write");
+    RunConfig config;
+    static_cast<RunRecipe&>(config) = *report.recommended;
+    const std::string text = run_config_toml(
+        config, fmt::format("insitu run configuration for {}, written by `insitu tune` ({} "
+                            "profile, {} of memory): {}",
+                            r.model_name, tune_profile_name(r.profile),
+                            format_memory_size(r.memory.device_bytes),
+                            r.candidates[r.recommended].name));
+    AtomicFile f(a.emit_config);
+    f.write(text.data(), text.size());
+    f.commit();
   }
   if (a.json) {
-    std::printf("%s\n", tune_json(r, *model, sys, a.max_memory, measured, command).dump(2).c_str());
+    std::printf("%s\n", report.json.dump(2).c_str());
   } else {
-    print_table(r, sys, a.max_memory, measured, command);
+    print_table(r, report.system, a.max_memory, report.measured, report.command);
     if (!a.emit_config.empty())
       std::printf("Configuration written to %s (run it with: insitu from-config -f %s)\n",
                   a.emit_config.c_str(), a.emit_config.c_str());

@@ -258,43 +258,4 @@ std::string run_config_toml(const RunConfig& c, const std::string& title) {
   return out;
 }
 
-std::vector<std::string> run_config_args(const RunConfig& c) {
-  std::vector<std::string> a = {"run"};
-  if (c.format) a.insert(a.end(), {"--format", *c.format, "-f", c.model_id});
-  else a.insert(a.end(), {"-m", c.model_id});
-  // Quantization, then runtime: the table's order within each.
-  const BuildOptions defaults;
-  for (const char* section : {"quantization", "runtime"}) {
-    visit_build_options(defaults, [&](const OptionSpec& spec, const auto&) {
-      if (std::string_view(spec.section) != section) return;
-      const auto it = c.values.find(spec.name);
-      if (it == c.values.end()) return;
-      const std::string flag = std::string("--") + spec.name;
-      if (spec.kind == OptionKind::kBool) {
-        if (it->second == "true") a.push_back(flag);
-      } else {
-        a.insert(a.end(), {flag, it->second});
-      }
-    });
-  }
-  return a;
-}
-
-std::string shell_command(const std::vector<std::string>& args) {
-  std::string out = "insitu";
-  for (const std::string& s : args) {
-    const bool plain = !s.empty() && s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLM"
-                                                         "NOPQRSTUVWXYZ0123456789-_./=:,+@%") ==
-                                         std::string::npos;
-    if (plain) {
-      out += " " + s;
-      continue;
-    }
-    std::string q = "'";
-    for (char ch : s) q += ch == '\'' ? std::string("'\\''") : std::string(1, ch);
-    out += " " + q + "'";
-  }
-  return out;
-}
-
 }  // namespace insitu::cli

@@ -31,16 +31,14 @@
 #include <string>
 #include <vector>
 
+#include "api/tune_run.h"
+
 namespace insitu::cli {
 
-struct RunConfig {
+// The configuration: the verb and the run it stands for (api/tune_run.h's RunRecipe: the model
+// and the option-table values the file sets, absent options keeping their defaults).
+struct RunConfig : RunRecipe {
   std::string command = "run";
-  std::string model_id;
-  std::optional<std::string> format;
-  // The option-table values the file sets (include/insitu/options.h), by option name ("isq",
-  // "calibration-file", "ctx"; written in TOML with '_' for '-'), as text: "true"/"false" for a
-  // flag, decimal for an integer. Absent options keep the flag's default.
-  std::map<std::string, std::string> values;
 };
 
 // Parses and checks a file. Throws InvalidArgument "FILE:LINE:COL: reason" (IoError when the file
@@ -52,10 +50,9 @@ RunConfig read_run_config(const std::string& path);
 std::string run_config_toml(const RunConfig& config, const std::string& title);
 
 // The `insitu run` arguments the configuration stands for (without the program name), in a fixed
-// order: model, quantization, runtime.
-std::vector<std::string> run_config_args(const RunConfig& config);
-
-// The arguments as one shell-quoted command line ("insitu run -m 'my dir' --isq q4k").
-std::string shell_command(const std::vector<std::string>& args);
+// order: model, quantization, runtime (api/tune_run.h's run_args).
+inline std::vector<std::string> run_config_args(const RunConfig& config) {
+  return run_args(config);
+}
 
 }  // namespace insitu::cli
