@@ -10,15 +10,8 @@ namespace {
 KernelTable build(Isa isa) {
   KernelTable t;
   fill_generic_kernels(t);
-  fill_generic_ops(t.ops);
-  if (isa == Isa::kAvx2 || isa == Isa::kAvx512) {
-    fill_avx2_kernels(t);
-    fill_avx2_ops(t.ops);
-  }
-  if (isa == Isa::kAvx512) {
-    fill_avx512_kernels(t);
-    fill_avx512_ops(t.ops);
-  }
+  if (isa == Isa::kAvx2 || isa == Isa::kAvx512) fill_avx2_kernels(t);
+  if (isa == Isa::kAvx512) fill_avx512_kernels(t);
   t.isa = isa;
   return t;
 }

@@ -16,7 +16,7 @@
 #include <cstdint>
 
 #include "insitu/quant_type.h"
-#include "util/cpu_features.h"
+#include "kernels/cpu_features.h"
 
 namespace insitu {
 
@@ -75,41 +75,8 @@ struct PackedActs {
 using PanelGemmFn = void (*)(const PackedPanel& w, const PackedActs& a, int64_t tile, int n_tok,
                              int64_t s0, int64_t s1, bool accumulate, float* y);
 
-// Row operators of the forward pass other than matmul (kernels/ops.h has their contracts; the
-// attention tile functions serve kernels/attention.h). Every entry has a generic version; SIMD
-// fillers replace the ones they speed up.
-namespace ops {
-struct RopeParams;
-}
-struct OpsKernels {
-  void (*rms_norm)(const float* x, const float* w, float* y, int64_t n, float eps) = nullptr;
-  void (*rope_apply)(const ops::RopeParams& p, const float* cs, float* x, int n_heads,
-                     int head_dim) = nullptr;
-  void (*softmax)(float* x, int64_t n) = nullptr;
-  float (*dot_f32)(const float* a, const float* b, int64_t n) = nullptr;
-  float (*dot_f16)(const float* a, const uint16_t* b, int64_t n) = nullptr;
-  void (*axpy_f32)(float alpha, const float* x, float* y, int64_t n) = nullptr;
-  void (*axpy_f16)(float alpha, const uint16_t* x, float* y, int64_t n) = nullptr;
-  void (*store_f16)(const float* x, uint16_t* y, int64_t n) = nullptr;  // round to nearest even
-  void (*load_f16)(const uint16_t* x, float* y, int64_t n) = nullptr;
-
-  // Attention tiles (shapes in elements; d and n_keys are multiples of 16, rows are dense):
-  // s[r][j] = q[r] . k[j] for q [n_rows][d], k [n_keys][d], s [n_rows][n_keys].
-  void (*attn_qk)(const float* q, int n_rows, const float* k, int n_keys, int d,
-                  float* s) = nullptr;
-  // Online-softmax step for one row of n scores (masked ones -inf): with x = s * scale and
-  // m' = max(*m, max x), writes s[j] = exp(x[j] - m'), sets *l = *l * alpha + sum_j s[j] and
-  // *m = m', and returns alpha = exp(m - m') (1 and all-zero s while every score seen is -inf).
-  float (*attn_softmax)(float* s, int n, float scale, float* m, float* l) = nullptr;
-  // acc[r] = acc[r] * alpha[r] + sum_j p[r][j] * v[j] for p [n_rows][n_keys], v [n_keys][d],
-  // acc [n_rows][d].
-  void (*attn_pv)(const float* p, int n_rows, const float* v, int n_keys, int d,
-                  const float* alpha, float* acc) = nullptr;
-};
-
 struct KernelTable {
   Isa isa = Isa::kGeneric;
-  OpsKernels ops;
   std::array<VecDotFn, kTypeSlots> vec_dot{};          // by weight type id
   std::array<QuantizeActFn, kTypeSlots> quantize_act{};  // by activation type id (8, 9, 15)
   std::array<DecodeBlockFn, kTypeSlots> decode{};        // by weight type id (GEMM panel packing)
@@ -128,9 +95,6 @@ void set_active_isa(Isa isa);
 void fill_generic_kernels(KernelTable& t);
 void fill_avx2_kernels(KernelTable& t);
 void fill_avx512_kernels(KernelTable& t);
-void fill_generic_ops(OpsKernels& t);
-void fill_avx2_ops(OpsKernels& t);
-void fill_avx512_ops(OpsKernels& t);
 
 inline int type_slot(QuantType t) {
   const auto id = static_cast<uint32_t>(t);

@@ -8,8 +8,7 @@
 #include <vector>
 
 #include "model/model.h"
-#include "kernels/attention.h"
-#include "kernels/ops.h"
+#include "model/ops.h"
 
 namespace insitu {
 
@@ -145,11 +144,27 @@ void linear(const Weight& w, const Weight* bias, const float* x, int64_t n, floa
 void rms_norm_rows(const float* x, const Weight* w, float* y, int64_t n, int64_t d, float eps,
                    ThreadPool& pool);
 
-// The tiled attention kernel's arguments (kernels/attention.h).
-using AttentionArgs = insitu::AttentionArgs;
+struct AttentionArgs {
+  const float* q = nullptr;  // [n_tokens, n_head * head_dim], RoPE applied
+  float* out = nullptr;      // [n_tokens, n_head * head_dim]
+  int n_tokens = 0;
+  int pos0 = 0;        // position of the first query token; keys cover [0, pos0 + n_tokens)
+  int n_head = 0;
+  int n_head_kv = 0;
+  int head_dim = 0;
+  int window = 0;      // > 0: a query at p sees keys at p - window < j <= p
+  float scale = 1.0f;  // applied to q·k before the softmax
+  // Rows of the cache: the key of position j is in row j % cache_rows (a ring for a sliding-window
+  // layer; for a global layer every position is below it).
+  int cache_rows = 0;
+  const uint16_t* k16 = nullptr;  // cache rows [cache_rows, n_head_kv * head_dim] (one of 16/32)
+  const uint16_t* v16 = nullptr;
+  const float* k32 = nullptr;
+  const float* v32 = nullptr;
+};
 
-// insitu::attention (the tiled kernel, kernels/attention.h) over the pool. `scores` is no longer
-// used (the kernel keeps its scratch per thread).
+// Causal (optionally sliding-window) multi-head attention with grouped KV heads, parallel over
+// (token, head) pairs; `scores` holds one [n_ctx] buffer per pool thread.
 void attention(const AttentionArgs& a, std::vector<std::vector<float>>& scores, ThreadPool& pool);
 
 // Writes the batch's keys and values (rows [n, kv_dim]) into the layer's cache at pos0 (row

@@ -40,7 +40,47 @@ void rms_norm_rows(const float* x, const Weight* w, float* y, int64_t n, int64_t
 }
 
 void attention(const AttentionArgs& a, std::vector<std::vector<float>>& scores, ThreadPool& pool) {
-  insitu::attention(a, pool);
+  const int group = a.n_head / a.n_head_kv;
+  const int64_t qw = static_cast<int64_t>(a.n_head) * a.head_dim;
+  const int64_t kvw = static_cast<int64_t>(a.n_head_kv) * a.head_dim;
+  const int64_t n_tasks = static_cast<int64_t>(a.n_tokens) * a.n_head;
+  pool.parallel_for(n_tasks, [&](int thread, int64_t begin, int64_t end) {
+    float* s = scores[thread].data();
+    for (int64_t task = begin; task < end; ++task) {
+      const int t = static_cast<int>(task / a.n_head);
+      const int h = static_cast<int>(task % a.n_head);
+      const int g = h / group;
+      const int pos = a.pos0 + t;
+      const int lo = a.window > 0 ? std::max(0, pos - a.window + 1) : 0;
+      const float* q = a.q + t * qw + static_cast<int64_t>(h) * a.head_dim;
+      float* out = a.out + t * qw + static_cast<int64_t>(h) * a.head_dim;
+      const int64_t off = static_cast<int64_t>(g) * a.head_dim;
+      const int n_keys = pos - lo + 1;
+      float qh[kMaxHeadDim];
+      if (a.k16) {
+        // llama.cpp multiplies an f16 cache with q converted to f16 (the f16 vec_dot type).
+        for (int i = 0; i < a.head_dim; ++i) qh[i] = round_to_fp16(q[i]);
+        q = qh;
+      }
+      // Key j lives in row j % cache_rows; the rows of [lo, pos] wrap at most once.
+      const int row0 = lo % a.cache_rows;
+      for (int j = 0, row = row0; j < n_keys; ++j, row = row + 1 == a.cache_rows ? 0 : row + 1) {
+        const float d = a.k16 ? ops::dot_f16(q, a.k16 + row * kvw + off, a.head_dim)
+                              : ops::dot_f32(q, a.k32 + row * kvw + off, a.head_dim);
+        s[j] = d * a.scale;
+      }
+      ops::softmax(s, n_keys);
+      if (a.v16) {
+        // ...and likewise converts the probabilities to f16 before multiplying the f16 V cache.
+        for (int j = 0; j < n_keys; ++j) s[j] = round_to_fp16(s[j]);
+      }
+      std::fill(out, out + a.head_dim, 0.0f);
+      for (int j = 0, row = row0; j < n_keys; ++j, row = row + 1 == a.cache_rows ? 0 : row + 1) {
+        if (a.v16) ops::axpy_f16(s[j], a.v16 + row * kvw + off, out, a.head_dim);
+        else ops::axpy_f32(s[j], a.v32 + row * kvw + off, out, a.head_dim);
+      }
+    }
+  });
 }
 
 void store_kv(Session::State& st, int il, const float* k, const float* v, int n) {

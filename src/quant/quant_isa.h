@@ -3,16 +3,15 @@
 // built and is what the golden tests pin to ggml; tests/quant compare the paths byte for byte, so
 // the choice only changes speed.
 //
-// The CPU is read by the one detector in util/cpu_features.h (cpuid plus the OS's XSAVE state),
-// shared with the kernels, and the path starts as the kernels' does: INSITU_ISA=generic|avx2|avx512
-// when set (an unknown or unsupported value falls back to the best path here; the kernel layer
-// reports it), else the best supported one. Thread-safe: the choice is made once, and
+// The quant layer sits below src/kernels, so it cannot use kernels/cpu_features.h: it reads the
+// CPU through GCC's __builtin_cpu_supports (cpuid plus the OS's XSAVE state, as libgcc checks it)
+// and honours the same override, INSITU_ISA=generic|avx2|avx512 (an unknown or unsupported value
+// is ignored here; the kernel layer reports it). Thread-safe: the choice is made once, and
 // set_quant_isa only swaps an atomic.
 #pragma once
 
 namespace insitu {
 
-// Numbered as util/cpu_features.h's Isa.
 enum class QuantIsa { kGeneric = 0, kAvx2 = 1, kAvx512 = 2 };
 
 // Whether this machine (and build) can run the path.

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "insitu/error.h"
-#include "util/cpu_features.h"
+#include "kernels/cpu_features.h"
 #include "kernels/fp8_matmul.h"
 #include "kernels/isa_guard.h"
 #include "kernels/kernel_table.h"

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "util/cpu_features.h"
+#include "kernels/cpu_features.h"
 #include "kernels/generic/decode.h"
 #include "kernels/kernel_table.h"
 #include "kernels/matmul.h"

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "insitu/error.h"
-#include "util/cpu_features.h"
+#include "kernels/cpu_features.h"
 #include "kernels/generic/decode.h"
 #include "kernels/isa_guard.h"
 #include "kernels/kernel_table.h"

@@ -1,5 +1,4 @@
-// CPU feature detection and the choice of SIMD instruction set: the one detector that both the
-// kernels (src/kernels, via the KernelTable) and the quantizers (src/quant/quant_isa.h) consult.
+// CPU feature detection and the choice of kernel instruction set.
 //
 // Features are read once with cpuid, and a feature counts only when the OS also saves its register
 // state (XGETBV: XMM/YMM for AVX2, opmask/ZMM for AVX-512, XTILECFG/XTILEDATA for AMX; on Linux
@@ -40,10 +39,8 @@ const char* isa_name(Isa isa);
 // The detected features (cpuid + OS support), computed on first use.
 const CpuFeatures& cpu_features();
 
-// True when this machine can run code built for `isa`, that is every extension src/CMakeLists.txt
-// compiles the *_avx2.cc / *_avx512.cc translation units with (the compiler may use any of them
-// there): kAvx2 needs AVX2+FMA+F16C+BMI2 with OS YMM support; kAvx512 additionally needs AVX-512
-// F/BW/VL/DQ/VNNI/BF16/VBMI with OS ZMM support.
+// True when this machine can run kernels built for `isa`: kAvx2 needs AVX2+FMA+F16C with OS YMM
+// support; kAvx512 additionally needs AVX-512 F/BW/VL/DQ/VNNI with OS ZMM support.
 bool isa_supported(Isa isa);
 
 // Every ISA this machine supports, generic first.

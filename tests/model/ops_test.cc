@@ -5,7 +5,7 @@
 #include <random>
 #include <vector>
 
-#include "kernels/ops.h"
+#include "model/ops.h"
 #include "quant/float_convert.h"
 
 namespace insitu {

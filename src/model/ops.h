@@ -5,12 +5,6 @@
 // its logits: RMSNorm accumulates the sum of squares in double, RoPE builds its angles by repeated
 // multiplication in float, GELU goes through an fp16 table. All functions are pure, single
 // threaded and thread-safe; callers parallelise over rows or heads.
-//
-// The row operators (rms_norm, rope_apply, softmax, the dot/axpy/conversion helpers) go through
-// the active KernelTable (kernels/kernel_table.h), so INSITU_ISA and set_active_isa choose their
-// path as they do matmul's; each has a generic scalar version in kernels/generic/ops_generic.cc
-// that the SIMD ones (kernels/x86/ops_*.cc) are tested against. The activations and rope_cache
-// are scalar everywhere.
 #pragma once
 
 #include <cstddef>
@@ -55,11 +49,11 @@ void swiglu(const float* gate, const float* up, float* out, int64_t n);
 void geglu(const float* gate, const float* up, float* out, int64_t n);
 
 // Dot products and accumulations of float activations with cache rows stored as fp32 or fp16.
+// Vectorised with AVX2/F16C/FMA when the kernel ISA allows it (INSITU_ISA=generic forces scalar).
 float dot_f32(const float* a, const float* b, int64_t n);
 float dot_f16(const float* a, const uint16_t* b, int64_t n);
 void axpy_f32(float alpha, const float* x, float* y, int64_t n);   // y += alpha * x
 void axpy_f16(float alpha, const uint16_t* x, float* y, int64_t n);
 void store_f16(const float* x, uint16_t* y, int64_t n);             // round to nearest even
-void load_f16(const uint16_t* x, float* y, int64_t n);              // exact
 
 }  // namespace insitu::ops

@@ -1,4 +1,4 @@
-#include "util/cpu_features.h"
+#include "kernels/cpu_features.h"
 
 #include <cpuid.h>
 #include <spdlog/spdlog.h>
@@ -148,7 +148,7 @@ const CpuFeatures& cpu_features() {
 
 bool isa_supported(Isa isa) {
   const CpuFeatures& f = cpu_features();
-  const bool avx2 = f.os_avx && f.avx && f.avx2 && f.fma && f.f16c && f.bmi2;
+  const bool avx2 = f.os_avx && f.avx && f.avx2 && f.fma && f.f16c;
   switch (isa) {
     case Isa::kGeneric:
       return true;
@@ -156,7 +156,7 @@ bool isa_supported(Isa isa) {
       return avx2;
     case Isa::kAvx512:
       return avx2 && f.os_avx512 && f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq &&
-             f.avx512vnni && f.avx512bf16 && f.avx512vbmi;
+             f.avx512vnni;
   }
   return false;
 }
