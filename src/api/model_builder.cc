@@ -278,8 +278,10 @@ ModelBuilder& ModelBuilder::with_progress(bool show) {
 }
 
 std::shared_ptr<const Model> ModelBuilder::build() const {
-  const LoadOptions opts = resolve_load_options(options_);
-  ThreadPool::set_default_threads(options_.threads);
+  BuildOptions b = options_;
+  b.threads = ThreadPool::user_thread_count(b.threads);
+  const LoadOptions opts = resolve_load_options(b);
+  ThreadPool::set_default_threads(b.threads);
   return Model::load(opts);
 }
 

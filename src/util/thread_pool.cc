@@ -56,7 +56,18 @@ int ThreadPool::default_thread_count() {
   return std::max(n, 1);
 }
 
-int ThreadPool::max_thread_count() { return default_thread_count(); }
+int ThreadPool::max_thread_count() { return 2 * default_thread_count(); }
+
+int ThreadPool::user_thread_count(int requested) {
+  const int cpus = default_thread_count();
+  if (requested <= 0) return cpus;
+  if (requested > cpus) {
+    spdlog::warn("{} threads asked for, but this process may use {} CPU(s); using {} (more "
+                 "threads than CPUs only wait for each other)", requested, cpus, cpus);
+    return cpus;
+  }
+  return requested;
+}
 
 ThreadPool::ThreadPool(int n_threads) {
   if (n_threads <= 0) n_threads = default_thread_count();

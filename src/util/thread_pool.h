@@ -59,9 +59,13 @@ class ThreadPool {
   // The CPUs this process may use: its affinity mask (sched_getaffinity), further limited by a
   // cgroup CPU quota (cpu.max, rounded up); at least 1.
   static int default_thread_count();
-  // The most threads a pool gets: the CPUs the process may use. A loop is split evenly, so a
-  // thread more than there are CPUs only makes every loop wait for the one not running.
+  // The most threads a pool gets: twice the CPUs the process may use (a bound against runaway
+  // requests; a pool's size is otherwise what its creator asks for).
   static int max_thread_count();
+  // What a user's thread request (a flag, a Python argument) becomes: 0 is every CPU the process
+  // may use, and more than that is capped there with a warning. A loop is split evenly, so a
+  // thread more than there are CPUs only makes every loop wait for the one not running.
+  static int user_thread_count(int requested);
 
  private:
   void worker_loop(int index);

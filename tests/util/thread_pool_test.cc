@@ -82,3 +82,21 @@ TEST(ThreadPool, SleepingJobsCompleteAndMixWithSpinningOnes) {
 
 }  // namespace
 }  // namespace insitu
+
+namespace insitu {
+namespace {
+
+// A user's request is capped at the CPUs this process may use (affinity and cgroup quota); 0
+// means all of them. A pool itself takes what it is given, up to twice that.
+TEST(ThreadPool, UserRequestsAreCappedAtTheCpus) {
+  const int cpus = ThreadPool::default_thread_count();
+  EXPECT_GE(cpus, 1);
+  EXPECT_EQ(ThreadPool::user_thread_count(0), cpus);
+  EXPECT_EQ(ThreadPool::user_thread_count(1), 1);
+  EXPECT_EQ(ThreadPool::user_thread_count(cpus + 5), cpus);
+  EXPECT_EQ(ThreadPool(4 * cpus + 1).size(), ThreadPool::max_thread_count());
+  EXPECT_EQ(ThreadPool(0).size(), cpus);
+}
+
+}  // namespace
+}  // namespace insitu

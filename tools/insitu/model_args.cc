@@ -94,7 +94,15 @@ void ModelArgs::add_to(CLI::App& cmd, bool with_threads) {
   BuildOptions runtime;
   visit_build_options(runtime, [&](const OptionSpec& spec, auto&) {
     if (with_threads && std::string_view(spec.name) == "threads")
-      cmd.add_option("-t,--threads", threads, spec.help)->check(table_check(spec));
+      cmd.add_option("-t,--threads", threads, spec.help)
+          ->check(table_check(spec))
+          ->transform(CLI::Validator(
+              [](std::string& value) -> std::string {
+                // The CPUs this process may use, at most (a warning says so).
+                value = std::to_string(ThreadPool::user_thread_count(std::stoi(value)));
+                return {};
+              },
+              "", "threads-cap"));
   });
   cmd.add_option("--log-level", log_level, "trace | debug | info | warn | error | off")
       ->capture_default_str();
@@ -121,7 +129,7 @@ void IsqArgs::add_to(CLI::App& cmd, std::initializer_list<std::string_view> exce
 BuildOptions ModelArgs::build_options(const IsqArgs* isq) const {
   BuildOptions b = isq != nullptr ? static_cast<const BuildOptions&>(*isq) : BuildOptions{};
   b.path = path();
-  b.threads = threads;
+  b.threads = ThreadPool::user_thread_count(threads);
   return b;
 }
 
