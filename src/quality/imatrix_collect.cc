@@ -10,9 +10,54 @@
 #include "model/hf_names.h"
 
 namespace insitu {
+
+void ImatrixStats::add(const Weight& w, int expert, const float* x, int64_t n_rows,
+                       ThreadPool* pool, bool check_finite) {
+  const int64_t n_in = w.ne.empty() ? 0 : w.ne[0];
+  const int64_t n_mat = w.ne.size() >= 3 ? w.ne[2] : 1;
+  const int64_t mat = expert < 0 ? 0 : expert;
+  if (mat >= n_mat || (expert < 0 && n_mat > 1))
+    throw InvalidArgument(
+        fmt::format("imatrix: tensor '{}': expert {} of {}", w.name, expert, n_mat));
+  Entry& e = entries_[w.name];
+  if (e.sums.empty()) {
+    e.n_cols = n_in;
+    e.sums.assign(static_cast<size_t>(n_in * n_mat), 0.0);
+    e.counts.assign(static_cast<size_t>(n_mat), 0);
+  }
+  double* s = e.sums.data() + mat * n_in;
+  auto columns = [&](int64_t begin, int64_t end) {
+    for (int64_t r = 0; r < n_rows; ++r) {
+      const float* row = x + r * n_in;
+      for (int64_t j = begin; j < end; ++j) s[j] += static_cast<double>(row[j]) * row[j];
+    }
+  };
+  if (pool != nullptr) pool->parallel_for(n_in, [&](int, int64_t b, int64_t e) { columns(b, e); });
+  else columns(0, n_in);
+  e.counts[static_cast<size_t>(mat)] += n_rows;
+  if (!check_finite) return;
+  for (int64_t j = 0; j < n_in; ++j)
+    if (!std::isfinite(s[j]))
+      throw InvalidArgument(
+          fmt::format("imatrix: non-finite activations in the input of '{}'", w.name));
+}
+
+Imatrix ImatrixStats::to_imatrix() const {
+  Imatrix im;
+  for (const auto& [name, a] : entries_) {
+    ImatrixEntry e;
+    e.n_cols = a.n_cols;
+    e.n_mat = static_cast<int64_t>(a.counts.size());
+    e.sums.assign(a.sums.begin(), a.sums.end());
+    e.counts.assign(a.counts.begin(), a.counts.end());
+    im.entries.emplace(name, std::move(e));
+  }
+  return im;
+}
+
 namespace {
 
-// Accumulates Σx² per column and row counts for the weights llama.cpp's collector accepts.
+// Accumulates the statistics of the weights llama.cpp's collector accepts.
 class Accumulator : public LinearObserver {
  public:
   Accumulator(bool process_output, ThreadPool& pool)
@@ -20,44 +65,11 @@ class Accumulator : public LinearObserver {
 
   void observe(const Weight& w, int expert, const float* x, int64_t n_rows) override {
     if (!(w.name.rfind("blk.", 0) == 0 || (process_output_ && w.name == "output.weight"))) return;
-    const int64_t n_in = w.ne.empty() ? 0 : w.ne[0];
-    const int64_t n_mat = w.ne.size() >= 3 ? w.ne[2] : 1;
-    Entry& e = entries_[w.name];
-    if (e.sums.empty()) {
-      e.n_cols = n_in;
-      e.sums.assign(static_cast<size_t>(n_in * n_mat), 0.0);
-      e.counts.assign(static_cast<size_t>(n_mat), 0);
-    }
-    const int64_t mat = expert < 0 ? 0 : expert;
-    if (mat >= n_mat || (expert < 0 && n_mat > 1))
-      throw InvalidArgument(
-          fmt::format("imatrix: tensor '{}': expert {} of {}", w.name, expert, n_mat));
-    double* s = e.sums.data() + mat * n_in;
-    // Columns split across threads, rows in order within each: the sums do not depend on the
-    // thread count.
-    pool_.parallel_for(n_in, [&](int, int64_t begin, int64_t end) {
-      for (int64_t r = 0; r < n_rows; ++r) {
-        const float* row = x + r * n_in;
-        for (int64_t j = begin; j < end; ++j) s[j] += static_cast<double>(row[j]) * row[j];
-      }
-    });
-    e.counts[static_cast<size_t>(mat)] += n_rows;
-    for (int64_t j = 0; j < n_in; ++j)
-      if (!std::isfinite(s[j]))
-        throw InvalidArgument(
-            fmt::format("imatrix: non-finite activations in the input of '{}'", w.name));
+    stats_.add(w, expert, x, n_rows, &pool_, /*check_finite=*/true);
   }
 
   Imatrix result(const ImatrixCollectOptions& o, int n_chunk) const {
-    Imatrix im;
-    for (const auto& [name, a] : entries_) {
-      ImatrixEntry e;
-      e.n_cols = a.n_cols;
-      e.n_mat = static_cast<int64_t>(a.counts.size());
-      e.sums.assign(a.sums.begin(), a.sums.end());
-      e.counts.assign(a.counts.begin(), a.counts.end());
-      im.entries.emplace(name, std::move(e));
-    }
+    Imatrix im = stats_.to_imatrix();
     if (!o.dataset.empty()) im.datasets.push_back(o.dataset);
     im.chunk_count = n_chunk;
     im.chunk_size = o.n_ctx;
@@ -65,14 +77,9 @@ class Accumulator : public LinearObserver {
   }
 
  private:
-  struct Entry {
-    int64_t n_cols = 0;
-    std::vector<double> sums;     // [n_mat][n_cols]
-    std::vector<int64_t> counts;  // [n_mat]
-  };
   bool process_output_;
   ThreadPool& pool_;
-  std::map<std::string, Entry> entries_;
+  ImatrixStats stats_;
 };
 
 // Chunk c's tokens with the first replaced by BOS when the model adds one (as llama-imatrix).

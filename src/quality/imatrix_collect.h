@@ -31,6 +31,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <span>
 #include <string>
@@ -42,6 +43,30 @@
 #include "util/thread_pool.h"
 
 namespace insitu {
+
+// Importance statistics as llama.cpp's imatrix keeps them: per weight (and per expert slab of a
+// stacked expert weight), the sum of x^2 over every input row for each input column, and the
+// rows seen. Shared by the collector below and the server's live calibration. Not thread-safe.
+class ImatrixStats {
+ public:
+  // Adds the rows x[n_rows, weight.ne[0]] of expert slab `expert` (-1: a dense weight). With a
+  // pool, columns are split across its threads; each column sums its rows in order, so the sums
+  // never depend on the thread count. Throws InvalidArgument for an expert the weight has not
+  // and, with check_finite, for a non-finite sum (naming the weight).
+  void add(const Weight& weight, int expert, const float* x, int64_t n_rows, ThreadPool* pool,
+           bool check_finite);
+  // The entries in the imatrix file form (datasets and chunk fields left to the caller).
+  Imatrix to_imatrix() const;
+  size_t size() const { return entries_.size(); }
+
+ private:
+  struct Entry {
+    int64_t n_cols = 0;
+    std::vector<double> sums;     // [n_mat][n_cols]
+    std::vector<int64_t> counts;  // [n_mat]
+  };
+  std::map<std::string, Entry> entries_;
+};
 
 struct ImatrixCollectOptions {
   int n_ctx = 512;              // tokens per chunk (llama-imatrix --ctx-size)

@@ -15,6 +15,7 @@
 
 #include "io/imatrix_file.h"
 #include "model/model.h"
+#include "quality/imatrix_collect.h"
 
 namespace insitu::server {
 
@@ -28,13 +29,8 @@ class LiveImatrix : public LinearObserver {
   size_t entries() const;   // weights with statistics
 
  private:
-  struct Entry {
-    int64_t n_cols = 0;
-    std::vector<double> sums;     // [n_mat][n_cols]
-    std::vector<int64_t> counts;  // [n_mat]
-  };
   mutable std::mutex mutex_;
-  std::map<std::string, Entry> entries_;
+  ImatrixStats stats_;
   int64_t rows_ = 0;
   std::string first_;  // the weight whose rows are counted
 };
